@@ -1,0 +1,100 @@
+"""Checkpoints: a plain state_dict plus the metadata needed to rebuild the model.
+
+Stage: checkpoint → model. Files are written atomically and read with
+`torch.load(weights_only=True)`, so loading never executes code from the file.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .activations import activation_factory
+from .errors import LandscapeError
+from .models import CifarResNet, resnet
+
+FORMAT = "landscape.checkpoint"
+FORMAT_VERSION = 1
+ARCHITECTURE = "cifar_resnet"
+
+
+def model_metadata(depth: int, activation: str, activation_params: dict, num_classes: int = 10) -> dict:
+    """The metadata keys that define the architecture (what `build_model` reads)."""
+    return {"architecture": ARCHITECTURE, "depth": depth, "activation": activation,
+            "activation_params": dict(activation_params), "num_classes": num_classes}
+
+
+def build_model(metadata: dict) -> CifarResNet:
+    """A freshly initialised model of the architecture that `metadata` describes."""
+    if metadata.get("architecture") != ARCHITECTURE:
+        raise LandscapeError(f"architecture {metadata.get('architecture')!r} is not supported; "
+                             f"expected {ARCHITECTURE!r}")
+    factory = activation_factory(metadata["activation"], **metadata.get("activation_params", {}))
+    return resnet(metadata["depth"], factory, metadata.get("num_classes", 10))
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    """torch.save through a temporary file, so a crash never leaves a truncated file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, metadata: dict) -> Path:
+    """Write `model`'s state_dict and `metadata` (plain Python values) to `path`."""
+    path = Path(path)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    atomic_torch_save({"format": FORMAT, "format_version": FORMAT_VERSION,
+                       "metadata": metadata, "state_dict": state}, path)
+    return path
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """The raw checkpoint dictionary, validated; every failure is a one-line LandscapeError."""
+    path = Path(path)
+    if not path.is_file():
+        raise LandscapeError(f"checkpoint {path} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise LandscapeError(f"checkpoint {path} is corrupt or not a torch file ({first_line[:120]})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise LandscapeError(f"{path} is not a landscape checkpoint (no {FORMAT!r} header); "
+                             f"train one with `landscape train`")
+    if payload.get("format_version", 0) > FORMAT_VERSION:
+        raise LandscapeError(f"checkpoint {path} has format version {payload['format_version']}; "
+                             f"this landscape reads up to {FORMAT_VERSION}")
+    return payload
+
+
+def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:
+    """(model in eval mode on the CPU, metadata) from a checkpoint written by `save_checkpoint`."""
+    payload = read_checkpoint(path)
+    metadata = payload["metadata"]
+    try:
+        model = build_model(metadata)
+    except LandscapeError as e:
+        raise LandscapeError(f"checkpoint {path}: {e}") from None
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as e:
+        raise LandscapeError(f"checkpoint {path} does not match the {metadata.get('architecture')}-"
+                             f"{metadata.get('depth')} it declares ({str(e).splitlines()[0][:120]})") from None
+    return model.eval(), metadata
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes (identifies the exact checkpoint a surface came from)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,107 @@
+"""Command line: parses flags, builds option dataclasses, calls the library. Nothing else.
+
+Errors the user can fix (LandscapeError) print as one line and exit 2; --debug shows the
+traceback instead.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+
+from . import __version__
+from .activations import ACTIVATIONS
+from .errors import LandscapeError
+from .runtime import PRECISIONS
+from .train import OPTIMIZERS, SCHEDULES, TrainConfig
+
+DEFAULT_TRAIN = TrainConfig()
+
+
+def add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="auto",
+                        help="where to compute: auto (a CUDA GPU if present, else CPU), cpu, cuda, cuda:N")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
+
+
+def add_train_parser(sub) -> None:
+    p = sub.add_parser("train", help="train a CIFAR ResNet and write a checkpoint",
+                       description="Train a CIFAR ResNet on CIFAR-10. Resumable: rerunning the same command "
+                                   "after an interruption continues from the last finished epoch.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    d = DEFAULT_TRAIN
+    p.add_argument("--data", default=None, help="CIFAR-10 folder (train/<class>/, test/<class>/) or a folder "
+                   "holding cifar-10-batches-py; default $LANDSCAPE_DATA, else download via torchvision")
+    p.add_argument("--out", default=d.out, help="checkpoint path; the log (.log.jsonl), resume state "
+                   "(.state.pt) and snapshots (.snapshots/) go beside it")
+    p.add_argument("--depth", type=int, default=d.depth, help="ResNet depth, 6n+2 (20, 32, 44, 56, 110)")
+    p.add_argument("--activation", default=d.activation, choices=ACTIVATIONS, help="activation at every site")
+    p.add_argument("--negative-slope", type=float, default=None,
+                   help="leaky_relu negative slope (the Mish paper's ResNet-20 used 0.3; PyTorch default 0.01)")
+    p.add_argument("--beta", type=float, default=None, help="swish β in x·σ(βx), or softplus β (default 1)")
+    p.add_argument("--mish-impl", choices=("native", "autograd"), default=None,
+                   help="Mish implementation: PyTorch's F.mish kernel (default, faster) or our autograd function")
+    p.add_argument("--epochs", type=int, default=d.epochs, help="training epochs")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="optimiser")
+    p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate")
+    p.add_argument("--momentum", type=float, default=d.momentum, help="momentum (sgd, rmsprop)")
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay, help="L2 weight decay")
+    p.add_argument("--schedule", choices=SCHEDULES, default=d.schedule, help="learning-rate schedule, per step")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="training batch size")
+    p.add_argument("--seed", type=int, default=d.seed, help="seed for initial weights, shuffling and augmentation")
+    p.add_argument("--precision", choices=PRECISIONS, default=d.precision,
+                   help="fp32, or bf16 autocast (faster on recent CPUs and GPUs)")
+    p.add_argument("--train-samples", type=int, default=None,
+                   help="train on a fixed class-balanced subset of N images (quick runs)")
+    p.add_argument("--save-every", type=int, default=d.save_every,
+                   help="save a weight snapshot every K epochs (0: off), for trajectory plots")
+    add_common(p)
+    p.set_defaults(run=run_train)
+
+
+def activation_flags(args: argparse.Namespace) -> dict:
+    """The activation parameters given on the command line that apply to args.activation."""
+    given = {"negative_slope": args.negative_slope, "beta": args.beta, "impl": args.mish_impl}
+    applies = {"leaky_relu": ("negative_slope",), "swish": ("beta",), "softplus": ("beta",), "mish": ("impl",)}
+    for key, value in given.items():
+        if value is not None and key not in applies.get(args.activation, ()):
+            raise LandscapeError(f"--{key.replace('_', '-')} does not apply to activation {args.activation!r}")
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def run_train(args: argparse.Namespace) -> None:
+    from .train import train
+
+    config = TrainConfig(out=args.out, data=args.data, depth=args.depth, activation=args.activation,
+                         activation_params=activation_flags(args), epochs=args.epochs, optimizer=args.optimizer,
+                         lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule,
+                         batch_size=args.batch_size, seed=args.seed, precision=args.precision,
+                         train_samples=args.train_samples, save_every=args.save_every, device=args.device,
+                         quiet=args.quiet)
+    path = train(config)
+    print(path)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="landscape", description="Measure and draw the loss landscapes of "
+                                     "neural networks (Li et al. 2018), starting from a checkpoint.")
+    parser.add_argument("--version", action="version", version=f"landscape {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_train_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except LandscapeError as e:
+        if args.debug:
+            traceback.print_exc()
+        print(f"landscape {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"landscape {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0

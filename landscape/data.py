@@ -1,0 +1,193 @@
+"""CIFAR-10 as uint8 tensors: sources, decode cache, balanced subsets, batched augmentation.
+
+Stage: data, shared by training and surface evaluation. Images are decoded once per source
+into a cache file, then every later step works on whole tensors: no DataLoader and no PIL
+in any loop over batches.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .errors import LandscapeError
+
+Split = Literal["train", "test"]
+SPLITS: tuple[str, ...] = ("train", "test")
+
+# Per-channel statistics of the CIFAR-10 training set, in [0, 1] pixel units.
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
+                   "dog", "frog", "horse", "ship", "truck")
+BATCHES_FOLDER = "cifar-10-batches-py"
+
+HOW_TO_PROVIDE = ("pass --data PATH (or set LANDSCAPE_DATA) to a folder with train/<class>/*.jpg "
+                  "and test/<class>/*.jpg, or to a folder holding torchvision's cifar-10-batches-py")
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """A labelled image set: images [N, 3, H, W] uint8, labels [N] int64."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    classes: tuple[str, ...]
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, indices: torch.Tensor) -> "ImageSet":
+        return ImageSet(self.images[indices], self.labels[indices], self.classes, self.source)
+
+
+def default_cache_dir() -> Path:
+    """Where decoded sets are cached: $LANDSCAPE_CACHE, else ~/.cache/landscape."""
+    env = os.environ.get("LANDSCAPE_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "landscape"
+
+
+def default_torchvision_root() -> Path:
+    return default_cache_dir() / "torchvision"
+
+
+def resolve_data_root(path: str | None) -> str | None:
+    """The data location: the explicit path, else $LANDSCAPE_DATA, else None (torchvision default)."""
+    return path or os.environ.get("LANDSCAPE_DATA") or None
+
+
+def _image_folder_files(split_dir: Path) -> list[tuple[Path, int]]:
+    classes = sorted(d.name for d in split_dir.iterdir() if d.is_dir())
+    if tuple(classes) != CIFAR10_CLASSES:
+        raise LandscapeError(f"{split_dir} does not hold the 10 CIFAR-10 class folders "
+                             f"({', '.join(CIFAR10_CLASSES)}); found {', '.join(classes) or 'none'}")
+    files = []
+    for label, name in enumerate(classes):
+        files += [(p, label) for p in sorted((split_dir / name).iterdir()) if p.is_file()]
+    return files
+
+
+def _decode_image_folder(files: list[tuple[Path, int]], quiet: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    from PIL import Image
+
+    images = np.empty((len(files), 32, 32, 3), dtype=np.uint8)
+    for i, (path, _) in enumerate(tqdm(files, desc="decode", unit="img", disable=quiet or None)):
+        with Image.open(path) as im:
+            array = np.asarray(im.convert("RGB"))
+        if array.shape != (32, 32, 3):
+            raise LandscapeError(f"{path} is {array.shape[1]}×{array.shape[0]}, not a 32×32 CIFAR image")
+        images[i] = array
+    labels = torch.tensor([label for _, label in files], dtype=torch.int64)
+    return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), labels
+
+
+def _load_batches(root: Path, split: str, download: bool) -> tuple[torch.Tensor, torch.Tensor, str]:
+    from torchvision.datasets import CIFAR10
+
+    try:
+        ds = CIFAR10(str(root), train=split == "train", download=download)
+    except (RuntimeError, OSError) as e:  # torchvision raises these for missing/undownloadable data
+        raise LandscapeError(f"no CIFAR-10 at {root} and it could not be downloaded ({e}); {HOW_TO_PROVIDE}") from None
+    images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
+    return images, torch.tensor(ds.targets, dtype=torch.int64), str(Path(root).resolve() / BATCHES_FOLDER)
+
+
+def _cache_path(cache_dir: Path, source: str, split: str, fingerprint: str) -> Path:
+    key = hashlib.sha256(f"{source}|{split}|{fingerprint}".encode()).hexdigest()[:16]
+    return cache_dir / f"cifar10-{split}-{key}.pt"
+
+
+def _cached(path: Path, build) -> dict:
+    if path.exists():
+        return torch.load(path, weights_only=True)
+    payload = build()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)  # never leave a half-written cache behind
+    return payload
+
+
+def load_cifar10(root: str | None, split: Split, cache_dir: Path | None = None,
+                 quiet: bool = False) -> ImageSet:
+    """CIFAR-10 `split` from an ImageFolder tree, a cifar-10-batches-py folder, or a download.
+
+    `root` None means $LANDSCAPE_DATA, else torchvision's copy under the cache dir,
+    downloaded if absent. Decoded images are cached per source, split and file list.
+    """
+    if split not in SPLITS:
+        raise LandscapeError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    cache_dir = cache_dir or default_cache_dir()
+    root = resolve_data_root(root)
+    if root is None:
+        images, labels, source = _load_batches(default_torchvision_root(), split, download=True)
+        return ImageSet(images, labels, CIFAR10_CLASSES, source)
+    base = Path(root).expanduser()
+    if not base.is_dir():
+        raise LandscapeError(f"data path {root} is not a folder; {HOW_TO_PROVIDE}")
+    if (base / split).is_dir():
+        files = _image_folder_files(base / split)
+        fingerprint = f"{len(files)}|{files[-1][0].name}|{files[-1][0].stat().st_size}"
+        source = str(base.resolve())
+        payload = _cached(_cache_path(cache_dir, source, split, fingerprint),
+                          lambda: dict(zip(("images", "labels"), _decode_image_folder(files, quiet))))
+        return ImageSet(payload["images"], payload["labels"], CIFAR10_CLASSES, source)
+    batches_root = base.parent if base.name == BATCHES_FOLDER else base
+    if (batches_root / BATCHES_FOLDER).is_dir():
+        images, labels, source = _load_batches(batches_root, split, download=False)
+        return ImageSet(images, labels, CIFAR10_CLASSES, source)
+    raise LandscapeError(f"data path {root} has neither {split}/<class>/ folders nor {BATCHES_FOLDER}; "
+                         f"{HOW_TO_PROVIDE}")
+
+
+def balanced_subset(labels: torch.Tensor, n: int, seed: int) -> torch.Tensor:
+    """Indices of `n` examples, as equal a number per class as possible, chosen by `seed`.
+
+    The same labels, n and seed always give the same indices (sorted ascending).
+    """
+    classes = torch.unique(labels)
+    if not 0 < n <= len(labels):
+        raise LandscapeError(f"sample count must be between 1 and {len(labels)}; got {n}")
+    generator = torch.Generator().manual_seed(seed)
+    per_class = [n // len(classes) + (i < n % len(classes)) for i in range(len(classes))]
+    chosen = []
+    for c, k in zip(classes, per_class):
+        members = torch.nonzero(labels == c).flatten()
+        if k > len(members):
+            raise LandscapeError(f"class {int(c)} has only {len(members)} examples; cannot take {k} of {n}")
+        chosen.append(members[torch.randperm(len(members), generator=generator)[:k]])
+    return torch.sort(torch.cat(chosen)).values
+
+
+def normalize(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [N, 3, H, W] → float32, scaled to [0, 1] and standardised per channel."""
+    mean = torch.tensor(CIFAR10_MEAN, device=images.device).view(1, 3, 1, 1)
+    std = torch.tensor(CIFAR10_STD, device=images.device).view(1, 3, 1, 1)
+    return (images.float().div_(255) - mean) / std
+
+
+def augment(images: torch.Tensor, generator: torch.Generator, padding: int = 4) -> torch.Tensor:
+    """Random crop after zero padding plus random horizontal flip, on a whole batch at once.
+
+    images: [N, C, H, W]; offsets and flips come from `generator` (on the CPU), so a
+    seeded generator reproduces the same augmentation.
+    """
+    n, _, h, w = images.shape
+    padded = torch.nn.functional.pad(images, (padding,) * 4)
+    dy = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
+    dx = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
+    flip = torch.rand(n, generator=generator) < 0.5
+    cols = torch.arange(w).expand(n, w)
+    cols = torch.where(flip[:, None], w - 1 - cols, cols) + dx[:, None]  # [N, W]
+    rows = torch.arange(h)[None, :] + dy[:, None]  # [N, H]
+    dev = images.device
+    batch = torch.arange(n, device=dev)[:, None, None]
+    out = padded.permute(0, 2, 3, 1)[batch, rows.to(dev)[:, :, None], cols.to(dev)[:, None, :]]  # [N, H, W, C]
+    return out.permute(0, 3, 1, 2).contiguous()

@@ -1,0 +1,288 @@
+"""Training: config → trained checkpoint, resumable per epoch, with an epoch log and snapshots.
+
+Stage: train (feeds the checkpoint stage). Everything random comes from one seeded
+torch.Generator (shuffling, augmentation) and a seeded fork of the RNG for weight init, and
+the whole state is saved after every epoch, so a killed run resumed with the same command
+ends with the same weights as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from .activations import activation_params
+from .checkpoint import atomic_torch_save, build_model, model_metadata, read_checkpoint, save_checkpoint
+from .data import ImageSet, augment, balanced_subset, load_cifar10
+from .errors import LandscapeError, require_choice
+from .evaluate import Score, evaluate, prepare_inputs
+from .runtime import PRECISIONS, autocast, library_versions, resolve_device
+
+OPTIMIZERS = ("sgd", "rmsprop", "adam")
+SCHEDULES = ("cosine", "step", "onecycle")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run. Defaults: the study's recipe (issue 6)."""
+
+    out: str = "checkpoints/resnet20.pt"
+    data: str | None = None
+    depth: int = 20
+    activation: str = "relu"
+    activation_params: dict = field(default_factory=dict)
+    epochs: int = 50
+    optimizer: Literal["sgd", "rmsprop", "adam"] = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: Literal["cosine", "step", "onecycle"] = "cosine"
+    batch_size: int = 128
+    seed: int = 0
+    precision: Literal["fp32", "bf16"] = "fp32"
+    train_samples: int | None = None
+    save_every: int = 0
+    device: str = "auto"
+    quiet: bool = False
+
+    def __post_init__(self):
+        require_choice("optimizer", self.optimizer, OPTIMIZERS)
+        require_choice("schedule", self.schedule, SCHEDULES)
+        require_choice("precision", self.precision, PRECISIONS)
+        # Resolve the activation's parameters now, so they are recorded in full.
+        object.__setattr__(self, "activation_params", activation_params(self.activation, **self.activation_params))
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise LandscapeError(f"--{name.replace('_', '-')} must be at least 1; got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise LandscapeError(f"--lr must be positive; got {self.lr}")
+        if self.save_every < 0:
+            raise LandscapeError(f"--save-every must be 0 (off) or positive; got {self.save_every}")
+
+    def recipe(self) -> dict:
+        """The fields that decide the weights (not where they go, how loud, or on which device)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in ("out", "data", "device", "quiet")}
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """The files a run writes beside its checkpoint."""
+
+    checkpoint: Path
+    state: Path
+    log: Path
+    snapshots: Path
+
+    @classmethod
+    def beside(cls, out: str | Path) -> "RunPaths":
+        out = Path(out)
+        stem = out.with_suffix("")
+        return cls(out, Path(f"{stem}.state.pt"), Path(f"{stem}.log.jsonl"), Path(f"{stem}.snapshots"))
+
+
+def learning_rate(schedule: str, base_lr: float, step: int, total_steps: int) -> float:
+    """The learning rate at optimiser step `step` of `total_steps` (per-step schedules).
+
+    cosine: base → 0 on a half cosine. step: ×0.1 at 50 % and 75 % of training.
+    onecycle: cosine warm-up from base/25 to base over the first 30 %, then cosine
+    annealing to base/25e4 (Smith & Topin 2019's shape, without momentum cycling).
+    """
+    progress = step / max(total_steps, 1)
+    if schedule == "cosine":
+        return base_lr * 0.5 * (1 + math.cos(math.pi * progress))
+    if schedule == "step":
+        return base_lr * 0.1 ** ((progress >= 0.5) + (progress >= 0.75))
+    if schedule == "onecycle":
+        warm, start, end = 0.3, base_lr / 25, base_lr / 25e4
+        if progress < warm:
+            return start + (base_lr - start) * 0.5 * (1 - math.cos(math.pi * progress / warm))
+        return end + (base_lr - end) * 0.5 * (1 + math.cos(math.pi * (progress - warm) / (1 - warm)))
+    raise LandscapeError(f"unknown schedule {schedule!r}; expected one of {', '.join(SCHEDULES)}")
+
+
+def make_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
+    """The optimiser named in `config` (Adam ignores --momentum and uses its default betas)."""
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    if config.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def init_model(config: TrainConfig) -> nn.Module:
+    """The initial weights, drawn from a fork of the RNG seeded by config.seed."""
+    metadata = model_metadata(config.depth, config.activation, config.activation_params)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        return build_model(metadata)
+
+
+@dataclass
+class RunState:
+    """What is saved after every epoch and restored on resume."""
+
+    epoch: int
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    generator: torch.Generator
+    log: list[dict]
+
+    def save(self, path: Path, recipe: dict) -> None:
+        atomic_torch_save({"recipe": json.dumps(recipe), "epoch": self.epoch, "model": self.model.state_dict(),
+                           "optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state(),
+                           "log": json.dumps(self.log)}, path)
+
+
+def start_or_resume(config: TrainConfig, paths: RunPaths, device: torch.device) -> RunState:
+    """A fresh run state, or the one saved in paths.state if it was made by the same recipe."""
+    model = init_model(config).to(device, memory_format=torch.channels_last)
+    optimizer = make_optimizer(config, model.parameters())
+    generator = torch.Generator().manual_seed(config.seed)
+    state = RunState(0, model, optimizer, generator, [])
+    if paths.state.exists():
+        saved = torch.load(paths.state, map_location=device, weights_only=True)
+        if json.loads(saved["recipe"]) != json.loads(json.dumps(config.recipe())):
+            raise LandscapeError(f"{paths.state} holds an unfinished run with different settings; rerun it with "
+                                 f"the same flags, or delete it to start over")
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        generator.set_state(saved["generator"])
+        state = RunState(saved["epoch"], model, optimizer, generator, json.loads(saved["log"]))
+    return state
+
+
+def train_one_epoch(state: RunState, config: TrainConfig, train_set: ImageSet, total_steps: int) -> Score:
+    """One pass over `train_set` (uint8 images already on the device); returns the running score."""
+    model, optimizer = state.model, state.optimizer
+    device = train_set.images.device
+    model.train()
+    order = torch.randperm(len(train_set), generator=state.generator)
+    steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
+    loss_sum, correct, seen, started = 0.0, 0, 0, time.perf_counter()
+    bar = tqdm(range(steps_per_epoch), desc=f"epoch {state.epoch + 1}/{config.epochs}", unit="batch",
+               leave=False, disable=config.quiet or None)
+    for i in bar:
+        idx = order[i * config.batch_size:(i + 1) * config.batch_size].to(device)
+        inputs = prepare_inputs(augment(train_set.images[idx], state.generator), device)
+        labels = train_set.labels[idx]
+        lr = learning_rate(config.schedule, config.lr, state.epoch * steps_per_epoch + i, total_steps)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        with autocast(device, config.precision):
+            logits = model(inputs)
+        loss = F.cross_entropy(logits.float(), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss_sum += loss.item() * len(labels)
+        correct += int((logits.argmax(1) == labels).sum())
+        seen += len(labels)
+        bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}",
+                        img_s=f"{seen / (time.perf_counter() - started):.0f}", lr=f"{lr:.4f}")
+    return Score(loss_sum / seen, correct / seen)
+
+
+def score_set(model: nn.Module, images: ImageSet, config: TrainConfig) -> Score:
+    """Eval-mode loss and accuracy on a whole uint8 set, prepared in chunks to bound memory."""
+    model.eval()
+    device = images.images.device
+    chunk, loss, correct = 5000, 0.0, 0.0
+    for start in range(0, len(images), chunk):
+        inputs = prepare_inputs(images.images[start:start + chunk], device)
+        labels = images.labels[start:start + chunk]
+        score = evaluate(model, inputs, labels, batch_size=250, precision=config.precision)
+        loss += score.loss * len(labels)
+        correct += score.accuracy * len(labels)
+    return Score(loss / len(images), correct / len(images))
+
+
+def write_log(path: Path, log: list[dict]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(json.dumps(record) + "\n" for record in log))
+    os.replace(tmp, path)
+
+
+def snapshot_metadata(config: TrainConfig, epoch: int) -> dict:
+    meta = model_metadata(config.depth, config.activation, config.activation_params)
+    return {**meta, "epoch": epoch, "recipe": config.recipe(), "versions": library_versions()}
+
+
+def final_metadata(config: TrainConfig, state: RunState, train_set: ImageSet, test_set: ImageSet,
+                   scores: dict[str, Score], device: torch.device) -> dict:
+    seconds = [r["seconds"] for r in state.log]
+    return {**model_metadata(config.depth, config.activation, config.activation_params),
+            "epochs": config.epochs, "recipe": config.recipe(), "data_source": train_set.source,
+            "train_size": len(train_set), "test_size": len(test_set),
+            "train_loss": scores["train"].loss, "train_acc": scores["train"].accuracy,
+            "test_loss": scores["test"].loss, "test_acc": scores["test"].accuracy,
+            "seconds_per_epoch": sum(seconds) / len(seconds), "wall_time_s": sum(seconds),
+            "device": str(device), "versions": library_versions(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+def already_finished(paths: RunPaths, config: TrainConfig) -> bool:
+    """True if paths.checkpoint holds this recipe's finished run; error if it holds another."""
+    if not paths.checkpoint.exists() or paths.state.exists():
+        return False
+    meta = read_checkpoint(paths.checkpoint)["metadata"]
+    if meta.get("recipe") != json.loads(json.dumps(config.recipe())):
+        raise LandscapeError(f"{paths.checkpoint} already holds a model trained with other settings; "
+                             f"choose another --out or delete it")
+    return True
+
+
+def train(config: TrainConfig, train_set: ImageSet | None = None, test_set: ImageSet | None = None) -> Path:
+    """Train per `config` (resuming if a state file exists) and return the checkpoint path.
+
+    `train_set`/`test_set` default to CIFAR-10 from config.data; pass your own ImageSets
+    (uint8 [N, 3, 32, 32]) to train on other data.
+    """
+    paths = RunPaths.beside(config.out)
+    if already_finished(paths, config):
+        return paths.checkpoint
+    device = resolve_device(config.device)
+    if train_set is None:
+        train_set = load_cifar10(config.data, "train", quiet=config.quiet)
+    if test_set is None:
+        test_set = load_cifar10(config.data, "test", quiet=config.quiet)
+    if config.train_samples:
+        train_set = train_set.subset(balanced_subset(train_set.labels, config.train_samples, config.seed))
+    on_device = [ImageSet(s.images.to(device), s.labels.to(device), s.classes, s.source)
+                 for s in (train_set, test_set)]
+    state = start_or_resume(config, paths, device)
+    steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
+    total_steps = config.epochs * steps_per_epoch
+    if config.save_every and state.epoch == 0:
+        save_checkpoint(paths.snapshots / "epoch_000.pt", state.model, snapshot_metadata(config, 0))
+    while state.epoch < config.epochs:
+        started = time.perf_counter()
+        running = train_one_epoch(state, config, on_device[0], total_steps)
+        test = score_set(state.model, on_device[1], config)
+        state.epoch += 1
+        record = {"epoch": state.epoch, "train_loss": running.loss, "train_acc": running.accuracy,
+                  "test_loss": test.loss, "test_acc": test.accuracy,
+                  "lr": learning_rate(config.schedule, config.lr, state.epoch * steps_per_epoch - 1, total_steps),
+                  "seconds": time.perf_counter() - started}
+        state.log.append(record)
+        if config.save_every and state.epoch % config.save_every == 0:
+            save_checkpoint(paths.snapshots / f"epoch_{state.epoch:03d}.pt", state.model,
+                            snapshot_metadata(config, state.epoch))
+        state.save(paths.state, config.recipe())
+        write_log(paths.log, state.log)
+        if not config.quiet:
+            tqdm.write(f"epoch {state.epoch}/{config.epochs}  train loss {running.loss:.4f} acc {running.accuracy:.4f}"
+                       f"  test loss {test.loss:.4f} acc {test.accuracy:.4f}  {record['seconds']:.0f}s", end="\n")
+    scores = {"train": score_set(state.model, on_device[0], config), "test": score_set(state.model, on_device[1], config)}
+    save_checkpoint(paths.checkpoint, state.model, final_metadata(config, state, train_set, test_set, scores, device))
+    paths.state.unlink()
+    return paths.checkpoint

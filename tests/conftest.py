@@ -1,0 +1,56 @@
+"""Shared fixtures: tiny synthetic CIFAR-shaped data, on disk and in memory."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from landscape.data import CIFAR10_CLASSES, ImageSet
+
+REAL_CIFAR = Path(__file__).resolve().parents[2] / "shared" / "cifar10"
+
+
+def synthetic_images(n_per_class: int, seed: int) -> ImageSet:
+    """Images whose mean colour depends on the class, so a tiny model can learn something."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(10).repeat_interleave(n_per_class)
+    base = (labels.float() * 25).view(-1, 1, 1, 1)
+    noise = torch.randint(0, 60, (len(labels), 3, 32, 32), generator=g).float()
+    images = (base + noise).clamp(0, 255).to(torch.uint8)
+    return ImageSet(images, labels, CIFAR10_CLASSES, f"synthetic(seed={seed})")
+
+
+@pytest.fixture
+def tiny_sets() -> tuple[ImageSet, ImageSet]:
+    return synthetic_images(6, seed=1), synthetic_images(3, seed=2)
+
+
+@pytest.fixture
+def image_folder(tmp_path: Path) -> Path:
+    """A CIFAR-10 ImageFolder tree of PNGs: 4 train and 2 test images per class."""
+    from PIL import Image
+
+    root = tmp_path / "cifar"
+    for split, k, seed in (("train", 4, 1), ("test", 2, 2)):
+        s = synthetic_images(k, seed)
+        for i, (img, label) in enumerate(zip(s.images, s.labels)):
+            folder = root / split / CIFAR10_CLASSES[int(label)]
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(img.permute(1, 2, 0).numpy()).save(folder / f"{i:04d}.png")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path_factory, monkeypatch):
+    """Every test gets its own decode cache and no LANDSCAPE_DATA from the environment."""
+    monkeypatch.setenv("LANDSCAPE_CACHE", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.delenv("LANDSCAPE_DATA", raising=False)
+
+
+def needs_real_cifar():
+    return pytest.mark.skipif(not (REAL_CIFAR / "test").is_dir(), reason="real CIFAR-10 copy not present")
+
+
+

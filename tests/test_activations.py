@@ -1,0 +1,86 @@
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from landscape import ACTIVATIONS, LandscapeError, get_activation
+from landscape.activations import MishFunction, Swish, activation_params
+
+
+def mish_and_grad(fn, x):
+    x = x.clone().requires_grad_(True)
+    y = fn(x)
+    (g,) = torch.autograd.grad(y.sum(), x)
+    return y.detach(), g
+
+
+def test_registry_names_and_unknown_name_lists_valid_ones():
+    assert {"relu", "leaky_relu", "swish", "mish", "gelu", "elu", "softplus"} <= set(ACTIVATIONS)
+    with pytest.raises(LandscapeError, match="expected one of relu, leaky_relu"):
+        get_activation("mishh")
+    with pytest.raises(LandscapeError, match="does not take slope"):
+        get_activation("relu", slope=2)
+
+
+def test_parameters_reach_the_module():
+    assert get_activation("leaky_relu", negative_slope=0.3).negative_slope == 0.3
+    x = torch.linspace(-3, 3, 13)
+    assert torch.allclose(get_activation("swish", beta=2.0)(x), x * torch.sigmoid(2 * x))
+    assert torch.allclose(get_activation("swish")(x), F.silu(x))
+    assert activation_params("leaky_relu") == {"negative_slope": 0.01}
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 1e-6)])
+def test_autograd_mish_equals_native_across_huge_range(dtype, tol):
+    x = torch.cat([torch.linspace(-1e4, 1e4, 20001, dtype=dtype), torch.linspace(-50, 50, 20001, dtype=dtype)])
+    y_ours, g_ours = mish_and_grad(MishFunction.apply, x)
+    y_ref, g_ref = mish_and_grad(F.mish, x)
+    assert torch.isfinite(y_ours).all() and torch.isfinite(g_ours).all()
+    assert torch.allclose(y_ours, y_ref, rtol=tol, atol=tol)
+    assert torch.allclose(g_ours, g_ref, rtol=tol, atol=tol)
+
+
+def test_autograd_mish_is_finite_in_bf16_and_close_to_fp32():
+    x = torch.cat([torch.linspace(-1e4, 1e4, 4001), torch.linspace(-10, 10, 4001)])
+    y, g = mish_and_grad(MishFunction.apply, x.bfloat16())
+    y32, g32 = mish_and_grad(F.mish, x)
+    assert y.dtype == torch.bfloat16 and torch.isfinite(y).all() and torch.isfinite(g).all()
+    assert torch.allclose(y.float(), y32, rtol=1e-2, atol=1e-2)
+    assert torch.allclose(g.float(), g32, rtol=1e-2, atol=1e-2)
+
+
+def test_gradcheck_float64():
+    x = torch.linspace(-8, 8, 41, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(MishFunction.apply, (x,))
+
+
+def test_backward_matches_paper_closed_form_float64():
+    # Misra (2019): f'(x) = e^x ω / δ², ω = 4(x+1) + 4e^{2x} + e^{3x} + e^x(4x+6), δ = 2e^x + e^{2x} + 2.
+    x = torch.linspace(-20, 20, 4001, dtype=torch.float64)
+    e = torch.exp(x)
+    omega = 4 * (x + 1) + 4 * e ** 2 + e ** 3 + e * (4 * x + 6)
+    delta = 2 * e + e ** 2 + 2
+    _, g = mish_and_grad(MishFunction.apply, x)
+    assert torch.allclose(g, e * omega / delta ** 2, rtol=1e-10, atol=1e-12)
+
+
+def test_minimum_of_mish():
+    x = torch.linspace(-2, 0, 200001, dtype=torch.float64)
+    y = MishFunction.apply(x)
+    i = int(torch.argmin(y))
+    assert math.isclose(float(y[i]), -0.30884, abs_tol=1e-5)
+    assert math.isclose(float(x[i]), -1.1924, abs_tol=1e-3)
+
+
+def test_both_mish_implementations_give_the_same_module_output():
+    x = torch.randn(4, 8, 5, 5)
+    native, ours = get_activation("mish", impl="native"), get_activation("mish", impl="autograd")
+    assert isinstance(native, torch.nn.Mish) and not isinstance(ours, torch.nn.Mish)
+    assert torch.allclose(native(x), ours(x), atol=1e-6)
+    with pytest.raises(LandscapeError, match="native, autograd"):
+        get_activation("mish", impl="cuda")
+
+
+def test_swish_repr_shows_beta():
+    assert "beta=0.5" in repr(Swish(0.5))

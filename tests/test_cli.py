@@ -1,0 +1,33 @@
+import subprocess
+import sys
+
+from landscape import load_checkpoint
+from landscape.cli import build_parser, main
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "landscape", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_every_train_flag_has_help():
+    sub = build_parser()._subparsers._group_actions[0].choices
+    for name, parser in sub.items():
+        for action in parser._actions:
+            assert action.help, f"landscape {name} {action.option_strings} has no help"
+
+
+def test_train_end_to_end_from_image_folder(tmp_path, image_folder):
+    out = tmp_path / "m.pt"
+    result = run_cli("train", "--data", str(image_folder), "--depth", "8", "--epochs", "1", "--batch-size", "8",
+                     "--activation", "swish", "--beta", "1.5", "--out", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    model, meta = load_checkpoint(out)
+    assert meta["activation_params"] == {"beta": 1.5} and meta["data_source"] == str(image_folder.resolve())
+
+
+def test_user_errors_are_one_line_with_exit_2(tmp_path, capsys):
+    assert main(["train", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "m.pt"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("landscape train: error: data path") and err.count("\n") == 1
+    assert main(["train", "--activation", "relu", "--beta", "2", "--quiet"]) == 2
+    assert "--beta does not apply to activation 'relu'" in capsys.readouterr().err

@@ -1,0 +1,93 @@
+import importlib
+import json
+import math
+
+import pytest
+import torch
+
+from landscape import LandscapeError, TrainConfig, load_checkpoint, train
+from landscape.train import RunPaths, learning_rate
+
+TINY = dict(depth=8, epochs=3, batch_size=16, lr=0.05, seed=7, device="cpu", quiet=True)
+
+
+def test_training_writes_checkpoint_log_and_snapshots(tmp_path, tiny_sets):
+    out = tmp_path / "ck" / "m.pt"
+    config = TrainConfig(out=str(out), activation="mish", save_every=2, **TINY)
+    assert train(config, *tiny_sets) == out
+    model, meta = load_checkpoint(out)
+    assert meta["activation"] == "mish" and meta["depth"] == 8 and meta["epochs"] == 3
+    assert meta["recipe"]["seed"] == 7 and meta["train_size"] == 60 and 0 <= meta["test_acc"] <= 1
+    log = [json.loads(line) for line in RunPaths.beside(out).log.read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [1, 2, 3]
+    assert {"train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds"} <= set(log[0])
+    snaps = sorted(p.name for p in RunPaths.beside(out).snapshots.iterdir())
+    assert snaps == ["epoch_000.pt", "epoch_002.pt"]
+    assert not RunPaths.beside(out).state.exists()
+    assert load_checkpoint(RunPaths.beside(out).snapshots / "epoch_002.pt")[1]["epoch"] == 2
+
+
+def test_training_lowers_the_loss(tmp_path, tiny_sets):
+    train(TrainConfig(out=str(tmp_path / "m.pt"), **{**TINY, "epochs": 4}), *tiny_sets)
+    log = [json.loads(line) for line in (tmp_path / "m.log.jsonl").read_text().splitlines()]
+    assert log[-1]["train_loss"] < log[0]["train_loss"]
+
+
+def test_resume_after_interruption_gives_identical_weights(tmp_path, tiny_sets, monkeypatch):
+    straight = train(TrainConfig(out=str(tmp_path / "a.pt"), **TINY), *tiny_sets)
+
+    engine = importlib.import_module("landscape.train")  # the package re-exports the function `train`
+    real_epoch, calls = engine.train_one_epoch, []
+
+    def crash_in_second_epoch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_epoch(*args, **kwargs)
+
+    config = TrainConfig(out=str(tmp_path / "b.pt"), **TINY)
+    monkeypatch.setattr(engine, "train_one_epoch", crash_in_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, *tiny_sets)
+    monkeypatch.setattr(engine, "train_one_epoch", real_epoch)
+    assert RunPaths.beside(config.out).state.exists()
+    resumed = train(config, *tiny_sets)
+    a, b = load_checkpoint(straight)[0].state_dict(), load_checkpoint(resumed)[0].state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    log = RunPaths.beside(config.out).log.read_text().splitlines()
+    assert len(log) == 3
+
+
+def test_rerun_with_other_settings_is_refused(tmp_path, tiny_sets):
+    out = str(tmp_path / "m.pt")
+    train(TrainConfig(out=out, **TINY), *tiny_sets)
+    assert train(TrainConfig(out=out, **TINY), *tiny_sets)  # same recipe: already finished
+    with pytest.raises(LandscapeError, match="other settings"):
+        train(TrainConfig(out=out, **{**TINY, "lr": 0.2}), *tiny_sets)
+
+
+def test_bad_options_are_refused():
+    with pytest.raises(LandscapeError, match="unknown optimizer 'lbfgs'; expected one of sgd, rmsprop, adam"):
+        TrainConfig(optimizer="lbfgs")
+    with pytest.raises(LandscapeError, match="--epochs must be at least 1"):
+        TrainConfig(epochs=0)
+    with pytest.raises(LandscapeError, match="does not take beta"):
+        TrainConfig(activation="relu", activation_params={"beta": 2.0})
+
+
+def test_learning_rate_schedules():
+    assert learning_rate("cosine", 0.1, 0, 100) == pytest.approx(0.1)
+    assert learning_rate("cosine", 0.1, 50, 100) == pytest.approx(0.05)
+    assert learning_rate("cosine", 0.1, 100, 100) == pytest.approx(0.0, abs=1e-12)
+    assert [learning_rate("step", 0.1, s, 100) for s in (0, 49, 50, 75)] == pytest.approx([0.1, 0.1, 0.01, 0.001])
+    peak = max(learning_rate("onecycle", 0.1, s, 100) for s in range(101))
+    assert peak == pytest.approx(0.1) and learning_rate("onecycle", 0.1, 0, 100) == pytest.approx(0.004)
+    assert math.isclose(learning_rate("onecycle", 0.1, 100, 100), 0.1 / 25e4)
+
+
+@pytest.mark.parametrize("optimizer", ["rmsprop", "adam"])
+def test_other_optimizers_and_bf16_run(tmp_path, tiny_sets, optimizer):
+    config = TrainConfig(out=str(tmp_path / "m.pt"), optimizer=optimizer, lr=1e-3, precision="bf16",
+                         schedule="onecycle", **{k: v for k, v in TINY.items() if k != "lr"})
+    _, meta = load_checkpoint(train(config, *tiny_sets))
+    assert math.isfinite(meta["train_loss"])
