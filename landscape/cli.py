@@ -6,11 +6,14 @@ traceback instead.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 
 from . import __version__
 from .activations import ACTIVATIONS
+from .data import SPLITS
+from .directions import DIRECTION_TYPES, NORMALIZATIONS, DirectionOptions
 from .errors import LandscapeError
 from .runtime import PRECISIONS
 from .train import OPTIMIZERS, SCHEDULES, TrainConfig
@@ -83,17 +86,78 @@ def run_train(args: argparse.Namespace) -> None:
     print(path)
 
 
+def add_surface_parser(sub) -> None:
+    p = sub.add_parser("surface", help="compute a 1-D or 2-D loss surface around a checkpoint into HDF5",
+                       description="Evaluate loss and accuracy at θ + α·x + β·y on a grid (Li et al. 2018). "
+                                   "Resumable: rerun the same command to continue. Under `torchrun "
+                                   "--nproc_per_node=K -m landscape surface ...` the points are shared by K ranks.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("checkpoint", help="checkpoint written by `landscape train` (or save_checkpoint)")
+    p.add_argument("--out", required=True, help="surface file to write (HDF5, .h5)")
+    p.add_argument("--data", default=None, help="CIFAR-10 location, as for `landscape train`")
+    p.add_argument("--x", default="-1:1:51", help="α grid START:STOP:NUM along direction x")
+    p.add_argument("--y", default=None, help="β grid START:STOP:NUM along direction y (omit for a 1-D surface)")
+    p.add_argument("--split", nargs="+", choices=SPLITS, default=["train"], help="data split(s) to evaluate")
+    p.add_argument("--samples", type=int, default=1000, help="class-balanced images per split, the same at every point")
+    p.add_argument("--data-seed", type=int, default=0, help="seed choosing the images")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random directions")
+    p.add_argument("--norm", choices=NORMALIZATIONS, default="filter",
+                   help="direction normalisation: per output filter (Li et al.), per layer, elementwise, or none")
+    p.add_argument("--include-biasbn", action="store_true",
+                   help="also perturb biases and BatchNorm parameters (default: zero in the directions)")
+    p.add_argument("--dir-type", choices=DIRECTION_TYPES, default="weights",
+                   help="weights: parameters only; states: BatchNorm running statistics too")
+    p.add_argument("--orthogonalize", action="store_true", help="make direction y exactly orthogonal to x")
+    p.add_argument("--target", default=None, help="second checkpoint: x = θ_target − θ (1-D interpolation)")
+    p.add_argument("--directions", default=None, help="reuse the directions stored in this surface file")
+    p.add_argument("--batch-size", type=int, default=128, help="evaluation batch size (64-128 is fastest on CPU)")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32", help="fp32, or bf16 autocast")
+    p.add_argument("--force", action="store_true", help="replace an existing --out that holds a different surface")
+    p.add_argument("--flush-seconds", type=float, default=5.0, help="write results to disk at least this often")
+    add_common(p)
+    p.set_defaults(run=run_surface_command)
+
+
+def run_surface_command(args: argparse.Namespace) -> None:
+    from .surface import EvalOptions, SurfaceConfig, run_surface
+
+    directions = DirectionOptions(norm=args.norm, ignore_biasbn=not args.include_biasbn, dir_type=args.dir_type,
+                                  seed=args.seed, orthogonalize=args.orthogonalize)
+    config = SurfaceConfig(checkpoint=args.checkpoint, out=args.out, data=args.data, x=args.x, y=args.y,
+                           splits=tuple(args.split), samples=args.samples, data_seed=args.data_seed,
+                           directions=directions, target=args.target, directions_file=args.directions,
+                           eval=EvalOptions(args.batch_size, args.precision), device=args.device,
+                           force=args.force, flush_seconds=args.flush_seconds, quiet=args.quiet)
+    path = run_surface(config)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(path)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="landscape", description="Measure and draw the loss landscapes of "
                                      "neural networks (Li et al. 2018), starting from a checkpoint.")
     parser.add_argument("--version", action="version", version=f"landscape {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_train_parser(sub)
+    add_surface_parser(sub)
     return parser
 
 
+def attach_grid_values(argv: list[str]) -> list[str]:
+    """Turn `--x -1:1:51` into `--x=-1:1:51`: argparse would read '-1:1:51' as an option."""
+    joined, i = [], 0
+    while i < len(argv):
+        if argv[i] in ("--x", "--y") and i + 1 < len(argv) and argv[i + 1].startswith("-") and ":" in argv[i + 1]:
+            joined.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            joined.append(argv[i])
+            i += 1
+    return joined
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(attach_grid_values(sys.argv[1:] if argv is None else argv))
     try:
         args.run(args)
     except LandscapeError as e:

@@ -30,7 +30,9 @@ def evaluate(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
     correct = torch.zeros((), dtype=torch.int64, device=inputs.device)
     with torch.inference_mode(), autocast(inputs.device, precision):
         for start in range(0, len(labels), batch_size):
-            logits = model(inputs[start:start + batch_size]).float()
+            logits = model(inputs[start:start + batch_size])
+            if logits.dtype in (torch.bfloat16, torch.float16):
+                logits = logits.float()
             target = labels[start:start + batch_size]
             total_loss += F.cross_entropy(logits, target, reduction="sum")
             correct += (logits.argmax(1) == target).sum()

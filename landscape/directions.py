@@ -1,0 +1,130 @@
+"""Directions in weight space: random (filter-normalised, Li et al. 2018) or towards a target.
+
+Stage: model → directions. A direction is a dict from parameter (or buffer) name to a
+tensor of that entry's shape, so it can be saved by name and checked against any model.
+Nothing here evaluates a model.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+
+from .errors import LandscapeError, require_choice
+
+Direction = dict[str, torch.Tensor]
+NORMALIZATIONS = ("filter", "layer", "weight", "none")
+DIRECTION_TYPES = ("weights", "states")
+
+
+@dataclass(frozen=True)
+class DirectionOptions:
+    """How random directions are drawn. Defaults are Li et al.'s method."""
+
+    norm: Literal["filter", "layer", "weight", "none"] = "filter"
+    ignore_biasbn: bool = True
+    dir_type: Literal["weights", "states"] = "weights"
+    seed: int = 0
+    orthogonalize: bool = False
+
+    def __post_init__(self):
+        require_choice("normalisation", self.norm, NORMALIZATIONS)
+        require_choice("direction type", self.dir_type, DIRECTION_TYPES)
+
+
+def model_entries(model: nn.Module, dir_type: str) -> dict[str, torch.Tensor]:
+    """The tensors a direction moves: parameters, plus float buffers (BN statistics) for 'states'."""
+    entries = dict(model.named_parameters())
+    if dir_type == "states":
+        entries.update({k: v for k, v in model.named_buffers() if v.is_floating_point()})
+    return entries
+
+
+def filter_normalize(direction: torch.Tensor, weight: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
+    """Rescale each output filter (slice along dim 0) of `direction` to the norm of that filter
+    of `weight` (Li et al. 2018, section 4), which removes the scale invariance of ReLU-like nets."""
+    d = direction.flatten(1)
+    w = weight.flatten(1)
+    scale = w.norm(dim=1, keepdim=True) / (d.norm(dim=1, keepdim=True) + eps)
+    return (d * scale).view_as(direction)
+
+
+def normalize_tensor(direction: torch.Tensor, weight: torch.Tensor, norm: str) -> torch.Tensor:
+    """One entry of a direction normalised against the trained tensor (1-D tensors count as one filter)."""
+    if norm == "filter" and direction.dim() > 1:
+        return filter_normalize(direction, weight)
+    if norm in ("filter", "layer"):
+        return direction * (weight.norm() / (direction.norm() + 1e-10))
+    if norm == "weight":
+        return direction * weight
+    if norm == "none":
+        return direction
+    raise LandscapeError(f"unknown normalisation {norm!r}; expected one of {', '.join(NORMALIZATIONS)}")
+
+
+def random_direction(model: nn.Module, options: DirectionOptions, generator: torch.Generator) -> Direction:
+    """A Gaussian direction shaped like the model, normalised per `options.norm`.
+
+    1-D entries (biases, BatchNorm weights and statistics) are zero when options.ignore_biasbn.
+    Draws come from `generator` on the CPU, so the result does not depend on the device.
+    """
+    direction = {}
+    for name, weight in model_entries(model, options.dir_type).items():
+        w = weight.detach().cpu().float()
+        noise = torch.randn(w.shape, generator=generator)
+        if w.dim() <= 1 and options.ignore_biasbn:
+            direction[name] = torch.zeros_like(w)
+        else:
+            direction[name] = normalize_tensor(noise, w, options.norm)
+    return direction
+
+
+def dot(a: Direction, b: Direction) -> float:
+    return float(sum((a[k].double() * b[k].double()).sum() for k in a))
+
+
+def cosine(a: Direction, b: Direction) -> float:
+    """Cosine of the angle between two directions, as flat vectors."""
+    return dot(a, b) / max((dot(a, a) * dot(b, b)) ** 0.5, 1e-300)
+
+
+def orthogonalize(y: Direction, x: Direction) -> Direction:
+    """y minus its projection on x (Gram–Schmidt), rescaled to y's original overall norm.
+
+    A single global rescale keeps the result exactly orthogonal; per-filter norms of y then
+    differ from the weights' by that one common factor.
+    """
+    coefficient = dot(y, x) / dot(x, x)
+    projected = {k: y[k] - coefficient * x[k] for k in y}
+    scale = (dot(y, y) / dot(projected, projected)) ** 0.5
+    return {k: v * scale for k, v in projected.items()}
+
+
+def random_directions(model: nn.Module, options: DirectionOptions, count: int) -> list[Direction]:
+    """`count` (1 or 2) independent random directions from one generator seeded by options.seed."""
+    generator = torch.Generator().manual_seed(options.seed)
+    directions = [random_direction(model, options, generator) for _ in range(count)]
+    if count == 2 and options.orthogonalize:
+        directions[1] = orthogonalize(directions[1], directions[0])
+    return directions
+
+
+def target_direction(model: nn.Module, target: nn.Module, dir_type: str = "weights") -> Direction:
+    """θ_target − θ for every entry, unnormalised: α = 1 lands exactly on the target model."""
+    ours, theirs = model_entries(model, dir_type), model_entries(target, dir_type)
+    check_compatible(ours, {k: v.detach() for k, v in theirs.items()}, "target model")
+    return {k: (theirs[k].detach().cpu().float() - v.detach().cpu().float()) for k, v in ours.items()}
+
+
+def check_compatible(entries: dict[str, torch.Tensor], direction: Direction, what: str) -> None:
+    """Refuse a direction whose names or shapes differ from the model's entries."""
+    missing, extra = sorted(set(entries) - set(direction)), sorted(set(direction) - set(entries))
+    if missing or extra:
+        detail = f"missing {missing[:3]}" if missing else f"unexpected {extra[:3]}"
+        raise LandscapeError(f"{what} does not fit the model: parameter names differ ({detail})")
+    for name, tensor in entries.items():
+        if tuple(direction[name].shape) != tuple(tensor.shape):
+            raise LandscapeError(f"{what} does not fit the model: {name} has shape "
+                                 f"{tuple(direction[name].shape)}, the model's is {tuple(tensor.shape)}")
