@@ -15,6 +15,7 @@ from .activations import ACTIVATIONS
 from .data import SPLITS
 from .directions import DIRECTION_TYPES, NORMALIZATIONS, DirectionOptions
 from .errors import LandscapeError
+from .plots import KINDS_2D
 from .runtime import PRECISIONS
 from .train import OPTIMIZERS, SCHEDULES, TrainConfig
 
@@ -133,6 +134,70 @@ def run_surface_command(args: argparse.Namespace) -> None:
         print(path)
 
 
+def add_plot_parser(sub) -> None:
+    p = sub.add_parser("plot", help="draw paper figures (matplotlib) from surface files",
+                       description="Figures for each surface (2-D: contour, filled contour, heat map, 3-D; 1-D: loss "
+                                   "and accuracy against α) and, with several files or --compare, one comparison "
+                                   "figure with shared levels plus slices through each minimum.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("surfaces", nargs="+", help="surface files (.h5) from `landscape surface`")
+    p.add_argument("--out-dir", default="figures", help="folder for the figures")
+    p.add_argument("--metric", default="train_loss", help="dataset to draw: train_loss, test_loss, train_acc, test_acc")
+    p.add_argument("--kinds", default=",".join(KINDS_2D), help="2-D figure kinds, comma-separated")
+    p.add_argument("--levels", type=int, default=30, help="number of contour levels")
+    p.add_argument("--vmin", type=float, default=None, help="lowest contour level / colour (default: data minimum)")
+    p.add_argument("--vmax", "--zmax", type=float, default=None,
+                   help="highest contour level / colour, and 3-D height clip (default: data maximum)")
+    p.add_argument("--log", action="store_true", help="log-scaled levels, colours and 3-D height")
+    p.add_argument("--format", default="png", help="comma-separated formats: png, pdf, svg")
+    p.add_argument("--dpi", type=int, default=300, help="resolution of raster formats")
+    p.add_argument("--width", type=float, default=3.3, help="figure width in inches (single column 3.3, double 6.9)")
+    p.add_argument("--compare", action="store_true", help="also draw a comparison figure for a single file")
+    p.add_argument("--no-single", action="store_true", help="only the comparison figure")
+    p.add_argument("--vtk", action="store_true", help="also export each 2-D surface for ParaView (.vtu)")
+    add_common(p)
+    p.set_defaults(run=run_plot)
+
+
+def run_plot(args: argparse.Namespace) -> None:
+    from .plots import PlotOptions, check_plottable, export_vtk, plot_comparison, plot_surface
+
+    options = PlotOptions(metric=args.metric, kinds=tuple(k for k in args.kinds.split(",") if k), levels=args.levels,
+                          vmin=args.vmin, vmax=args.vmax, log=args.log,
+                          formats=tuple(f for f in args.format.split(",") if f), dpi=args.dpi, width=args.width)
+    kinds_given = args.kinds != ",".join(KINDS_2D)
+    check_plottable(args.surfaces, options, kinds_given)
+    written = []
+    if not args.no_single:
+        for path in args.surfaces:
+            written += plot_surface(path, args.out_dir, options, kinds_given)
+    if len(args.surfaces) > 1 or args.compare:
+        written += plot_comparison(args.surfaces, f"{args.out_dir}/comparison_{args.metric}", options)
+    if args.vtk:
+        written += [export_vtk(path, f"{args.out_dir}/{os.path.basename(path).rsplit('.', 1)[0]}", args.metric)
+                    for path in args.surfaces]
+    print("\n".join(map(str, written)))
+
+
+def add_report_parser(sub) -> None:
+    p = sub.add_parser("report", help="write an interactive, offline HTML report (plotly) for surface files",
+                       description="One self-contained HTML file: 3-D and contour views per surface, a comparison "
+                                   "on a shared colour scale with loss/accuracy and linear/log switches, slices "
+                                   "through each minimum, and metadata and metrics tables.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("surfaces", nargs="+", help="surface files (.h5) from `landscape surface`")
+    p.add_argument("--out", default="report.html", help="HTML file to write")
+    p.add_argument("--title", default="Loss landscapes", help="page title")
+    add_common(p)
+    p.set_defaults(run=run_report)
+
+
+def run_report(args: argparse.Namespace) -> None:
+    from .report import write_report
+
+    print(write_report(args.surfaces, args.out, args.title))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="landscape", description="Measure and draw the loss landscapes of "
                                      "neural networks (Li et al. 2018), starting from a checkpoint.")
@@ -140,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_train_parser(sub)
     add_surface_parser(sub)
+    add_plot_parser(sub)
+    add_report_parser(sub)
     return parser
 
 

@@ -9,6 +9,7 @@ Stage: grid evaluation → HDF5. Layout (readable by Li et al.'s plotting script
     /done [ny, nx] or [nx] uint8          1 where a point has been computed
     /directions/x/<param>, /directions/y/<param>
     /metrics                              attributes written by the metrics stage
+    /trajectory [n, 2] float64            optional (α, β) of a projected training path
     root attributes                       settings, provenance, progress (see SurfaceFile.create)
 
 Every update rewrites a copy and renames it over the file, so a process killed at any
@@ -52,6 +53,7 @@ class Surface:
     done: np.ndarray
     attrs: dict
     metrics: dict
+    trajectory: np.ndarray | None = None  # [n, 2] (α, β) of a projected training path, if stored
 
     @property
     def ndim(self) -> int:
@@ -151,7 +153,9 @@ def read_surface(path: str | Path) -> Surface:
         names = [n for n in f if n.endswith(("_loss", "_acc"))]
         values = {n: f[n][()] for n in names}
         metrics = {k: _decode(v) for k, v in f["metrics"].attrs.items()} if "metrics" in f else {}
-        return Surface(str(path), f["xcoordinates"][()], y, values, f["done"][()].astype(bool), attrs, metrics)
+        trajectory = f["trajectory"][()] if "trajectory" in f else None
+        return Surface(str(path), f["xcoordinates"][()], y, values, f["done"][()].astype(bool), attrs, metrics,
+                       trajectory)
 
 
 def read_directions(path: str | Path) -> list[Direction]:

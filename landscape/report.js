@@ -1,0 +1,79 @@
+// Draws every plot of a landscape report from the JSON in #surface-data; redraws on control changes.
+"use strict";
+const surfaces = JSON.parse(document.getElementById("surface-data").textContent);
+const metricSelect = document.getElementById("metric");
+const scaleSelect = document.getElementById("scale");
+const config = {responsive: true, displaylogo: false};
+
+function transform(z, log) {
+  const f = v => (v === null ? null : log ? Math.log10(Math.max(v, 1e-12)) : v);
+  return Array.isArray(z[0]) ? z.map(row => row.map(f)) : z.map(f);
+}
+function partner(metric) {
+  return metric.endsWith("_loss") ? metric.replace(/_loss$/, "_acc") : metric.replace(/_acc$/, "_loss");
+}
+function range(arrays) {
+  const flat = arrays.flat(2).filter(v => v !== null && Number.isFinite(v));
+  return [Math.min(...flat), Math.max(...flat)];
+}
+function argmin(z) {
+  let best = [0, 0], value = Infinity;
+  z.forEach((row, i) => row.forEach((v, j) => { if (v !== null && v < value) { value = v; best = [i, j]; } }));
+  return best;
+}
+function hover(metric, log) {
+  const label = (log ? "log10 " : "") + metric.replace("_", " ");
+  return "α=%{x:.3f}<br>β=%{y:.3f}<br>" + label + "=%{z:.4g}<br>" + partner(metric).replace("_", " ") +
+         "=%{customdata:.4g}<extra></extra>";
+}
+
+function draw() {
+  const metric = metricSelect.value, log = scaleSelect.value === "log";
+  const zs = surfaces.map(s => transform(s.values[metric], log));
+  const [zmin, zmax] = range(zs);
+  const title = (log ? "log10 " : "") + metric.replace("_", " ");
+  const twoD = surfaces[0].y !== null;
+  if (twoD) {
+    const panels = surfaces.map((s, i) => ({
+      type: "contour", x: s.x, y: s.y, z: zs[i], customdata: s.values[partner(metric)], zmin, zmax,
+      coloraxis: "coloraxis", xaxis: "x" + (i + 1), yaxis: "y" + (i + 1), hovertemplate: hover(metric, log),
+      contours: {coloring: "heatmap"}, name: s.name}));
+    const layout = {grid: {rows: 1, columns: surfaces.length, pattern: "independent"},
+                    coloraxis: {cmin: zmin, cmax: zmax, colorscale: "Viridis", colorbar: {title: {text: title}}},
+                    annotations: surfaces.map((s, i) => ({text: s.activation || s.name, showarrow: false,
+                      xref: "x" + (i + 1) + " domain", yref: "y" + (i + 1) + " domain", x: 0.5, y: 1.08})),
+                    margin: {t: 40}, height: 420};
+    Plotly.react("comparison", panels, layout, config);
+    const slice = (axis) => surfaces.map((s, i) => {
+      const [iy, ix] = argmin(zs[i]);
+      return {type: "scatter", mode: "lines", name: s.activation || s.name,
+              x: axis === "x" ? s.x : s.y, y: axis === "x" ? zs[i][iy] : zs[i].map(row => row[ix])};
+    });
+    Plotly.react("slice-x", slice("x"), {title: {text: "slice along α through each minimum"},
+                 xaxis: {title: {text: "α"}}, yaxis: {title: {text: title}}}, config);
+    Plotly.react("slice-y", slice("y"), {title: {text: "slice along β through each minimum"},
+                 xaxis: {title: {text: "β"}}, yaxis: {title: {text: title}}}, config);
+    surfaces.forEach((s, i) => {
+      const common = {x: s.x, y: s.y, z: zs[i], customdata: s.values[partner(metric)], cmin: zmin, cmax: zmax,
+                      colorscale: "Viridis", hovertemplate: hover(metric, log)};
+      Plotly.react(`s${i}-3d`, [{...common, type: "surface", showscale: false}],
+                   {title: {text: "3-D"}, scene: {xaxis: {title: {text: "α"}}, yaxis: {title: {text: "β"}},
+                    zaxis: {title: {text: title}}}, margin: {l: 0, r: 0, b: 0}}, config);
+      Plotly.react(`s${i}-contour`, [{...common, type: "contour", zmin, zmax, colorbar: {title: {text: title}}}],
+                   {title: {text: "contours"}, xaxis: {title: {text: "α"}}, yaxis: {title: {text: "β"}}}, config);
+    });
+  } else {
+    const lines = surfaces.map((s, i) => ({type: "scatter", mode: "lines", name: s.activation || s.name,
+                                           x: s.x, y: zs[i]}));
+    const layout = {xaxis: {title: {text: "α"}}, yaxis: {title: {text: title}}};
+    Plotly.react("comparison", lines, layout, config);
+    Plotly.react("slice-x", lines, {...layout, title: {text: "along α"}}, config);
+    Plotly.react("slice-y", [], {title: {text: "(1-D surfaces have no β)"}}, config);
+    surfaces.forEach((s, i) => Plotly.react(`s${i}-line`, [lines[i]], {...layout, title: {text: s.name}}, config));
+  }
+  document.body.dataset.metric = metric;
+  document.body.dataset.scale = scaleSelect.value;
+}
+metricSelect.addEventListener("change", draw);
+scaleSelect.addEventListener("change", draw);
+draw();

@@ -1,0 +1,112 @@
+"""Interactive HTML report (plotly): one self-contained, offline file for one or more surfaces.
+
+Stage: HDF5 → report. plotly.js is embedded inline, the surfaces travel as JSON inside the
+page, and the page's own script draws a 3-D view and a contour view per surface, a
+side-by-side comparison on one colour scale, 1-D slices, and metadata and metrics tables.
+Every string from a file is escaped: it is shown as text, never run.
+"""
+from __future__ import annotations
+
+import html
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .errors import LandscapeError
+from .storage import Surface, read_surface
+
+METADATA_KEYS = ("checkpoint", "checkpoint_sha256", "architecture", "depth", "activation", "activation_params",
+                 "checkpoint_test_acc", "direction_source", "direction_norm", "direction_ignore", "direction_type",
+                 "direction_seed", "orthogonalized", "cosine_xy", "data_source", "splits", "samples", "grid_x",
+                 "grid_y", "precision", "device", "world_size", "wall_time_s", "points_per_s", "points_done",
+                 "points_total")
+
+
+def surface_payload(surface: Surface) -> dict:
+    """The JSON the page needs for one surface (NaN for pending points becomes null)."""
+    def clean(a: np.ndarray):
+        return np.where(surface.done, a, np.nan).tolist() if a.ndim else a
+    return {"name": Path(surface.path).name, "activation": str(surface.attrs.get("activation", "")),
+            "x": surface.x.tolist(), "y": None if surface.y is None else surface.y.tolist(),
+            "values": {k: clean(v) for k, v in sorted(surface.values.items())}}
+
+
+def safe_json(obj) -> str:
+    """JSON that cannot close the surrounding <script> element."""
+    text = json.dumps(obj, allow_nan=True).replace("NaN", "null")
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def table(rows: list[tuple[str, object]]) -> str:
+    cells = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(format_value(v))}</td></tr>"
+                    for k, v in rows)
+    return f"<table>{cells}</table>"
+
+
+def format_value(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def surface_section(index: int, surface: Surface) -> str:
+    meta = table([(k, surface.attrs[k]) for k in METADATA_KEYS if k in surface.attrs])
+    metrics = (table(sorted(surface.metrics.items())) if surface.metrics
+               else "<p class=note>No metrics stored yet: run <code>landscape metrics</code> on this file.</p>")
+    views = (f'<div class="plot" id="s{index}-3d"></div><div class="plot" id="s{index}-contour"></div>'
+             if surface.ndim == 2 else f'<div class="plot wide" id="s{index}-line"></div>')
+    return (f'<section><h2>{html.escape(Path(surface.path).name)}</h2><div class="row">{views}</div>'
+            f'<details open><summary>Metadata</summary>{meta}</details>'
+            f'<details open><summary>Metrics of width and smoothness</summary>{metrics}</details></section>')
+
+
+def render_report(surfaces: list[Surface], title: str) -> str:
+    """The whole page as a string."""
+    from plotly.offline import get_plotlyjs
+
+    metrics = sorted(set.intersection(*(set(s.values) for s in surfaces)), key=lambda m: (m.endswith("_acc"), m))
+    options = "".join(f'<option value="{html.escape(m)}">{html.escape(m.replace("_", " "))}</option>'
+                      for m in metrics)
+    sections = "".join(surface_section(i, s) for i, s in enumerate(surfaces))
+    script = (Path(__file__).with_name("report.js")).read_text()
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }}
+.row {{ display: flex; flex-wrap: wrap; gap: 1em; }}
+.plot {{ width: 560px; height: 460px; }} .plot.wide {{ width: 100%; }}
+table {{ border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }}
+th, td {{ border: 1px solid #ccc; padding: 2px 6px; text-align: left; vertical-align: top; }}
+th {{ background: #f4f4f4; font-weight: 600; }} td {{ font-family: monospace; word-break: break-all; }}
+.controls {{ margin: 0.5em 0 1em; }} .note {{ color: #666; }}
+</style>
+<script>{get_plotlyjs()}</script></head>
+<body><h1>{html.escape(title)}</h1>
+<div class="controls"><label>Quantity <select id="metric">{options}</select></label>
+<label>Scale <select id="scale"><option value="linear">linear</option><option value="log">log</option></select></label></div>
+<section><h2>Comparison</h2><div class="row"><div class="plot wide" id="comparison"></div></div>
+<div class="row"><div class="plot" id="slice-x"></div><div class="plot" id="slice-y"></div></div></section>
+{sections}
+<script id="surface-data" type="application/json">{safe_json([surface_payload(s) for s in surfaces])}</script>
+<script>{script}</script>
+</body></html>"""
+
+
+def write_report(paths: list[str | Path], out: str | Path, title: str = "Loss landscapes") -> Path:
+    """Write the report for these surface files to `out` (atomically); returns the path."""
+    surfaces = [read_surface(p) for p in paths]
+    for surface in surfaces:
+        if not surface.done.any():
+            raise LandscapeError(f"{surface.path} has no finished points yet; run `landscape surface` first")
+    if len({s.ndim for s in surfaces}) != 1:
+        raise LandscapeError("cannot put 1-D and 2-D surfaces in one report; make one report for each")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(render_report(surfaces, title), encoding="utf-8")
+    os.replace(tmp, out)
+    return out

@@ -1,0 +1,83 @@
+import shutil
+
+import numpy as np
+import pytest
+
+from landscape import LandscapeError
+from landscape.report import write_report
+from landscape.storage import create_surface_file, write_points
+
+EVIL = "<script>alert(1)</script>.pt"
+
+
+def bowl_surface(path, activation, scale, nx=9, ny=7, done_fraction=1.0):
+    """A synthetic 2-D surface: loss = 0.5 + scale·(α² + 2β²), accuracy falling with it."""
+    x, y = np.linspace(-1, 1, nx), np.linspace(-1, 1, ny)
+    create_surface_file(path, x, y, ("train",), [], {"activation": activation, "checkpoint": EVIL,
+                                                     "checkpoint_test_acc": 0.9, "fingerprint": {}})
+    beta, alpha = np.meshgrid(y, x, indexing="ij")
+    loss = 0.5 + scale * (alpha ** 2 + 2 * beta ** 2)
+    n = int(done_fraction * loss.size)
+    write_points(path, list(range(n)), {"train_loss": loss.ravel()[:n].tolist(),
+                                        "train_acc": np.exp(-loss).ravel()[:n].tolist()})
+    return path
+
+
+@pytest.fixture
+def two_surfaces(tmp_path):
+    return [bowl_surface(tmp_path / "relu.h5", "relu", 2.0), bowl_surface(tmp_path / "mish.h5", "mish", 1.0)]
+
+
+def test_report_is_self_contained_and_escaped(tmp_path, two_surfaces):
+    html = write_report(two_surfaces, tmp_path / "r.html").read_text()
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;.pt" in html
+    assert "cdn.plot.ly" not in html.replace("https://cdn.plot.ly", "") or "src=\"http" not in html
+    assert 'src="http' not in html and "plotly" in html.lower()
+
+
+def test_report_refuses_surfaces_with_no_points(tmp_path):
+    empty = tmp_path / "empty.h5"
+    create_surface_file(empty, np.linspace(-1, 1, 3), None, ("train",), [], {"fingerprint": {}})
+    with pytest.raises(LandscapeError, match="no finished points"):
+        write_report([empty], tmp_path / "r.html")
+    assert not (tmp_path / "r.html").exists()
+
+
+@pytest.mark.browser
+def test_report_in_headless_chromium(tmp_path, two_surfaces):
+    chromium = shutil.which("chromium")
+    if not chromium:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    bowl_surface(tmp_path / "partial.h5", "swish", 1.5, done_fraction=0.6)
+    report = write_report([*two_surfaces, tmp_path / "partial.h5"], tmp_path / "report.html")
+    errors, requests, dialogs = [], [], []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu",
+                                                                    "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("request", lambda r: not r.url.startswith("file://") and requests.append(r.url))
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(report.as_uri())
+        page.wait_for_function("document.body.dataset.metric === 'train_loss'")
+        containers = page.eval_on_selector_all(".plot", "els => els.map(e => [e.id, !!e._fullLayout, "
+                                               "e.querySelectorAll('svg, canvas').length])")
+        assert len(containers) == 3 + 2 * 3
+        assert all(ok and n > 0 for _, ok, n in containers), containers
+        loss_z = page.evaluate("document.getElementById('comparison').data[1].z[3][4]")
+        page.select_option("#metric", "train_acc")
+        page.wait_for_function("document.body.dataset.metric === 'train_acc'")
+        acc_z = page.evaluate("document.getElementById('comparison').data[1].z[3][4]")
+        assert loss_z == pytest.approx(0.5) and acc_z == pytest.approx(np.exp(-0.5))
+        page.select_option("#scale", "log")
+        page.wait_for_function("document.body.dataset.scale === 'log'")
+        assert page.evaluate("document.getElementById('comparison').data[1].z[3][4]") == pytest.approx(np.log10(np.exp(-0.5)))
+        assert EVIL in page.inner_text("body")
+        page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        browser.close()
+    assert not errors, errors
+    assert not requests, requests
+    assert not dialogs
+    assert (tmp_path / "report.png").stat().st_size > 10_000
