@@ -198,6 +198,51 @@ def run_report(args: argparse.Namespace) -> None:
     print(write_report(args.surfaces, args.out, args.title))
 
 
+def add_metrics_parser(sub) -> None:
+    p = sub.add_parser("metrics", help="numbers for width and smoothness, from surfaces and/or checkpoints",
+                       description="Surface metrics (minimum, sublevel-set width, curvature, local minima, "
+                                   "roughness, in-plane convexity), stored back into each file; with --checkpoint, "
+                                   "the loss and its standard error, and optionally the Hessian spectrum and trace "
+                                   "(--hessian) and dead units (--dead-units). Prints a table; --json/--csv save it.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("surfaces", nargs="*", help="surface files (.h5)")
+    p.add_argument("--checkpoint", nargs="+", default=[], help="checkpoints to measure with the model and data")
+    p.add_argument("--metric", default="train_loss", help="surface dataset to measure")
+    p.add_argument("--thresholds", default="0.1,0.5,1.0", help="Δ above the minimum for sublevel-set widths")
+    p.add_argument("--no-store", action="store_true", help="do not write the metrics into the surface files")
+    p.add_argument("--data", default=None, help="CIFAR-10 location (checkpoint metrics)")
+    p.add_argument("--split", choices=SPLITS, default="train", help="split for checkpoint metrics")
+    p.add_argument("--samples", type=int, default=1000, help="class-balanced images for checkpoint metrics")
+    p.add_argument("--data-seed", type=int, default=0, help="seed choosing the images")
+    p.add_argument("--hessian", action="store_true", help="top-k Hessian eigenvalues and Hutchinson trace")
+    p.add_argument("--top-k", type=int, default=3, help="number of top Hessian eigenvalues")
+    p.add_argument("--trace-samples", type=int, default=20, help="Rademacher vectors for the trace estimate")
+    p.add_argument("--iterations", type=int, default=50, help="maximum power iterations per eigenvalue")
+    p.add_argument("--dead-units", action="store_true", help="share of channels never positive / always ≈ 0")
+    p.add_argument("--eps", type=float, default=1e-6, help="magnitude below which a unit counts as silent")
+    p.add_argument("--json", default=None, help="write the rows as JSON here")
+    p.add_argument("--csv", default=None, help="write the rows as CSV here")
+    add_common(p)
+    p.set_defaults(run=run_metrics_command)
+
+
+def run_metrics_command(args: argparse.Namespace) -> None:
+    from .metrics import MetricsConfig, format_table, run_metrics, write_rows
+
+    try:
+        thresholds = tuple(float(t) for t in args.thresholds.split(","))
+    except ValueError:
+        raise LandscapeError(f"--thresholds must be comma-separated numbers; got {args.thresholds!r}") from None
+    config = MetricsConfig(surfaces=tuple(args.surfaces), checkpoints=tuple(args.checkpoint), metric=args.metric,
+                           thresholds=thresholds, store=not args.no_store, data=args.data, split=args.split,
+                           samples=args.samples, data_seed=args.data_seed, hessian=args.hessian, top_k=args.top_k,
+                           trace_samples=args.trace_samples, iterations=args.iterations,
+                           dead_units=args.dead_units, eps=args.eps, device=args.device)
+    rows = run_metrics(config)
+    write_rows(rows, args.json, args.csv)
+    print(format_table(rows))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="landscape", description="Measure and draw the loss landscapes of "
                                      "neural networks (Li et al. 2018), starting from a checkpoint.")
@@ -207,6 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_surface_parser(sub)
     add_plot_parser(sub)
     add_report_parser(sub)
+    add_metrics_parser(sub)
     return parser
 
 
