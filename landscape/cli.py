@@ -111,7 +111,7 @@ def add_surface_parser(sub) -> None:
     p.add_argument("--orthogonalize", action="store_true", help="make direction y exactly orthogonal to x")
     p.add_argument("--target", default=None, help="second checkpoint: x = θ_target − θ (1-D interpolation)")
     p.add_argument("--directions", default=None, help="reuse the directions stored in this surface file")
-    p.add_argument("--batch-size", type=int, default=128, help="evaluation batch size (64-128 is fastest on CPU)")
+    p.add_argument("--batch-size", type=int, default=64, help="evaluation batch size (64 is fastest here: benchmarks/bench_surface.py)")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32", help="fp32, or bf16 autocast")
     p.add_argument("--force", action="store_true", help="replace an existing --out that holds a different surface")
     p.add_argument("--flush-seconds", type=float, default=5.0, help="write results to disk at least this often")
@@ -177,6 +177,28 @@ def run_plot(args: argparse.Namespace) -> None:
         written += [export_vtk(path, f"{args.out_dir}/{os.path.basename(path).rsplit('.', 1)[0]}", args.metric)
                     for path in args.surfaces]
     print("\n".join(map(str, written)))
+
+
+def add_curves_parser(sub) -> None:
+    p = sub.add_parser("curves", help="draw training curves from `landscape train` logs (.log.jsonl)",
+                       description="Train loss, test loss and test accuracy per epoch, the runs overlaid.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("logs", nargs="+", help="training logs (CHECKPOINT_STEM.log.jsonl)")
+    p.add_argument("--out", default="figures/training_curves", help="output path without extension")
+    p.add_argument("--log", action="store_true", help="log-scaled loss axes")
+    p.add_argument("--format", default="png", help="comma-separated formats: png, pdf, svg")
+    p.add_argument("--dpi", type=int, default=300, help="resolution of raster formats")
+    p.add_argument("--width", type=float, default=6.9, help="figure width in inches")
+    add_common(p)
+    p.set_defaults(run=run_curves)
+
+
+def run_curves(args: argparse.Namespace) -> None:
+    from .plots import PlotOptions, plot_training_curves
+
+    options = PlotOptions(log=args.log, formats=tuple(f for f in args.format.split(",") if f), dpi=args.dpi,
+                          width=args.width)
+    print("\n".join(map(str, plot_training_curves(args.logs, args.out, options))))
 
 
 def add_report_parser(sub) -> None:
@@ -251,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_parser(sub)
     add_surface_parser(sub)
     add_plot_parser(sub)
+    add_curves_parser(sub)
     add_report_parser(sub)
     add_metrics_parser(sub)
     return parser

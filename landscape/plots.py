@@ -283,3 +283,44 @@ def export_vtk(path: str | Path, out: str | Path, metric: str = "train_loss") ->
     meshio.write(tmp, meshio.Mesh(points, [("quad", quads)], point_data=point_data))
     os.replace(tmp, out)
     return out
+
+
+def read_training_log(path: str | Path) -> list[dict]:
+    """The per-epoch records that `landscape train` writes beside a checkpoint (.log.jsonl)."""
+    import json
+
+    path = Path(path)
+    if not path.is_file():
+        raise LandscapeError(f"training log {path} does not exist")
+    try:
+        records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    except json.JSONDecodeError:
+        raise LandscapeError(f"{path} is not a JSON-lines training log") from None
+    if not records or not all({"epoch", "train_loss", "test_loss", "test_acc"} <= set(r) for r in records):
+        raise LandscapeError(f"{path} has no epoch records with train_loss, test_loss and test_acc")
+    return records
+
+
+def training_curves_figure(logs: list[str | Path], options: PlotOptions = PlotOptions()) -> plt.Figure:
+    """Train loss, test loss and test accuracy per epoch, one line per run (named after its file)."""
+    runs = [(Path(p).name.split(".")[0].removeprefix("resnet20_"), read_training_log(p)) for p in logs]
+    panels = (("train_loss", "train loss (running, augmented)"), ("test_loss", "test loss"),
+              ("test_acc", "test accuracy (%)"))
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, 3, figsize=(options.width, options.width * 0.36))
+        for name, records in runs:
+            epochs = [r["epoch"] for r in records]
+            for ax, (key, _) in zip(axes, panels):
+                scale = 100 if key.endswith("acc") else 1
+                ax.plot(epochs, [scale * r[key] for r in records], label=name)
+        for ax, (key, label) in zip(axes, panels):
+            ax.set_xlabel("epoch")
+            ax.set_title(label)
+            if key.endswith("loss") and options.log:
+                ax.set_yscale("log")
+        axes[-1].legend(frameon=False)
+    return fig
+
+
+def plot_training_curves(logs: list[str | Path], out: str | Path, options: PlotOptions = PlotOptions()) -> list[Path]:
+    return save(training_curves_figure(logs, options), Path(out).with_suffix(""), options)
