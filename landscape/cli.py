@@ -265,6 +265,26 @@ def run_metrics_command(args: argparse.Namespace) -> None:
     print(format_table(rows))
 
 
+def add_study_parser(sub) -> None:
+    p = sub.add_parser("study", help="the Mish study end to end: train four ResNet-20s, surfaces, metrics, figures",
+                       description="Trains ResNet-20 with relu, leaky_relu (0.3), swish and mish on one recipe "
+                                   "(resuming or skipping finished runs), computes a 2-D train/test surface for "
+                                   "each, their metrics, comparison figures, training curves and an HTML report.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--profile", choices=("quick", "paper"), default="quick",
+                   help="quick: 1 epoch on 5,000 images, 11×11 grids, into runs/quick (minutes); paper: 50 epochs, "
+                        "51×51 grids on 1,000 images, into checkpoints/ and figures/ (many CPU hours)")
+    p.add_argument("--data", default=None, help="CIFAR-10 location, as for `landscape train`")
+    add_common(p)
+    p.set_defaults(run=run_study_command)
+
+
+def run_study_command(args: argparse.Namespace) -> None:
+    from .study import run_study
+
+    print(run_study(args.profile, args.data, args.device, args.quiet))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="landscape", description="Measure and draw the loss landscapes of "
                                      "neural networks (Li et al. 2018), starting from a checkpoint.")
@@ -276,6 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_curves_parser(sub)
     add_report_parser(sub)
     add_metrics_parser(sub)
+    add_study_parser(sub)
     return parser
 
 

@@ -227,20 +227,17 @@ def comparison_figure(paths: list[str | Path], options: PlotOptions = PlotOption
     n = len(loaded)
     with plt.rc_context(STYLE):
         if two_d:
-            fig = plt.figure(figsize=(options.width, options.width * (1.0 / n + 0.42)))
-            grid = fig.add_gridspec(2, 2 * n, height_ratios=[1.0 / n, 0.36])
-            panels = [fig.add_subplot(grid[0, 2 * i:2 * i + 2]) for i in range(n)]
-            for i, (ax, (surface, z)) in enumerate(zip(panels, loaded)):
+            fig = plt.figure(figsize=(options.width, options.width * (1.0 / n + 0.45)))
+            top, bottom = fig.subfigures(2, 1, height_ratios=[1.0 / n + 0.08, 0.37])
+            panels = top.subplots(1, n, sharey=True, squeeze=False)[0]
+            for ax, (surface, z) in zip(panels, loaded):
                 mappable = draw_2d(ax, "filled", surface, z, levels, options)
                 ax.set_title(surface_title(surface).replace(" (", "\n("))
                 ax.set_xlabel("α")
                 ax.set_aspect("equal")
-                if i:
-                    ax.tick_params(labelleft=False)
             panels[0].set_ylabel("β")
-            fig.colorbar(mappable, ax=panels, label=metric_label(options.metric), shrink=0.9,
-                         ticks=ticker.MaxNLocator(6))
-            slice_axes = [fig.add_subplot(grid[1, :n]), fig.add_subplot(grid[1, n:])]
+            top.colorbar(mappable, ax=panels, label=metric_label(options.metric), ticks=ticker.MaxNLocator(6))
+            slice_axes = bottom.subplots(1, 2)
             for surface, z in loaded:
                 along_x, along_y = minimum_slices(surface, z)
                 slice_axes[0].plot(surface.x, along_x, label=surface_title(surface))
@@ -257,10 +254,10 @@ def comparison_figure(paths: list[str | Path], options: PlotOptions = PlotOption
             ax.set_ylabel(metric_label(options.metric))
             if options.log:
                 ax.set_yscale("log")
-        slice_axes[-1].legend(frameon=False, loc="upper center")
-        for ax in slice_axes:
-            if options.vmax is not None:
-                ax.set_ylim(top=options.vmax)
+        slice_axes[-1].legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        if not options.log:
+            for ax in slice_axes:
+                ax.set_ylim(levels[0] - 0.05 * (levels[-1] - levels[0]), levels[-1])
     return fig
 
 
