@@ -6,6 +6,7 @@ traceback instead.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import traceback
@@ -15,28 +16,54 @@ from .activations import ACTIVATIONS
 from .data import SPLITS
 from .directions import DIRECTION_TYPES, NORMALIZATIONS, DirectionOptions
 from .errors import LandscapeError
-from .plots import KINDS_2D
+from .metrics import MetricsConfig
+from .plots import KINDS_2D, PlotOptions
 from .runtime import PRECISIONS
+from .surface import EvalOptions, SurfaceConfig
 from .train import OPTIMIZERS, SCHEDULES, TrainConfig
 
 DEFAULT_TRAIN = TrainConfig()
 
 
-def add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", default="auto",
-                        help="where to compute: auto (a CUDA GPU if present, else CPU), cpu, cuda, cuda:N")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
-    parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
+DATA_HELP = ("CIFAR-10 folder (train/<class>/, test/<class>/) or a folder holding cifar-10-batches-py; "
+             "default $LANDSCAPE_DATA, else download via torchvision")
+
+
+def default_of(options: type, name: str):
+    """The default of dataclass field `name`: the CLI shows the library's defaults, never its own."""
+    field = next(f for f in dataclasses.fields(options) if f.name == name)
+    return field.default if field.default is not dataclasses.MISSING else field.default_factory()
+
+
+def subcommand(sub, name: str, summary: str, description: str, run) -> argparse.ArgumentParser:
+    """A subcommand parser with the flags every subcommand shares; `run(args)` does the work."""
+    p = sub.add_parser(name, help=summary, description=description,
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--device", default="auto",
+                   help="where to compute: auto (a CUDA GPU if present, else CPU), cpu, cuda, cuda:N")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    p.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
+    p.set_defaults(run=run)
+    return p
+
+
+def add_figure_flags(p: argparse.ArgumentParser, width: float) -> None:
+    p.add_argument("--format", default="png", help="comma-separated formats: png, pdf, svg")
+    p.add_argument("--dpi", type=int, default=default_of(PlotOptions, "dpi"), help="resolution of raster formats")
+    p.add_argument("--width", type=float, default=width, help="figure width in inches (single column 3.3, double 6.9)")
+
+
+def comma_list(text: str) -> tuple[str, ...]:
+    return tuple(item for item in text.split(",") if item)
 
 
 def add_train_parser(sub) -> None:
-    p = sub.add_parser("train", help="train a CIFAR ResNet and write a checkpoint",
-                       description="Train a CIFAR ResNet on CIFAR-10. Resumable: rerunning the same command "
-                                   "after an interruption continues from the last finished epoch.",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = subcommand(sub, "train", "train a CIFAR ResNet and write a checkpoint",
+                   "Train a CIFAR ResNet on CIFAR-10. Resumable: rerunning the same command "
+                   "after an interruption continues from the last finished epoch.",
+                   run_train)
     d = DEFAULT_TRAIN
-    p.add_argument("--data", default=None, help="CIFAR-10 folder (train/<class>/, test/<class>/) or a folder "
-                   "holding cifar-10-batches-py; default $LANDSCAPE_DATA, else download via torchvision")
+    p.add_argument("--data", default=None, help=DATA_HELP)
     p.add_argument("--out", default=d.out, help="checkpoint path; the log (.log.jsonl), resume state "
                    "(.state.pt) and snapshots (.snapshots/) go beside it")
     p.add_argument("--depth", type=int, default=d.depth, help="ResNet depth, 6n+2 (20, 32, 44, 56, 110)")
@@ -60,8 +87,6 @@ def add_train_parser(sub) -> None:
                    help="train on a fixed class-balanced subset of N images (quick runs)")
     p.add_argument("--save-every", type=int, default=d.save_every,
                    help="save a weight snapshot every K epochs (0: off), for trajectory plots")
-    add_common(p)
-    p.set_defaults(run=run_train)
 
 
 def activation_flags(args: argparse.Namespace) -> dict:
@@ -88,18 +113,20 @@ def run_train(args: argparse.Namespace) -> None:
 
 
 def add_surface_parser(sub) -> None:
-    p = sub.add_parser("surface", help="compute a 1-D or 2-D loss surface around a checkpoint into HDF5",
-                       description="Evaluate loss and accuracy at θ + α·x + β·y on a grid (Li et al. 2018). "
-                                   "Resumable: rerun the same command to continue. Under `torchrun "
-                                   "--nproc_per_node=K -m landscape surface ...` the points are shared by K ranks.",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = subcommand(sub, "surface", "compute a 1-D or 2-D loss surface around a checkpoint into HDF5",
+                   "Evaluate loss and accuracy at θ + α·x + β·y on a grid (Li et al. 2018). "
+                   "Resumable: rerun the same command to continue. Under `torchrun "
+                   "--nproc_per_node=K -m landscape surface ...` the points are shared by K ranks.",
+                   run_surface_command)
     p.add_argument("checkpoint", help="checkpoint written by `landscape train` (or save_checkpoint)")
     p.add_argument("--out", required=True, help="surface file to write (HDF5, .h5)")
-    p.add_argument("--data", default=None, help="CIFAR-10 location, as for `landscape train`")
-    p.add_argument("--x", default="-1:1:51", help="α grid START:STOP:NUM along direction x")
+    p.add_argument("--data", default=None, help=DATA_HELP)
+    p.add_argument("--x", default=default_of(SurfaceConfig, "x"), help="α grid START:STOP:NUM along direction x")
     p.add_argument("--y", default=None, help="β grid START:STOP:NUM along direction y (omit for a 1-D surface)")
-    p.add_argument("--split", nargs="+", choices=SPLITS, default=["train"], help="data split(s) to evaluate")
-    p.add_argument("--samples", type=int, default=1000, help="class-balanced images per split, the same at every point")
+    p.add_argument("--split", nargs="+", choices=SPLITS, default=list(default_of(SurfaceConfig, "splits")),
+                   help="data split(s) to evaluate")
+    p.add_argument("--samples", type=int, default=default_of(SurfaceConfig, "samples"),
+                   help="class-balanced images per split, the same at every point")
     p.add_argument("--data-seed", type=int, default=0, help="seed choosing the images")
     p.add_argument("--seed", type=int, default=0, help="seed of the random directions")
     p.add_argument("--norm", choices=NORMALIZATIONS, default="filter",
@@ -111,12 +138,12 @@ def add_surface_parser(sub) -> None:
     p.add_argument("--orthogonalize", action="store_true", help="make direction y exactly orthogonal to x")
     p.add_argument("--target", default=None, help="second checkpoint: x = θ_target − θ (1-D interpolation)")
     p.add_argument("--directions", default=None, help="reuse the directions stored in this surface file")
-    p.add_argument("--batch-size", type=int, default=64, help="evaluation batch size (64 is fastest here: benchmarks/bench_surface.py)")
+    p.add_argument("--batch-size", type=int, default=default_of(EvalOptions, "batch_size"),
+                   help="evaluation batch size (64 is fastest here: benchmarks/bench_surface.py)")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32", help="fp32, or bf16 autocast")
     p.add_argument("--force", action="store_true", help="replace an existing --out that holds a different surface")
-    p.add_argument("--flush-seconds", type=float, default=5.0, help="write results to disk at least this often")
-    add_common(p)
-    p.set_defaults(run=run_surface_command)
+    p.add_argument("--flush-seconds", type=float, default=default_of(SurfaceConfig, "flush_seconds"),
+                   help="write results to disk at least this often")
 
 
 def run_surface_command(args: argparse.Namespace) -> None:
@@ -135,36 +162,32 @@ def run_surface_command(args: argparse.Namespace) -> None:
 
 
 def add_plot_parser(sub) -> None:
-    p = sub.add_parser("plot", help="draw paper figures (matplotlib) from surface files",
-                       description="Figures for each surface (2-D: contour, filled contour, heat map, 3-D; 1-D: loss "
-                                   "and accuracy against α) and, with several files or --compare, one comparison "
-                                   "figure with shared levels plus slices through each minimum.",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = subcommand(sub, "plot", "draw paper figures (matplotlib) from surface files",
+                   "Figures for each surface (2-D: contour, filled contour, heat map, 3-D; 1-D: loss "
+                   "and accuracy against α) and, with several files or --compare, one comparison "
+                   "figure with shared levels plus slices through each minimum.",
+                   run_plot)
     p.add_argument("surfaces", nargs="+", help="surface files (.h5) from `landscape surface`")
     p.add_argument("--out-dir", default="figures", help="folder for the figures")
     p.add_argument("--metric", default="train_loss", help="dataset to draw: train_loss, test_loss, train_acc, test_acc")
     p.add_argument("--kinds", default=",".join(KINDS_2D), help="2-D figure kinds, comma-separated")
-    p.add_argument("--levels", type=int, default=30, help="number of contour levels")
+    p.add_argument("--levels", type=int, default=default_of(PlotOptions, "levels"), help="number of contour levels")
     p.add_argument("--vmin", type=float, default=None, help="lowest contour level / colour (default: data minimum)")
     p.add_argument("--vmax", "--zmax", type=float, default=None,
                    help="highest contour level / colour, and 3-D height clip (default: data maximum)")
     p.add_argument("--log", action="store_true", help="log-scaled levels, colours and 3-D height")
-    p.add_argument("--format", default="png", help="comma-separated formats: png, pdf, svg")
-    p.add_argument("--dpi", type=int, default=300, help="resolution of raster formats")
-    p.add_argument("--width", type=float, default=3.3, help="figure width in inches (single column 3.3, double 6.9)")
+    add_figure_flags(p, width=default_of(PlotOptions, "width"))
     p.add_argument("--compare", action="store_true", help="also draw a comparison figure for a single file")
     p.add_argument("--no-single", action="store_true", help="only the comparison figure")
     p.add_argument("--vtk", action="store_true", help="also export each 2-D surface for ParaView (.vtu)")
-    add_common(p)
-    p.set_defaults(run=run_plot)
 
 
 def run_plot(args: argparse.Namespace) -> None:
     from .plots import PlotOptions, check_plottable, export_vtk, plot_comparison, plot_surface
 
-    options = PlotOptions(metric=args.metric, kinds=tuple(k for k in args.kinds.split(",") if k), levels=args.levels,
+    options = PlotOptions(metric=args.metric, kinds=comma_list(args.kinds), levels=args.levels,
                           vmin=args.vmin, vmax=args.vmax, log=args.log,
-                          formats=tuple(f for f in args.format.split(",") if f), dpi=args.dpi, width=args.width)
+                          formats=comma_list(args.format), dpi=args.dpi, width=args.width)
     kinds_given = args.kinds != ",".join(KINDS_2D)
     check_plottable(args.surfaces, options, kinds_given)
     written = []
@@ -180,38 +203,32 @@ def run_plot(args: argparse.Namespace) -> None:
 
 
 def add_curves_parser(sub) -> None:
-    p = sub.add_parser("curves", help="draw training curves from `landscape train` logs (.log.jsonl)",
-                       description="Train loss, test loss and test accuracy per epoch, the runs overlaid.",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = subcommand(sub, "curves", "draw training curves from `landscape train` logs (.log.jsonl)",
+                   "Train loss, test loss and test accuracy per epoch, the runs overlaid.",
+                   run_curves)
     p.add_argument("logs", nargs="+", help="training logs (CHECKPOINT_STEM.log.jsonl)")
     p.add_argument("--out", default="figures/training_curves", help="output path without extension")
     p.add_argument("--log", action="store_true", help="log-scaled loss axes")
-    p.add_argument("--format", default="png", help="comma-separated formats: png, pdf, svg")
-    p.add_argument("--dpi", type=int, default=300, help="resolution of raster formats")
-    p.add_argument("--width", type=float, default=6.9, help="figure width in inches")
-    add_common(p)
-    p.set_defaults(run=run_curves)
+    add_figure_flags(p, width=6.9)
 
 
 def run_curves(args: argparse.Namespace) -> None:
     from .plots import PlotOptions, plot_training_curves
 
-    options = PlotOptions(log=args.log, formats=tuple(f for f in args.format.split(",") if f), dpi=args.dpi,
+    options = PlotOptions(log=args.log, formats=comma_list(args.format), dpi=args.dpi,
                           width=args.width)
     print("\n".join(map(str, plot_training_curves(args.logs, args.out, options))))
 
 
 def add_report_parser(sub) -> None:
-    p = sub.add_parser("report", help="write an interactive, offline HTML report (plotly) for surface files",
-                       description="One self-contained HTML file: 3-D and contour views per surface, a comparison "
-                                   "on a shared colour scale with loss/accuracy and linear/log switches, slices "
-                                   "through each minimum, and metadata and metrics tables.",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = subcommand(sub, "report", "write an interactive, offline HTML report (plotly) for surface files",
+                   "One self-contained HTML file: 3-D and contour views per surface, a comparison "
+                   "on a shared colour scale with loss/accuracy and linear/log switches, slices "
+                   "through each minimum, and metadata and metrics tables.",
+                   run_report)
     p.add_argument("surfaces", nargs="+", help="surface files (.h5) from `landscape surface`")
     p.add_argument("--out", default="report.html", help="HTML file to write")
     p.add_argument("--title", default="Loss landscapes", help="page title")
-    add_common(p)
-    p.set_defaults(run=run_report)
 
 
 def run_report(args: argparse.Namespace) -> None:
@@ -221,31 +238,34 @@ def run_report(args: argparse.Namespace) -> None:
 
 
 def add_metrics_parser(sub) -> None:
-    p = sub.add_parser("metrics", help="numbers for width and smoothness, from surfaces and/or checkpoints",
-                       description="Surface metrics (minimum, sublevel-set width, curvature, local minima, "
-                                   "roughness, in-plane convexity), stored back into each file; with --checkpoint, "
-                                   "the loss and its standard error, and optionally the Hessian spectrum and trace "
-                                   "(--hessian) and dead units (--dead-units). Prints a table; --json/--csv save it.",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = subcommand(sub, "metrics", "numbers for width and smoothness, from surfaces and/or checkpoints",
+                   "Surface metrics (minimum, sublevel-set width, curvature, local minima, "
+                   "roughness, in-plane convexity), stored back into each file; with --checkpoint, "
+                   "the loss and its standard error, and optionally the Hessian spectrum and trace "
+                   "(--hessian) and dead units (--dead-units). Prints a table; --json/--csv save it.",
+                   run_metrics_command)
     p.add_argument("surfaces", nargs="*", help="surface files (.h5)")
     p.add_argument("--checkpoint", nargs="+", default=[], help="checkpoints to measure with the model and data")
     p.add_argument("--metric", default="train_loss", help="surface dataset to measure")
     p.add_argument("--thresholds", default="0.1,0.5,1.0", help="Δ above the minimum for sublevel-set widths")
     p.add_argument("--no-store", action="store_true", help="do not write the metrics into the surface files")
-    p.add_argument("--data", default=None, help="CIFAR-10 location (checkpoint metrics)")
+    p.add_argument("--data", default=None, help=DATA_HELP + " (checkpoint metrics)")
     p.add_argument("--split", choices=SPLITS, default="train", help="split for checkpoint metrics")
-    p.add_argument("--samples", type=int, default=1000, help="class-balanced images for checkpoint metrics")
+    p.add_argument("--samples", type=int, default=default_of(MetricsConfig, "samples"),
+                   help="class-balanced images for checkpoint metrics")
     p.add_argument("--data-seed", type=int, default=0, help="seed choosing the images")
     p.add_argument("--hessian", action="store_true", help="top-k Hessian eigenvalues and Hutchinson trace")
-    p.add_argument("--top-k", type=int, default=3, help="number of top Hessian eigenvalues")
-    p.add_argument("--trace-samples", type=int, default=20, help="Rademacher vectors for the trace estimate")
-    p.add_argument("--iterations", type=int, default=50, help="maximum power iterations per eigenvalue")
+    p.add_argument("--top-k", type=int, default=default_of(MetricsConfig, "top_k"),
+                   help="number of top Hessian eigenvalues")
+    p.add_argument("--trace-samples", type=int, default=default_of(MetricsConfig, "trace_samples"),
+                   help="Rademacher vectors for the trace estimate")
+    p.add_argument("--iterations", type=int, default=default_of(MetricsConfig, "iterations"),
+                   help="maximum power iterations per eigenvalue")
     p.add_argument("--dead-units", action="store_true", help="share of channels never positive / always ≈ 0")
-    p.add_argument("--eps", type=float, default=1e-6, help="magnitude below which a unit counts as silent")
+    p.add_argument("--eps", type=float, default=default_of(MetricsConfig, "eps"),
+                   help="magnitude below which a unit counts as silent")
     p.add_argument("--json", default=None, help="write the rows as JSON here")
     p.add_argument("--csv", default=None, help="write the rows as CSV here")
-    add_common(p)
-    p.set_defaults(run=run_metrics_command)
 
 
 def run_metrics_command(args: argparse.Namespace) -> None:
@@ -266,17 +286,15 @@ def run_metrics_command(args: argparse.Namespace) -> None:
 
 
 def add_study_parser(sub) -> None:
-    p = sub.add_parser("study", help="the Mish study end to end: train four ResNet-20s, surfaces, metrics, figures",
-                       description="Trains ResNet-20 with relu, leaky_relu (0.3), swish and mish on one recipe "
-                                   "(resuming or skipping finished runs), computes a 2-D train/test surface for "
-                                   "each, their metrics, comparison figures, training curves and an HTML report.",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = subcommand(sub, "study", "the Mish study end to end: train four ResNet-20s, surfaces, metrics, figures",
+                   "Trains ResNet-20 with relu, leaky_relu (0.3), swish and mish on one recipe "
+                   "(resuming or skipping finished runs), computes a 2-D train/test surface for "
+                   "each, their metrics, comparison figures, training curves and an HTML report.",
+                   run_study_command)
     p.add_argument("--profile", choices=("quick", "paper"), default="quick",
                    help="quick: 1 epoch on 5,000 images, 11×11 grids, into runs/quick (minutes); paper: 50 epochs, "
                         "51×51 grids on 1,000 images, into checkpoints/ and figures/ (many CPU hours)")
-    p.add_argument("--data", default=None, help="CIFAR-10 location, as for `landscape train`")
-    add_common(p)
-    p.set_defaults(run=run_study_command)
+    p.add_argument("--data", default=None, help=DATA_HELP)
 
 
 def run_study_command(args: argparse.Namespace) -> None:

@@ -420,8 +420,9 @@ def run_metrics(config: MetricsConfig) -> list[dict]:
 
 def format_table(rows: list[dict]) -> str:
     """A fixed-width text table of the scalar columns (lists are left to JSON)."""
-    columns = [k for k in dict.fromkeys(k for r in rows for k in r) if all(not isinstance(r.get(k), (list, tuple, dict))
-                                                                             for r in rows)]
+    every_key = dict.fromkeys(k for r in rows for k in r)
+    columns = [k for k in every_key if not any(isinstance(r.get(k), (list, tuple, dict)) for r in rows)]
+
     def cell(v):
         return f"{v:.4g}" if isinstance(v, float) else ("" if v is None else str(v))
     body = [[cell(r.get(c)) for c in columns] for r in rows]

@@ -87,7 +87,8 @@ th {{ background: #f4f4f4; font-weight: 600; }} td {{ font-family: monospace; wo
 <script>{get_plotlyjs()}</script></head>
 <body><h1>{html.escape(title)}</h1>
 <div class="controls"><label>Quantity <select id="metric">{options}</select></label>
-<label>Scale <select id="scale"><option value="linear">linear</option><option value="log">log</option></select></label></div>
+<label>Scale <select id="scale"><option value="linear">linear</option>
+<option value="log">log</option></select></label></div>
 <section><h2>Comparison</h2><div class="row"><div class="plot wide" id="comparison"></div></div>
 <div class="row"><div class="plot" id="slice-x"></div><div class="plot" id="slice-y"></div></div></section>
 {sections}

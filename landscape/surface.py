@@ -241,7 +241,8 @@ def make_directions(config: SurfaceConfig, model: nn.Module, count: int) -> tupl
     if config.directions_file:
         directions = storage.read_directions(config.directions_file)[:count]
         if len(directions) < count:
-            raise LandscapeError(f"{config.directions_file} holds {len(directions)} direction(s); this grid needs {count}")
+            raise LandscapeError(f"{config.directions_file} holds {len(directions)} direction(s); "
+                                 f"this grid needs {count}")
         return directions, {"direction_source": "file", "directions_file": config.directions_file,
                             "directions_file_sha256": file_sha256(config.directions_file)}
     if config.target:
@@ -253,10 +254,11 @@ def make_directions(config: SurfaceConfig, model: nn.Module, count: int) -> tupl
 
 def surface_fingerprint(config: SurfaceConfig, checkpoint_sha: str, source_attrs: dict) -> dict:
     """The settings that decide the numbers (JSON-normalised): a resumed run must match them exactly."""
-    return json.loads(json.dumps({"checkpoint_sha256": checkpoint_sha, "grid": [config.x, config.y],
-                       "splits": list(config.splits), "samples": config.samples, "data_seed": config.data_seed,
-                       "directions": dataclasses.asdict(config.directions), "eval": dataclasses.asdict(config.eval),
-                       **{k: v for k, v in source_attrs.items() if k.endswith("sha256") or k == "direction_source"}}))
+    settings = {"checkpoint_sha256": checkpoint_sha, "grid": [config.x, config.y], "splits": list(config.splits),
+                "samples": config.samples, "data_seed": config.data_seed,
+                "directions": dataclasses.asdict(config.directions), "eval": dataclasses.asdict(config.eval),
+                **{k: v for k, v in source_attrs.items() if k.endswith("sha256") or k == "direction_source"}}
+    return json.loads(json.dumps(settings))
 
 
 def surface_attrs(config: SurfaceConfig, meta: dict, directions: list[Direction], extra: dict) -> dict:
@@ -290,9 +292,9 @@ def prepare_file(config: SurfaceConfig, meta: dict, model: nn.Module, data_sourc
                     raise LandscapeError(f"{out} holds a different surface (or another file); choose another --out "
                                          f"or pass --force to replace it")
             else:
-                attrs = surface_attrs(config, meta, directions, {**source_attrs, "checkpoint_sha256": sha,
-                                      "fingerprint": fingerprint, "data_source": data_source,
-                                      "device": str(device), "world_size": ranks.world})
+                provenance = {**source_attrs, "checkpoint_sha256": sha, "fingerprint": fingerprint,
+                              "data_source": data_source, "device": str(device), "world_size": ranks.world}
+                attrs = surface_attrs(config, meta, directions, provenance)
                 storage.create_surface_file(out, grid.x.coordinates(), grid.y.coordinates() if grid.y else None,
                                             config.splits, directions, attrs)
         except LandscapeError as e:
@@ -357,8 +359,9 @@ def run_surface(config: SurfaceConfig) -> Path:
     setter.restore()
     if ranks.is_writer and computed:
         seconds = time.perf_counter() - started
+        images = computed * sum(len(s.labels) for s in sets)
         storage.write_points(config.out, [], {}, {"wall_time_s": seconds, "points_per_s": computed / seconds,
-                                                  "images_per_s": computed * sum(len(s.labels) for s in sets) / seconds})
+                                                  "images_per_s": images / seconds})
     if ranks.world > 1:
         dist.barrier()
     return Path(config.out)

@@ -282,7 +282,7 @@ def train(config: TrainConfig, train_set: ImageSet | None = None, test_set: Imag
         if not config.quiet:
             tqdm.write(f"epoch {state.epoch}/{config.epochs}  train loss {running.loss:.4f} acc {running.accuracy:.4f}"
                        f"  test loss {test.loss:.4f} acc {test.accuracy:.4f}  {record['seconds']:.0f}s", end="\n")
-    scores = {"train": score_set(state.model, on_device[0], config), "test": score_set(state.model, on_device[1], config)}
+    scores = {name: score_set(state.model, images, config) for name, images in zip(("train", "test"), on_device)}
     save_checkpoint(paths.checkpoint, state.model, final_metadata(config, state, train_set, test_set, scores, device))
     paths.state.unlink()
     return paths.checkpoint

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -51,6 +50,3 @@ def isolated_cache(tmp_path_factory, monkeypatch):
 
 def needs_real_cifar():
     return pytest.mark.skipif(not (REAL_CIFAR / "test").is_dir(), reason="real CIFAR-10 copy not present")
-
-
-

@@ -3,7 +3,6 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from landscape import LandscapeError
 from landscape.cli import main
 from landscape.plots import PlotOptions, comparison_figure, export_vtk, plot_surface
 from landscape.storage import create_surface_file, write_points
@@ -16,7 +15,8 @@ def line_surface(path, done=True):
     create_surface_file(path, x, None, ("train", "test"), [], {"activation": "mish", "fingerprint": {}})
     if done:
         write_points(path, list(range(11)), {"train_loss": (x ** 2).tolist(), "train_acc": np.exp(-x ** 2).tolist(),
-                                             "test_loss": (x ** 2 + 0.1).tolist(), "test_acc": np.exp(-x ** 2).tolist()})
+                                             "test_loss": (x ** 2 + 0.1).tolist(),
+                                             "test_acc": np.exp(-x ** 2).tolist()})
     return path
 
 

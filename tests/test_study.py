@@ -17,7 +17,8 @@ def test_study_end_to_end_on_tiny_data(tmp_path, image_folder):
         assert meta["activation"] == name and meta["recipe"]["precision"] == "bf16"
         with h5py.File(tmp_path / "out" / "surfaces" / f"resnet20_{name}.h5") as f:
             assert f.attrs["complete"] and f["test_loss"].shape == (3, 3) and "metrics" in f
-    assert load_checkpoint(tmp_path / "ck" / "resnet20_leaky_relu.pt")[1]["activation_params"] == {"negative_slope": 0.3}
+    _, leaky = load_checkpoint(tmp_path / "ck" / "resnet20_leaky_relu.pt")
+    assert leaky["activation_params"] == {"negative_slope": 0.3}
     rows = json.loads((tmp_path / "out" / "surface_metrics.json").read_text())
     assert [r["activation"] for r in rows] == list(STUDY_ACTIVATIONS)
     for name in ("comparison_train_loss.png", "comparison_test_loss.pdf", "training_curves.png"):

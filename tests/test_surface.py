@@ -1,4 +1,3 @@
-import math
 import os
 import signal
 import subprocess
@@ -67,8 +66,8 @@ def surface_args(ckpt, data, out, *extra):
 
 def test_centre_equals_the_checkpoints_own_score(tmp_path, tiny_checkpoint, image_folder):
     out = tmp_path / "s.h5"
-    assert main(["surface", *surface_args(tiny_checkpoint, image_folder, out, "--x", "-1:1:3", "--y", "-1:1:3",
-                                         "--split", "train", "test")]) == 0
+    grid = ["--x", "-1:1:3", "--y", "-1:1:3", "--split", "train", "test"]
+    assert main(["surface", *surface_args(tiny_checkpoint, image_folder, out, *grid)]) == 0
     surface = read_surface(out)
     model = torch.load(tiny_checkpoint, weights_only=True)
     net = resnet(8, activation_factory("relu"))
@@ -79,8 +78,9 @@ def test_centre_equals_the_checkpoints_own_score(tmp_path, tiny_checkpoint, imag
         idx = balanced_subset(images.labels, 20, 0)
         with torch.no_grad():
             logits = net(normalize(images.images[idx]))
-        assert surface.values[f"{split}_loss"][1, 1] == pytest.approx(float(F.cross_entropy(logits, images.labels[idx])), rel=1e-5)
-        assert surface.values[f"{split}_acc"][1, 1] == pytest.approx(float((logits.argmax(1) == images.labels[idx]).float().mean()))
+        loss, correct = F.cross_entropy(logits, images.labels[idx]), logits.argmax(1) == images.labels[idx]
+        assert surface.values[f"{split}_loss"][1, 1] == pytest.approx(float(loss), rel=1e-5)
+        assert surface.values[f"{split}_acc"][1, 1] == pytest.approx(float(correct.float().mean()))
     assert surface.complete and surface.attrs["complete"] and surface.attrs["points_done"] == 9
     assert surface.attrs["activation"] == "relu" and len(surface.attrs["checkpoint_sha256"]) == 64
 
@@ -118,14 +118,16 @@ def test_directions_can_be_reused_and_must_fit(tmp_path, tiny_checkpoint, image_
     a, b = read_directions(first)[0], read_directions(second)[0]
     assert all(torch.equal(a[k], b[k]) for k in a)
     np.testing.assert_array_equal(read_surface(first).values["train_loss"], read_surface(second).values["train_loss"])
-    deeper = save_checkpoint(tmp_path / "deep.pt", resnet(14, activation_factory("relu")), model_metadata(14, "relu", {}))
+    deeper = save_checkpoint(tmp_path / "deep.pt", resnet(14, activation_factory("relu")),
+                             model_metadata(14, "relu", {}))
     assert main(["surface", *surface_args(deeper, image_folder, tmp_path / "c.h5", "--directions", str(first))]) == 2
     assert "does not fit the model" in capsys.readouterr().err
 
 
 def test_bad_input_is_one_line(tmp_path, tiny_checkpoint, image_folder, capsys):
     cases = [(["surface", *surface_args(tmp_path / "none.pt", image_folder, tmp_path / "o.h5")], "does not exist"),
-             (["surface", *surface_args(tiny_checkpoint, image_folder, tmp_path / "o.h5", "--x", "1:-1:0")], "grid spec"),
+             (["surface", *surface_args(tiny_checkpoint, image_folder, tmp_path / "o.h5", "--x", "1:-1:0")],
+              "grid spec"),
              (["surface", *surface_args(tiny_checkpoint, tmp_path / "nodata", tmp_path / "o.h5")], "not a folder")]
     for argv, message in cases:
         assert main(argv) == 2
@@ -154,7 +156,10 @@ def test_sigkill_then_resume_gives_the_uninterrupted_arrays(tmp_path, tiny_check
     assert 0 < partial.done.sum() < 225, "the run should have been killed part-way"
     assert np.isnan(partial.values["train_loss"][~partial.done]).all()
     subprocess.run(cli(*surface_args(tiny_checkpoint, image_folder, resumed, *grid)), check=True)
-    np.testing.assert_array_equal(read_surface(resumed).values["train_loss"], read_surface(reference).values["train_loss"])
+    finished, expected = read_surface(resumed), read_surface(reference)
+    assert finished.complete
+    for name in expected.values:
+        np.testing.assert_array_equal(finished.values[name], expected.values[name])
 
 
 def test_two_torchrun_ranks_give_the_single_process_arrays(tmp_path, tiny_checkpoint, image_folder):
