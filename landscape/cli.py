@@ -179,7 +179,8 @@ def add_plot_parser(sub) -> None:
     add_figure_flags(p, width=default_of(PlotOptions, "width"))
     p.add_argument("--compare", action="store_true", help="also draw a comparison figure for a single file")
     p.add_argument("--no-single", action="store_true", help="only the comparison figure")
-    p.add_argument("--vtk", action="store_true", help="also export each 2-D surface for ParaView (.vtu)")
+    p.add_argument("--vtk", action="store_true",
+                   help="also export each 2-D surface for ParaView (.vts structured grid)")
 
 
 def run_plot(args: argparse.Namespace) -> None:

@@ -262,24 +262,23 @@ def comparison_figure(paths: list[str | Path], options: PlotOptions = PlotOption
 
 
 def export_vtk(path: str | Path, out: str | Path, metric: str = "train_loss") -> Path:
-    """The surface as a ParaView-readable unstructured grid (.vtu, via meshio): the height is the metric."""
-    import meshio
+    """The surface as a ParaView structured grid (.vts, written by pyevtk): the height is `metric`,
+    and every dataset in the file is attached as point data (NaN where not computed)."""
+    from pyevtk.hl import gridToVTK
 
     surface, z = load_for_plot(path, metric)
     if surface.ndim != 2:
         raise LandscapeError(f"{path} is a 1-D surface; VTK export needs a 2-D one")
-    X, Y = np.meshgrid(surface.x, surface.y)  # [ny, nx]
-    height = z.filled(np.nan)
-    points = np.stack([X.ravel(), Y.ravel(), height.ravel()], axis=1)
-    ny, nx = height.shape
-    corner = (np.arange(ny - 1)[:, None] * nx + np.arange(nx - 1)[None, :]).ravel()
-    quads = np.stack([corner, corner + 1, corner + nx + 1, corner + nx], axis=1)
-    point_data = {name: np.where(surface.done, values, np.nan).ravel() for name, values in surface.values.items()}
-    out = Path(out).with_suffix(".vtu")
-    tmp = out.with_name(f".{out.stem}.tmp.vtu")
-    meshio.write(tmp, meshio.Mesh(points, [("quad", quads)], point_data=point_data))
-    os.replace(tmp, out)
-    return out
+    # VTK orders points with x fastest; pyevtk takes [nx, ny, nz] arrays, so transpose [iy, ix].
+    X, Y = np.meshgrid(surface.x, surface.y, indexing="ij")
+    column = lambda a: np.ascontiguousarray(a, dtype=np.float64)[:, :, None]  # noqa: E731
+    data = {name: column(np.where(surface.done, values, np.nan).T) for name, values in surface.values.items()}
+    out = Path(out).with_suffix("")
+    tmp = out.with_name(f".{out.name}.tmp")
+    written = Path(gridToVTK(str(tmp), column(X), column(Y), column(z.filled(np.nan).T), pointData=data))
+    final = out.with_suffix(".vts")
+    os.replace(written, final)
+    return final
 
 
 def read_training_log(path: str | Path) -> list[dict]:
