@@ -94,7 +94,8 @@ def _load_batches(root: Path, split: str, download: bool) -> tuple[torch.Tensor,
     try:
         ds = CIFAR10(str(root), train=split == "train", download=download)
     except (RuntimeError, OSError) as e:  # torchvision raises these for missing/undownloadable data
-        raise LandscapeError(f"no CIFAR-10 at {root} and it could not be downloaded ({e}); {HOW_TO_PROVIDE}") from None
+        problem = "could not be downloaded" if download else f"its {BATCHES_FOLDER} is incomplete or corrupt"
+        raise LandscapeError(f"no usable CIFAR-10 at {root}: {problem} ({e}); {HOW_TO_PROVIDE}") from None
     images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
     return images, torch.tensor(ds.targets, dtype=torch.int64), str(Path(root).resolve() / BATCHES_FOLDER)
 

@@ -50,6 +50,13 @@ def test_autograd_mish_is_finite_in_bf16_and_close_to_fp32():
     assert torch.allclose(g.float(), g32, rtol=1e-2, atol=1e-2)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16])
+def test_native_mish_default_is_finite_everywhere(dtype):
+    x = torch.linspace(-1e4, 1e4, 20001, dtype=dtype)
+    y, g = mish_and_grad(get_activation("mish"), x)
+    assert torch.isfinite(y).all() and torch.isfinite(g).all()
+
+
 def test_gradcheck_float64():
     x = torch.linspace(-8, 8, 41, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(MishFunction.apply, (x,))

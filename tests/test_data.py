@@ -38,6 +38,15 @@ def test_unusable_paths_give_one_clear_error(tmp_path):
         load_cifar10(str(tmp_path), "val")
 
 
+def test_damaged_torchvision_batches_give_a_clear_error(tmp_path):
+    batches = tmp_path / "cifar-10-batches-py"
+    batches.mkdir()
+    (batches / "data_batch_1").write_bytes(b"not a pickle")
+    for path in (tmp_path, batches):
+        with pytest.raises(LandscapeError, match="cifar-10-batches-py is incomplete or corrupt.*--data PATH"):
+            load_cifar10(str(path), "train")
+
+
 def test_balanced_subset_is_deterministic_and_balanced():
     labels = torch.arange(10).repeat_interleave(50)
     a = balanced_subset(labels, 105, seed=3)
