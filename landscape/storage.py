@@ -166,8 +166,7 @@ def read_directions(path: str | Path) -> list[Direction]:
                 for axis in AXIS_NAMES if axis in f["directions"]]
 
 
-def write_points(path: str | Path, flat_indices: list[int], results: dict[str, list[float]],
-                 extra_attrs: dict | None = None) -> None:
+def write_points(path: str | Path, flat_indices: list[int], results: dict[str, list[float]]) -> None:
     """Store computed points (flat row-major indices) and mark them done."""
     def update(f):
         done = f["done"][()]
@@ -181,7 +180,13 @@ def write_points(path: str | Path, flat_indices: list[int], results: dict[str, l
         f["done"][...] = done
         f.attrs["points_done"] = int(done.sum())
         f.attrs["complete"] = bool(done.all())
-        f.attrs.update({k: _encode(v) for k, v in (extra_attrs or {}).items()})
+    _rewrite(Path(path), update)
+
+
+def update_attrs(path: str | Path, attrs: dict) -> None:
+    """Add or replace root attributes (e.g. timings once a run ends)."""
+    def update(f):
+        f.attrs.update({k: _encode(v) for k, v in attrs.items()})
     _rewrite(Path(path), update)
 
 

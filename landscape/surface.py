@@ -13,7 +13,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 import numpy as np
 import torch
@@ -137,29 +137,23 @@ def evaluate_point(setter: WeightSetter, model: nn.Module, point: np.ndarray, se
 
 
 def compute_surface(model: nn.Module, directions: list[Direction], sets: list[EvalSet], grid: Grid,
-                    options: EvalOptions = EvalOptions(), dir_type: str = "weights", pending=None,
-                    on_point: Callable[[int, list[float]], None] | None = None, quiet: bool = False
-                    ) -> dict[str, np.ndarray]:
-    """Evaluate `model` (any classifier) on the grid; returns {split_loss/acc: array of grid.shape}.
-
-    `pending` restricts work to these flat indices (others stay NaN); `on_point(index, values)`
-    sees each result as it is computed. The model is left at its original weights, in eval mode.
+                    options: EvalOptions = EvalOptions(), dir_type: str = "weights",
+                    quiet: bool = False) -> dict[str, np.ndarray]:
+    """Evaluate `model` (any classifier) on the grid, in memory; returns {split_loss/acc: array of
+    grid.shape}. The model is left at its original weights, in eval mode. (`run_surface` is the
+    resumable, file-backed, multi-process version.)
     """
     if len(directions) != (1 if grid.y is None else 2):
         raise LandscapeError(f"a {len(grid.shape)}-D grid needs {len(grid.shape)} direction(s); got {len(directions)}")
     names = storage.value_names(tuple(s.split for s in sets))
     out = {n: np.full(grid.shape, np.nan) for n in names}
-    points = grid.points()
-    todo = range(len(points)) if pending is None else pending
     model.eval()
     setter = WeightSetter(model, directions, dir_type)
     try:
-        for index in tqdm(todo, desc="surface", unit="pt", disable=quiet or None):
-            values = evaluate_point(setter, model, points[index], sets, options)
+        for index, point in enumerate(tqdm(grid.points(), desc="surface", unit="pt", disable=quiet or None)):
+            values = evaluate_point(setter, model, point, sets, options)
             for name, value in zip(names, values):
                 out[name][np.unravel_index(index, grid.shape)] = value
-            if on_point:
-                on_point(index, values)
     finally:
         setter.restore()
     return out
@@ -360,8 +354,8 @@ def run_surface(config: SurfaceConfig) -> Path:
     if ranks.is_writer and computed:
         seconds = time.perf_counter() - started
         images = computed * sum(len(s.labels) for s in sets)
-        storage.write_points(config.out, [], {}, {"wall_time_s": seconds, "points_per_s": computed / seconds,
-                                                  "images_per_s": images / seconds})
+        storage.update_attrs(config.out, {"wall_time_s": seconds, "points_per_s": computed / seconds,
+                                          "images_per_s": images / seconds})
     if ranks.world > 1:
         dist.barrier()
     return Path(config.out)
