@@ -16,11 +16,14 @@ from .activations import ACTIVATIONS
 from .data import SPLITS
 from .directions import DIRECTION_TYPES, NORMALIZATIONS, DirectionOptions
 from .errors import LandscapeError
-from .metrics import MetricsConfig
-from .plots import KINDS_2D, PlotOptions
+from .metrics import HessianOptions, MetricsConfig, format_table, run_metrics, write_rows
+from .plots import (KINDS_2D, PlotOptions, check_plottable, export_vtk, plot_comparison, plot_surface,
+                    plot_training_curves)
+from .report import write_report
 from .runtime import PRECISIONS
-from .surface import EvalOptions, SurfaceConfig
-from .train import OPTIMIZERS, SCHEDULES, TrainConfig
+from .study import run_study
+from .surface import EvalOptions, SurfaceConfig, run_surface
+from .train import OPTIMIZERS, SCHEDULES, TrainConfig, train
 
 DEFAULT_TRAIN = TrainConfig()
 
@@ -100,8 +103,6 @@ def activation_flags(args: argparse.Namespace) -> dict:
 
 
 def run_train(args: argparse.Namespace) -> None:
-    from .train import train
-
     config = TrainConfig(out=args.out, data=args.data, depth=args.depth, activation=args.activation,
                          activation_params=activation_flags(args), epochs=args.epochs, optimizer=args.optimizer,
                          lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule,
@@ -147,8 +148,6 @@ def add_surface_parser(sub) -> None:
 
 
 def run_surface_command(args: argparse.Namespace) -> None:
-    from .surface import EvalOptions, SurfaceConfig, run_surface
-
     directions = DirectionOptions(norm=args.norm, ignore_biasbn=not args.include_biasbn, dir_type=args.dir_type,
                                   seed=args.seed, orthogonalize=args.orthogonalize)
     config = SurfaceConfig(checkpoint=args.checkpoint, out=args.out, data=args.data, x=args.x, y=args.y,
@@ -184,8 +183,6 @@ def add_plot_parser(sub) -> None:
 
 
 def run_plot(args: argparse.Namespace) -> None:
-    from .plots import PlotOptions, check_plottable, export_vtk, plot_comparison, plot_surface
-
     options = PlotOptions(metric=args.metric, kinds=comma_list(args.kinds), levels=args.levels,
                           vmin=args.vmin, vmax=args.vmax, log=args.log,
                           formats=comma_list(args.format), dpi=args.dpi, width=args.width)
@@ -214,8 +211,6 @@ def add_curves_parser(sub) -> None:
 
 
 def run_curves(args: argparse.Namespace) -> None:
-    from .plots import PlotOptions, plot_training_curves
-
     options = PlotOptions(log=args.log, formats=comma_list(args.format), dpi=args.dpi,
                           width=args.width)
     print("\n".join(map(str, plot_training_curves(args.logs, args.out, options))))
@@ -233,8 +228,6 @@ def add_report_parser(sub) -> None:
 
 
 def run_report(args: argparse.Namespace) -> None:
-    from .report import write_report
-
     print(write_report(args.surfaces, args.out, args.title))
 
 
@@ -256,11 +249,11 @@ def add_metrics_parser(sub) -> None:
                    help="class-balanced images for checkpoint metrics")
     p.add_argument("--data-seed", type=int, default=0, help="seed choosing the images")
     p.add_argument("--hessian", action="store_true", help="top-k Hessian eigenvalues and Hutchinson trace")
-    p.add_argument("--top-k", type=int, default=default_of(MetricsConfig, "top_k"),
+    p.add_argument("--top-k", type=int, default=default_of(HessianOptions, "top_k"),
                    help="number of top Hessian eigenvalues")
-    p.add_argument("--trace-samples", type=int, default=default_of(MetricsConfig, "trace_samples"),
+    p.add_argument("--trace-samples", type=int, default=default_of(HessianOptions, "trace_samples"),
                    help="Rademacher vectors for the trace estimate")
-    p.add_argument("--iterations", type=int, default=default_of(MetricsConfig, "iterations"),
+    p.add_argument("--iterations", type=int, default=default_of(HessianOptions, "iterations"),
                    help="maximum power iterations per eigenvalue")
     p.add_argument("--dead-units", action="store_true", help="share of channels never positive / always ≈ 0")
     p.add_argument("--eps", type=float, default=default_of(MetricsConfig, "eps"),
@@ -270,17 +263,16 @@ def add_metrics_parser(sub) -> None:
 
 
 def run_metrics_command(args: argparse.Namespace) -> None:
-    from .metrics import MetricsConfig, format_table, run_metrics, write_rows
-
     try:
         thresholds = tuple(float(t) for t in args.thresholds.split(","))
     except ValueError:
         raise LandscapeError(f"--thresholds must be comma-separated numbers; got {args.thresholds!r}") from None
+    hessian = HessianOptions(top_k=args.top_k, trace_samples=args.trace_samples,
+                             iterations=args.iterations) if args.hessian else None
     config = MetricsConfig(surfaces=tuple(args.surfaces), checkpoints=tuple(args.checkpoint), metric=args.metric,
                            thresholds=thresholds, store=not args.no_store, data=args.data, split=args.split,
-                           samples=args.samples, data_seed=args.data_seed, hessian=args.hessian, top_k=args.top_k,
-                           trace_samples=args.trace_samples, iterations=args.iterations,
-                           dead_units=args.dead_units, eps=args.eps, device=args.device)
+                           samples=args.samples, data_seed=args.data_seed, hessian=hessian,
+                           dead_units=args.dead_units, eps=args.eps, device=args.device, quiet=args.quiet)
     rows = run_metrics(config)
     write_rows(rows, args.json, args.csv)
     print(format_table(rows))
@@ -299,8 +291,6 @@ def add_study_parser(sub) -> None:
 
 
 def run_study_command(args: argparse.Namespace) -> None:
-    from .study import run_study
-
     print(run_study(args.profile, args.data, args.device, args.quiet))
 
 

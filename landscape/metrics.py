@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm import tqdm
 
 from .activations import AutogradMish, Swish
 from .errors import LandscapeError
@@ -254,38 +255,57 @@ def _normalised(v: list[torch.Tensor]) -> list[torch.Tensor]:
     return [x / norm for x in v]
 
 
-def hessian_spectrum(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, top_k: int = 3,
-                     trace_samples: int = 50, iterations: int = 100, tolerance: float = 1e-4,
-                     batch_size: int = 200, seed: int = 0) -> HessianSpectrum:
+@dataclass(frozen=True)
+class HessianOptions:
+    """Power iteration (top_k eigenvalues, at most `iterations` each, stopping at relative change
+    `tolerance`) and Hutchinson's trace (`trace_samples` Rademacher vectors)."""
+
+    top_k: int = 3
+    trace_samples: int = 20
+    iterations: int = 50
+    tolerance: float = 1e-3
+    batch_size: int = 200
+    seed: int = 0
+
+
+def hessian_spectrum(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
+                     options: HessianOptions = HessianOptions(), quiet: bool = False) -> HessianSpectrum:
     """Top-k eigenvalues by power iteration with deflation, and the trace by Hutchinson's estimator
     (E[vᵀHv] with Rademacher v), of the training loss at the model's current weights, eval mode."""
     model.eval()
     params = [p for p in model.parameters() if p.requires_grad]
-    generator = torch.Generator().manual_seed(seed)
-    hvp = lambda v: hessian_vector_product(model, params, inputs, labels, v, batch_size)  # noqa: E731
+    generator = torch.Generator().manual_seed(options.seed)
+    bar = tqdm(total=options.top_k * options.iterations + options.trace_samples, desc="hessian", unit="hvp",
+               disable=quiet or None)
+
+    def hvp(v):
+        bar.update()
+        return hessian_vector_product(model, params, inputs, labels, v, options.batch_size)
+
     eigenvalues, eigenvectors = [], []
-    for _ in range(top_k):
+    for _ in range(options.top_k):
         v = _normalised([torch.randn(p.shape, generator=generator).to(p) for p in params])
         value = 0.0
-        for _ in range(iterations):
+        for _ in range(options.iterations):
             for u in eigenvectors:  # deflation: stay orthogonal to the eigenvectors found so far
                 v = [a - _dot(v, u) * b for a, b in zip(v, u)]
             hv = hvp(v)
             new_value = float(_dot(hv, v))
             v = _normalised(hv)
-            converged = abs(new_value - value) <= tolerance * (abs(value) + 1e-12)
+            converged = abs(new_value - value) <= options.tolerance * (abs(value) + 1e-12)
             value = new_value
             if converged:
                 break
         eigenvalues.append(value)
         eigenvectors.append(v)
     estimates = []
-    for _ in range(trace_samples):
+    for _ in range(options.trace_samples):
         v = [(torch.randint(0, 2, p.shape, generator=generator) * 2 - 1).to(p) for p in params]
         estimates.append(float(_dot(hvp(v), v)))
+    bar.close()
     spread = float(np.std(estimates, ddof=1)) if len(estimates) > 1 else float("nan")
     return HessianSpectrum(eigenvalues, float(np.mean(estimates)), 1.96 * spread / math.sqrt(len(estimates)),
-                           trace_samples, len(labels))
+                           options.trace_samples, len(labels))
 
 
 ACTIVATION_TYPES = (nn.ReLU, nn.LeakyReLU, nn.Mish, AutogradMish, Swish, nn.SiLU, nn.GELU, nn.ELU, nn.Softplus)
@@ -367,13 +387,11 @@ class MetricsConfig:
     split: str = "train"
     samples: int = 1000
     data_seed: int = 0
-    hessian: bool = False
-    top_k: int = 3
-    trace_samples: int = 20
-    iterations: int = 50
+    hessian: HessianOptions | None = None  # None: skip the Hessian
     dead_units: bool = False
     eps: float = 1e-6
     device: str = "auto"
+    quiet: bool = False
 
     def __post_init__(self):
         if not self.surfaces and not self.checkpoints:
@@ -396,8 +414,7 @@ def checkpoint_metrics(path: str, config: MetricsConfig) -> CheckpointMetrics:
     inputs, labels = prepare_inputs(chosen.images, device), chosen.labels.to(device)
     return CheckpointMetrics(
         str(path), str(meta.get("activation")), loss_spread(model, inputs, labels),
-        hessian_spectrum(model, inputs, labels, config.top_k, config.trace_samples, config.iterations)
-        if config.hessian else None,
+        hessian_spectrum(model, inputs, labels, config.hessian, config.quiet) if config.hessian else None,
         dead_units(model, inputs, config.eps) if config.dead_units else [])
 
 

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from landscape.cli import main
-from landscape.metrics import dead_units, hessian_spectrum, loss_spread, surface_metrics
+from landscape.metrics import HessianOptions, dead_units, hessian_spectrum, loss_spread, surface_metrics
 from landscape.storage import Surface, read_surface
 
 from .test_report import bowl_surface
@@ -80,8 +80,8 @@ def test_hessian_spectrum_agrees_with_the_exact_hessian():
     loss, flat = flat_parameters_loss(model, inputs, labels)
     exact = torch.linalg.eigvalsh(torch.autograd.functional.hessian(loss, flat))
     by_magnitude = exact[torch.argsort(exact.abs(), descending=True)]
-    spectrum = hessian_spectrum(model, inputs, labels, top_k=2, trace_samples=1000, iterations=500,
-                                tolerance=1e-12, batch_size=64)
+    options = HessianOptions(top_k=2, trace_samples=1000, iterations=500, tolerance=1e-12, batch_size=64)
+    spectrum = hessian_spectrum(model, inputs, labels, options, quiet=True)
     assert spectrum.eigenvalues == pytest.approx(by_magnitude[:2].tolist(), rel=1e-5)
     assert abs(spectrum.trace - float(exact.sum())) < spectrum.trace_ci95
     assert spectrum.trace_ci95 < 0.2 * abs(float(exact.sum()))
