@@ -315,9 +315,10 @@ def sweep(setter: WeightSetter, model: nn.Module, sets: list[EvalSet], config: S
         if slot < len(pending):
             row = [float(pending[slot])] + evaluate_point(setter, model, points[pending[slot]], sets, config.eval)
         rows = [row]
-        if ranks.world > 1:
-            gathered = [torch.zeros(width + 1, dtype=torch.float64) for _ in range(ranks.world)]
-            dist.all_gather(gathered, torch.tensor(row, dtype=torch.float64))
+        if ranks.world > 1:  # tensors on the evaluation device: nccl gathers CUDA tensors only
+            device = sets[0].inputs.device
+            gathered = [torch.zeros(width + 1, dtype=torch.float64, device=device) for _ in range(ranks.world)]
+            dist.all_gather(gathered, torch.tensor(row, dtype=torch.float64, device=device))
             rows = [g.tolist() for g in gathered]
         buffer += [(int(g[0]), g[1:]) for g in rows if g[0] >= 0]
         bar.update(sum(g[0] >= 0 for g in rows))
