@@ -45,7 +45,7 @@ PROFILES = {
 def train_all(profile: StudyProfile, data: str | None, device: str, quiet: bool) -> list[Path]:
     """The four checkpoints (same seed, recipe and precision; only the activation differs)."""
     return [train(TrainConfig(out=f"{profile.checkpoint_dir}/resnet20_{name}.pt", data=data, activation=name,
-                              activation_params=params, epochs=profile.epochs, precision="bf16", seed=0,
+                              activation_params=params, epochs=profile.epochs, precision="fp32", seed=0,
                               save_every=5, train_samples=profile.train_samples, device=device, quiet=quiet))
             for name, params in STUDY_ACTIVATIONS.items()]
 

@@ -14,7 +14,7 @@ def test_study_end_to_end_on_tiny_data(tmp_path, image_folder):
     assert report.exists() and "leaky_relu" in report.read_text()
     for name in STUDY_ACTIVATIONS:
         _, meta = load_checkpoint(tmp_path / "ck" / f"resnet20_{name}.pt")
-        assert meta["activation"] == name and meta["recipe"]["precision"] == "bf16"
+        assert meta["activation"] == name and meta["recipe"]["precision"] == "fp32"
         with h5py.File(tmp_path / "out" / "surfaces" / f"resnet20_{name}.h5") as f:
             assert f.attrs["complete"] and f["test_loss"].shape == (3, 3) and "metrics" in f
     _, leaky = load_checkpoint(tmp_path / "ck" / "resnet20_leaky_relu.pt")
