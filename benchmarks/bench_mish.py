@@ -1,4 +1,5 @@
-"""Mish forward+backward: PyTorch's F.mish kernel vs our MishFunction, fp32 and bf16.
+"""Mish forward+backward: PyTorch's F.mish kernel vs our MishFunction vs the compiled
+one-exp formula, fp32 and bf16.
 
 Times the activation alone on a ResNet-20 stage-1 sized tensor [128, 16, 32, 32] in
 channels_last, and a whole ResNet-20 training step with each implementation, each step
@@ -11,11 +12,10 @@ import sys
 import time
 
 import torch
-import torch.nn.functional as F
 
-from landscape.activations import MishFunction
+from landscape import get_activation
 
-IMPLEMENTATIONS = {"native": F.mish, "autograd": MishFunction.apply}
+IMPLEMENTATIONS = ("native", "autograd", "compiled")
 
 
 def activation_ms(fn, dtype: torch.dtype, repeats: int = 20) -> float:
@@ -39,7 +39,8 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print("activation alone, forward+backward, [128,16,32,32] channels_last (ms, lower is better)")
     for dtype in (torch.float32, torch.bfloat16):
-        row = "  ".join(f"{name} {activation_ms(fn, dtype):6.2f}" for name, fn in IMPLEMENTATIONS.items())
+        row = "  ".join(f"{impl} {activation_ms(get_activation('mish', impl=impl), dtype):6.2f}"
+                        for impl in IMPLEMENTATIONS)
         print(f"  {str(dtype):15s} {row}")
     print("ResNet-20 training step, batch 128 (images/s, higher is better)")
     for precision in ("fp32", "bf16"):

@@ -11,7 +11,9 @@ import torch.nn.functional as F
 from landscape import activation_factory, resnet
 from landscape.runtime import autocast
 
-STUDY = {"relu": {}, "leaky_relu": {"negative_slope": 0.3}, "swish": {}, "mish": {}}
+COLUMNS = {"relu": ("relu", {}), "leaky_relu": ("leaky_relu", {"negative_slope": 0.3}),
+           "swish": ("swish", {}), "swish/compiled": ("swish", {"impl": "compiled"}),
+           "mish": ("mish", {}), "mish/compiled": ("mish", {"impl": "compiled"})}
 
 
 def train_step_images_per_second(activation: str, precision: str, steps: int = 10, repeats: int = 3,
@@ -45,8 +47,8 @@ def train_step_images_per_second(activation: str, precision: str, steps: int = 1
 def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; ResNet-20 training images/s, batch 128")
     for precision in ("fp32", "bf16"):
-        row = "  ".join(f"{name} {train_step_images_per_second(name, precision, **params):6.0f}"
-                        for name, params in STUDY.items())
+        row = "  ".join(f"{label} {train_step_images_per_second(name, precision, **params):6.0f}"
+                        for label, (name, params) in COLUMNS.items())
         print(f"  {precision}: {row}")
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import os
 import sys
 import traceback
@@ -74,8 +75,11 @@ def add_train_parser(sub) -> None:
     p.add_argument("--negative-slope", type=float, default=None,
                    help="leaky_relu negative slope (the Mish paper's ResNet-20 used 0.3; PyTorch default 0.01)")
     p.add_argument("--beta", type=float, default=None, help="swish β in x·σ(βx), or softplus β (default 1)")
-    p.add_argument("--mish-impl", choices=("native", "autograd"), default=None,
-                   help="Mish implementation: PyTorch's F.mish kernel (default, faster) or our autograd function")
+    p.add_argument("--impl", choices=("native", "autograd", "compiled"), default=None,
+                   help="swish/mish kernel: native (PyTorch's, default), compiled (one fused torch.compile "
+                        "kernel each way; 2.5-3.5x faster on CPU, needs a C++ compiler or Triton), or autograd "
+                        "(mish only: our MishFunction, the paper's derivative); same function, same weights up "
+                        "to float rounding")
     p.add_argument("--epochs", type=int, default=d.epochs, help="training epochs")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="optimiser")
     p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate")
@@ -94,8 +98,8 @@ def add_train_parser(sub) -> None:
 
 def activation_flags(args: argparse.Namespace) -> dict:
     """The activation parameters given on the command line that apply to args.activation."""
-    given = {"negative_slope": args.negative_slope, "beta": args.beta, "impl": args.mish_impl}
-    applies = {"leaky_relu": ("negative_slope",), "swish": ("beta",), "softplus": ("beta",), "mish": ("impl",)}
+    given = {"negative_slope": args.negative_slope, "beta": args.beta, "impl": args.impl}
+    applies = {"leaky_relu": ("negative_slope",), "swish": ("beta", "impl"), "softplus": ("beta",), "mish": ("impl",)}
     for key, value in given.items():
         if value is not None and key not in applies.get(args.activation, ()):
             raise LandscapeError(f"--{key.replace('_', '-')} does not apply to activation {args.activation!r}")
@@ -324,6 +328,8 @@ def attach_grid_values(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(attach_grid_values(sys.argv[1:] if argv is None else argv))
+    # torch.compile on a CPU-only machine warns that it found no CUDA runtime: true and irrelevant.
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     try:
         args.run(args)
     except LandscapeError as e:

@@ -18,8 +18,9 @@ from .surface import EvalOptions, SurfaceConfig, run_surface
 from .train import RunPaths, TrainConfig, train
 
 # The Mish paper's ResNet-20 comparison (Misra 2019, table of CIFAR-10 ResNet-20 results).
-STUDY_ACTIVATIONS: dict[str, dict] = {"relu": {}, "leaky_relu": {"negative_slope": 0.3}, "swish": {"beta": 1.0},
-                                      "mish": {}}
+# Swish and Mish use the compiled kernels: same functions, about 3x faster on this CPU.
+STUDY_ACTIVATIONS: dict[str, dict] = {"relu": {}, "leaky_relu": {"negative_slope": 0.3},
+                                      "swish": {"beta": 1.0, "impl": "compiled"}, "mish": {"impl": "compiled"}}
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,11 @@ def test_every_train_flag_has_help():
 def test_train_end_to_end_from_image_folder(tmp_path, image_folder):
     out = tmp_path / "m.pt"
     result = run_cli("train", "--data", str(image_folder), "--depth", "8", "--epochs", "1", "--batch-size", "8",
-                     "--activation", "swish", "--beta", "1.5", "--out", str(out), "--quiet")
-    assert result.returncode == 0, result.stderr
+                     "--activation", "swish", "--beta", "1.5", "--impl", "compiled", "--out", str(out), "--quiet")
+    assert result.returncode == 0 and result.stderr == "", result.stderr
     model, meta = load_checkpoint(out)
-    assert meta["activation_params"] == {"beta": 1.5} and meta["data_source"] == str(image_folder.resolve())
+    assert meta["activation_params"] == {"beta": 1.5, "impl": "compiled"}
+    assert meta["data_source"] == str(image_folder.resolve())
 
 
 def test_user_errors_are_one_line_with_exit_2(tmp_path, capsys):
@@ -31,3 +32,5 @@ def test_user_errors_are_one_line_with_exit_2(tmp_path, capsys):
     assert err.startswith("landscape train: error: data path") and err.count("\n") == 1
     assert main(["train", "--activation", "relu", "--beta", "2", "--quiet"]) == 2
     assert "--beta does not apply to activation 'relu'" in capsys.readouterr().err
+    assert main(["train", "--activation", "leaky_relu", "--impl", "compiled", "--quiet"]) == 2
+    assert "--impl does not apply to activation 'leaky_relu'" in capsys.readouterr().err
