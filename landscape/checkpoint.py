@@ -98,3 +98,25 @@ def file_sha256(path: str | Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def checkpoint_summary(path: str | Path) -> dict:
+    """The headline numbers a finished `landscape train` run records (blank for other checkpoints)."""
+    meta = read_checkpoint(path)["metadata"]
+    params = ", ".join(f"{k}={v}" for k, v in meta.get("activation_params", {}).items())
+    percent = {k: None if meta.get(k) is None else round(100 * meta[k], 2) for k in ("train_acc", "test_acc")}
+    rounded = {k: None if meta.get(k) is None else round(meta[k], 4) for k in ("train_loss", "test_loss")}
+    seconds = meta.get("seconds_per_epoch")
+    return {"checkpoint": Path(path).name, "activation": meta.get("activation") + (f" ({params})" if params else ""),
+            "epochs": meta.get("epochs", meta.get("epoch")),  # snapshots record the epoch they were taken at
+            "train loss": rounded["train_loss"], "train acc %": percent["train_acc"],
+            "test loss": rounded["test_loss"], "test acc %": percent["test_acc"],
+            "s/epoch": None if seconds is None else round(seconds), "device": meta.get("device")}
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """rows (dicts with the same keys) as a Markdown table; None prints as an empty cell."""
+    columns = list(rows[0])
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join("" if r[c] is None else str(r[c]) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)

@@ -14,6 +14,7 @@ import traceback
 
 from . import __version__
 from .activations import ACTIVATIONS
+from .checkpoint import checkpoint_summary, markdown_table
 from .data import SPLITS
 from .directions import DIRECTION_TYPES, NORMALIZATIONS, DirectionOptions
 from .errors import LandscapeError
@@ -220,6 +221,17 @@ def run_curves(args: argparse.Namespace) -> None:
     print("\n".join(map(str, plot_training_curves(args.logs, args.out, options))))
 
 
+def add_info_parser(sub) -> None:
+    subcommand(sub, "info", "print the recipe results of checkpoints as a Markdown table",
+               "Activation, epochs, final train loss and accuracy (clean, eval mode), test loss and "
+               "accuracy, seconds per epoch and device, read from each checkpoint's metadata.",
+               run_info).add_argument("checkpoints", nargs="+", help="checkpoints written by `landscape train`")
+
+
+def run_info(args: argparse.Namespace) -> None:
+    print(markdown_table([checkpoint_summary(path) for path in args.checkpoints]))
+
+
 def add_report_parser(sub) -> None:
     p = subcommand(sub, "report", "write an interactive, offline HTML report (plotly) for surface files",
                    "One self-contained HTML file: 3-D and contour views per surface, a comparison "
@@ -307,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_surface_parser(sub)
     add_plot_parser(sub)
     add_curves_parser(sub)
+    add_info_parser(sub)
     add_report_parser(sub)
     add_metrics_parser(sub)
     add_study_parser(sub)

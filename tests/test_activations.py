@@ -96,7 +96,8 @@ def test_swish_repr_shows_beta():
     assert "beta=0.5" in repr(Swish(0.5))
 
 
-@pytest.mark.parametrize("value,backward,args", [(mish_value, mish_backward, ()), (swish_value, swish_backward, (1.5,))])
+@pytest.mark.parametrize("value,backward,args",
+                         [(mish_value, mish_backward, ()), (swish_value, swish_backward, (1.5,))])
 def test_fused_formulas_have_exact_first_and_second_derivatives(value, backward, args):
     # gradgradcheck differentiates our backward formula numerically: the Hessian path stays right.
     x = torch.cat([torch.linspace(-30, 30, 61), torch.linspace(-3, 3, 31)]).double().requires_grad_(True)

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from landscape import LandscapeError, TrainConfig, load_checkpoint, train
+from landscape.checkpoint import checkpoint_summary, markdown_table
 from landscape.train import RunPaths, learning_rate
 
 TINY = dict(depth=8, epochs=3, batch_size=16, lr=0.05, seed=7, device="cpu", quiet=True)
@@ -25,6 +26,16 @@ def test_training_writes_checkpoint_log_and_snapshots(tmp_path, tiny_sets):
     assert snaps == ["epoch_000.pt", "epoch_002.pt"]
     assert not RunPaths.beside(out).state.exists()
     assert load_checkpoint(RunPaths.beside(out).snapshots / "epoch_002.pt")[1]["epoch"] == 2
+    summary = checkpoint_summary(out)  # what `landscape info` prints: the metadata, rounded
+    assert summary["activation"] == "mish (impl=native)" and summary["epochs"] == 3
+    assert summary["test acc %"] == round(100 * meta["test_acc"], 2)
+    assert summary["train loss"] == round(meta["train_loss"], 4)
+    assert summary["s/epoch"] == round(sum(r["seconds"] for r in log) / 3)
+    snapshot = checkpoint_summary(RunPaths.beside(out).snapshots / "epoch_002.pt")
+    assert snapshot["epochs"] == 2 and snapshot["test acc %"] is None
+    table = markdown_table([summary, snapshot]).splitlines()
+    assert len(table) == 4 and table[0].startswith("| checkpoint | activation |")
+    assert "| mish (impl=native) | 3 |" in table[2]
 
 
 def test_training_lowers_the_loss(tmp_path, tiny_sets):
