@@ -144,6 +144,10 @@ def add_surface_parser(sub) -> None:
     p.add_argument("--orthogonalize", action="store_true", help="make direction y exactly orthogonal to x")
     p.add_argument("--target", default=None, help="second checkpoint: x = θ_target − θ (1-D interpolation)")
     p.add_argument("--directions", default=None, help="reuse the directions stored in this surface file")
+    p.add_argument("--trajectory", default=None, metavar="SNAPSHOT_DIR",
+                   help="folder of training snapshots (`train --save-every`): x, y = the top two principal axes "
+                        "of the path to this checkpoint (Li et al. 2018, sec. 7; unit norm, not filter-normalised), "
+                        "and the path is stored and drawn on the figures; needs --y and a grid that covers it")
     p.add_argument("--batch-size", type=int, default=default_of(EvalOptions, "batch_size"),
                    help="evaluation batch size (64 is fastest here: benchmarks/bench_surface.py)")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32", help="fp32, or bf16 autocast")
@@ -158,8 +162,8 @@ def run_surface_command(args: argparse.Namespace) -> None:
     config = SurfaceConfig(checkpoint=args.checkpoint, out=args.out, data=args.data, x=args.x, y=args.y,
                            splits=tuple(args.split), samples=args.samples, data_seed=args.data_seed,
                            directions=directions, target=args.target, directions_file=args.directions,
-                           eval=EvalOptions(args.batch_size, args.precision), device=args.device,
-                           force=args.force, flush_seconds=args.flush_seconds, quiet=args.quiet)
+                           trajectory=args.trajectory, eval=EvalOptions(args.batch_size, args.precision),
+                           device=args.device, force=args.force, flush_seconds=args.flush_seconds, quiet=args.quiet)
     path = run_surface(config)
     if int(os.environ.get("RANK", "0")) == 0:
         print(path)

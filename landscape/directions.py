@@ -1,4 +1,5 @@
-"""Directions in weight space: random (filter-normalised, Li et al. 2018) or towards a target.
+"""Directions in weight space: random (filter-normalised, Li et al. 2018), towards a target, or
+the principal axes of a training path.
 
 Stage: model → directions. A direction is a dict from parameter (or buffer) name to a
 tensor of that entry's shape, so it can be saved by name and checked against any model.
@@ -9,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -128,3 +130,45 @@ def check_compatible(entries: dict[str, torch.Tensor], direction: Direction, wha
         if tuple(direction[name].shape) != tuple(tensor.shape):
             raise LandscapeError(f"{what} does not fit the model: {name} has shape "
                                  f"{tuple(direction[name].shape)}, the model's is {tuple(tensor.shape)}")
+
+
+@dataclass(frozen=True)
+class TrajectoryPlane:
+    """The plane that best holds a training path, and the path's coordinates in it."""
+
+    directions: list[Direction]  # x and y: orthonormal, in raw weight units
+    coordinates: np.ndarray  # [n, 2] (α, β) of each snapshot; the final model is (0, 0)
+    explained_variance: list[float]  # share of the path's variance along x and y
+
+
+def trajectory_pca(final: dict[str, torch.Tensor], snapshots: list[dict[str, torch.Tensor]],
+                   ignore_biasbn: bool = True) -> TrajectoryPlane:
+    """Li et al. (2018, section 7): PCA of the differences θ_i − θ_final over the snapshots.
+
+    The centred differences' top two principal axes become directions x and y (unit norm and
+    not filter-normalised, so α and β are distances in weight space); the path's coordinates
+    are the projections of the uncentred differences. 1-D entries are left out (zero in the
+    directions) when ignore_biasbn, as for random directions. Each axis is signed so that the
+    first snapshot has a non-negative coordinate, which makes the result reproducible.
+    """
+    if len(snapshots) < 2:
+        raise LandscapeError(f"a training path needs at least 2 snapshots to span a plane; got {len(snapshots)}")
+    for i, snapshot in enumerate(snapshots):
+        check_compatible(final, snapshot, f"snapshot {i}")
+    kept = [k for k, v in final.items() if not (ignore_biasbn and v.dim() <= 1)]
+    rows = torch.stack([torch.cat([(s[k].detach().cpu().double() - final[k].detach().cpu().double()).flatten()
+                                   for k in kept]) for s in snapshots])
+    _, singular, axes = torch.linalg.svd(rows - rows.mean(0), full_matrices=False)
+    if len(singular) < 2 or singular[1] <= 1e-5 * max(float(singular[0]), 1e-300):  # float32 rounding is ~1e-7
+        raise LandscapeError("the snapshots lie on a line (or coincide): they do not span a plane")
+    axes = axes[:2]
+    coordinates = rows @ axes.T
+    signs = torch.where(coordinates[0] < 0, -1.0, 1.0).to(axes.dtype)
+    axes, coordinates = axes * signs[:, None], coordinates * signs
+    directions = []
+    for axis in axes:
+        pieces = dict(zip(kept, axis.float().split([final[k].numel() for k in kept])))
+        directions.append({k: pieces[k].view_as(v).clone() if k in pieces else torch.zeros(v.shape)
+                           for k, v in final.items()})
+    variance = singular ** 2
+    return TrajectoryPlane(directions, coordinates.numpy(), (variance[:2] / variance.sum()).tolist())

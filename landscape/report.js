@@ -59,7 +59,11 @@ function draw() {
       Plotly.react(`s${i}-3d`, [{...common, type: "surface", showscale: false}],
                    {title: {text: "3-D"}, scene: {xaxis: {title: {text: "α"}}, yaxis: {title: {text: "β"}},
                     zaxis: {title: {text: title}}}, margin: {l: 0, r: 0, b: 0}}, config);
-      Plotly.react(`s${i}-contour`, [{...common, type: "contour", zmin, zmax, colorbar: {title: {text: title}}}],
+      const path = s.trajectory ? [{type: "scatter", mode: "lines+markers", name: "training path",
+                                    x: s.trajectory.map(p => p[0]), y: s.trajectory.map(p => p[1]),
+                                    line: {color: "crimson", width: 1.5}, marker: {size: 5}}] : [];
+      Plotly.react(`s${i}-contour`, [{...common, type: "contour", zmin, zmax, colorbar: {title: {text: title}}},
+                                     ...path],
                    {title: {text: "contours"}, xaxis: {title: {text: "α"}}, yaxis: {title: {text: "β"}}}, config);
     });
   } else {

@@ -1,7 +1,8 @@
 """Interactive HTML report (plotly): one self-contained, offline file for one or more surfaces.
 
 Stage: HDF5 → report. plotly.js is embedded inline, the surfaces travel as JSON inside the
-page, and the page's own script draws a 3-D view and a contour view per surface, a
+page, and the page's own script draws a 3-D view and a contour view (with the training path, where the
+file holds one) per surface, a
 side-by-side comparison on one colour scale, 1-D slices, and metadata and metrics tables.
 Every string from a file is escaped: it is shown as text, never run.
 """
@@ -19,7 +20,7 @@ from .storage import Surface, read_surface
 
 METADATA_KEYS = ("checkpoint", "checkpoint_sha256", "architecture", "depth", "activation", "activation_params",
                  "checkpoint_test_acc", "direction_source", "direction_norm", "direction_ignore", "direction_type",
-                 "direction_seed", "orthogonalized", "cosine_xy", "data_source", "splits", "samples", "grid_x",
+                 "direction_seed", "orthogonalized", "cosine_xy", "trajectory", "explained_variance", "data_source", "splits", "samples", "grid_x",
                  "grid_y", "precision", "device", "world_size", "wall_time_s", "points_per_s", "points_done",
                  "points_total")
 
@@ -30,7 +31,8 @@ def surface_payload(surface: Surface) -> dict:
         return np.where(surface.done, a, np.nan).tolist() if a.ndim else a
     return {"name": Path(surface.path).name, "activation": str(surface.attrs.get("activation", "")),
             "x": surface.x.tolist(), "y": None if surface.y is None else surface.y.tolist(),
-            "values": {k: clean(v) for k, v in sorted(surface.values.items())}}
+            "values": {k: clean(v) for k, v in sorted(surface.values.items())},
+            "trajectory": None if surface.trajectory is None else surface.trajectory.tolist()}
 
 
 def safe_json(obj) -> str:

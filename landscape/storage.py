@@ -9,7 +9,8 @@ Stage: grid evaluation → HDF5. Layout (readable by Li et al.'s plotting script
     /done [ny, nx] or [nx] uint8          1 where a point has been computed
     /directions/x/<param>, /directions/y/<param>
     /metrics                              attributes written by the metrics stage
-    /trajectory [n, 2] float64            optional (α, β) of a projected training path
+    /trajectory [n, 2] float64            (α, β) of each training snapshot, when x and y are the
+                                          path's principal axes (`surface --trajectory`)
     root attributes                       settings, provenance, progress (see SurfaceFile.create)
 
 Every update rewrites a copy and renames it over the file, so a process killed at any
@@ -94,7 +95,7 @@ def _rewrite(path: Path, update) -> None:
 
 
 def create_surface_file(path: str | Path, x: np.ndarray, y: np.ndarray | None, splits: tuple[str, ...],
-                        directions: list[Direction], attrs: dict) -> Path:
+                        directions: list[Direction], attrs: dict, trajectory: np.ndarray | None = None) -> Path:
     """Write a new surface file with every point pending; `attrs` must include 'fingerprint'."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -126,6 +127,10 @@ def create_surface_file(path: str | Path, x: np.ndarray, y: np.ndarray | None, s
             sub = group.create_group(axis)
             for name, tensor in direction.items():
                 sub.create_dataset(name, data=tensor.detach().cpu().numpy())
+        if trajectory is not None:
+            ds = f.create_dataset("trajectory", data=np.asarray(trajectory, dtype=np.float64))
+            ds.attrs.update({"units": "multiples of directions x and y (columns α, β)",
+                             "long_name": "training snapshots projected on the plane, in file-name order"})
     os.replace(tmp, path)
     return path
 

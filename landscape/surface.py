@@ -8,6 +8,7 @@ shared across torchrun ranks.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import time
@@ -24,7 +25,7 @@ from tqdm import tqdm
 from .checkpoint import file_sha256, load_checkpoint
 from .data import SPLITS, balanced_subset, load_cifar10
 from .directions import (Direction, DirectionOptions, check_compatible, cosine, model_entries,
-                         random_directions, target_direction)
+                         random_directions, target_direction, trajectory_pca)
 from .errors import LandscapeError, require_choice
 from .evaluate import evaluate, prepare_inputs
 from .runtime import PRECISIONS, library_versions, resolve_device
@@ -174,6 +175,7 @@ class SurfaceConfig:
     directions: DirectionOptions = field(default_factory=DirectionOptions)
     target: str | None = None
     directions_file: str | None = None
+    trajectory: str | None = None
     eval: EvalOptions = field(default_factory=EvalOptions)
     device: str = "auto"
     force: bool = False
@@ -185,8 +187,12 @@ class SurfaceConfig:
             require_choice("split", split, SPLITS)
         if self.target and self.y:
             raise LandscapeError("--target gives one direction (an interpolation); drop --y or --target")
-        if self.target and self.directions_file:
-            raise LandscapeError("--target and --directions both give the directions; use one")
+        given = [flag for flag, value in (("--target", self.target), ("--directions", self.directions_file),
+                                          ("--trajectory", self.trajectory)) if value]
+        if len(given) > 1:
+            raise LandscapeError(f"{' and '.join(given)} each give the directions; use one")
+        if self.trajectory and not self.y:
+            raise LandscapeError("--trajectory gives a plane of two directions; add --y")
 
     def grid(self) -> Grid:
         return Grid(Axis.parse(self.x), Axis.parse(self.y) if self.y else None)
@@ -230,20 +236,67 @@ def load_eval_sets(config: SurfaceConfig, device: torch.device) -> tuple[list[Ev
     return sets, source
 
 
-def make_directions(config: SurfaceConfig, model: nn.Module, count: int) -> tuple[list[Direction], dict]:
+@dataclass(frozen=True)
+class DirectionSource:
+    """The directions of a run, the attributes that say where they came from, and the training
+    path's (α, β) coordinates when they are its principal axes."""
+
+    directions: list[Direction]
+    attrs: dict
+    trajectory: np.ndarray | None = None
+
+
+def snapshot_files(folder: str) -> list[Path]:
+    """The checkpoints of a snapshot folder (`train --save-every`), in name (epoch) order."""
+    path = Path(folder)
+    if not path.is_dir():
+        raise LandscapeError(f"--trajectory {folder} is not a folder of snapshots (train with --save-every K)")
+    return sorted(path.glob("*.pt"))
+
+
+def path_plane(config: SurfaceConfig, model: nn.Module) -> DirectionSource:
+    """Directions x, y = the top principal axes of the training path in config.trajectory."""
+    files = snapshot_files(config.trajectory)
+    dir_type = config.directions.dir_type
+    snapshots = [model_entries(load_checkpoint(f)[0], dir_type) for f in files]
+    plane = trajectory_pca(model_entries(model, dir_type), snapshots, config.directions.ignore_biasbn)
+    hashes = hashlib.sha256("".join(file_sha256(f) for f in files).encode()).hexdigest()
+    attrs = {"direction_source": "pca", "trajectory": config.trajectory, "trajectory_sha256": hashes,
+             "trajectory_snapshots": [f.name for f in files], "explained_variance": plane.explained_variance}
+    return DirectionSource(plane.directions, attrs, plane.coordinates)
+
+
+def check_grid_covers(grid: Grid, points: np.ndarray) -> None:
+    """Refuse a grid that would leave part of the training path off the figure, suggesting one."""
+    axes = (grid.x.coordinates(), grid.y.coordinates())
+    if all(a.min() <= points[:, i].min() and points[:, i].max() <= a.max() for i, a in enumerate(axes)):
+        return
+    suggested = []
+    for i, (name, a) in enumerate(zip("xy", axes)):
+        low, high = points[:, i].min(), points[:, i].max()
+        pad = 0.1 * max(high - low, 1e-3)
+        suggested.append(f"--{name}={low - pad:.3g}:{high + pad:.3g}:{len(a)}")
+    raise LandscapeError(f"the training path spans α ∈ [{points[:, 0].min():.3g}, {points[:, 0].max():.3g}], "
+                         f"β ∈ [{points[:, 1].min():.3g}, {points[:, 1].max():.3g}], outside the grid; "
+                         f"try {' '.join(suggested)}")
+
+
+def make_directions(config: SurfaceConfig, model: nn.Module, count: int) -> DirectionSource:
     """The directions for this run and the attributes that describe where they came from."""
+    if config.trajectory:
+        return path_plane(config, model)
     if config.directions_file:
         directions = storage.read_directions(config.directions_file)[:count]
         if len(directions) < count:
             raise LandscapeError(f"{config.directions_file} holds {len(directions)} direction(s); "
                                  f"this grid needs {count}")
-        return directions, {"direction_source": "file", "directions_file": config.directions_file,
-                            "directions_file_sha256": file_sha256(config.directions_file)}
+        return DirectionSource(directions, {"direction_source": "file", "directions_file": config.directions_file,
+                                            "directions_file_sha256": file_sha256(config.directions_file)})
     if config.target:
         target, _ = load_checkpoint(config.target)
-        return [target_direction(model, target, config.directions.dir_type)], {
-            "direction_source": "target", "target": config.target, "target_sha256": file_sha256(config.target)}
-    return random_directions(model, config.directions, count), {"direction_source": "random"}
+        return DirectionSource([target_direction(model, target, config.directions.dir_type)], {
+            "direction_source": "target", "target": config.target, "target_sha256": file_sha256(config.target)})
+    return DirectionSource(random_directions(model, config.directions, count), {"direction_source": "random"})
 
 
 def surface_fingerprint(config: SurfaceConfig, checkpoint_sha: str, source_attrs: dict) -> dict:
@@ -277,8 +330,10 @@ def prepare_file(config: SurfaceConfig, meta: dict, model: nn.Module, data_sourc
     if ranks.is_writer:
         try:
             grid, sha = config.grid(), file_sha256(config.checkpoint)
-            directions, source_attrs = make_directions(config, model, len(grid.shape))
-            fingerprint = surface_fingerprint(config, sha, source_attrs)
+            source = make_directions(config, model, len(grid.shape))
+            if source.trajectory is not None:
+                check_grid_covers(grid, source.trajectory)
+            fingerprint = surface_fingerprint(config, sha, source.attrs)
             out = Path(config.out)
             if out.exists() and not config.force:
                 existing = storage.open_attrs(out) if out.is_file() else {}
@@ -286,11 +341,11 @@ def prepare_file(config: SurfaceConfig, meta: dict, model: nn.Module, data_sourc
                     raise LandscapeError(f"{out} holds a different surface (or another file); choose another --out "
                                          f"or pass --force to replace it")
             else:
-                provenance = {**source_attrs, "checkpoint_sha256": sha, "fingerprint": fingerprint,
+                provenance = {**source.attrs, "checkpoint_sha256": sha, "fingerprint": fingerprint,
                               "data_source": data_source, "device": str(device), "world_size": ranks.world}
-                attrs = surface_attrs(config, meta, directions, provenance)
+                attrs = surface_attrs(config, meta, source.directions, provenance)
                 storage.create_surface_file(out, grid.x.coordinates(), grid.y.coordinates() if grid.y else None,
-                                            config.splits, directions, attrs)
+                                            config.splits, source.directions, attrs, source.trajectory)
         except LandscapeError as e:
             error = str(e)
     if ranks.world > 1:

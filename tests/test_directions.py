@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from landscape import LandscapeError, activation_factory, resnet
-from landscape.directions import (DirectionOptions, check_compatible, cosine, random_directions,
-                                  target_direction)
+from landscape.directions import (DirectionOptions, check_compatible, cosine, dot, random_directions,
+                                  target_direction, trajectory_pca)
 
 
 @pytest.fixture
@@ -71,3 +71,41 @@ def test_mismatched_direction_is_refused(model):
     del d["fc.weight"]
     with pytest.raises(LandscapeError, match="missing \\['fc.weight'\\]"):
         check_compatible(entries, d, "direction x")
+
+
+def path_in_a_plane(model, coefficients):
+    """Snapshots θ_i = θ + a_i·u + b_i·v for two orthonormal conv-weight directions u, v (biases shifted too)."""
+    final = {k: v.detach().clone() for k, v in model.named_parameters()}
+    g = torch.Generator().manual_seed(5)
+    u, v = ({k: torch.randn(t.shape, generator=g) if t.dim() > 1 else torch.zeros(t.shape) for k, t in final.items()}
+            for _ in range(2))
+    v = {k: v[k] - dot(v, u) / dot(u, u) * u[k] for k in v}
+    u, v = ({k: t / dot(d, d) ** 0.5 for k, t in d.items()} for d in (u, v))
+    snapshots = [{k: final[k] + a * u[k] + b * v[k] + (0.01 if final[k].dim() <= 1 else 0) for k in final}
+                 for a, b in coefficients]
+    return final, snapshots
+
+
+def test_trajectory_pca_recovers_a_planar_path_exactly(model):
+    coefficients = [(3.0, 2.0), (2.0, -1.0), (1.5, 0.5), (0.5, 0.2), (0.0, 0.0)]
+    final, snapshots = path_in_a_plane(model, coefficients)
+    plane = trajectory_pca(final, snapshots)
+    x, y = plane.directions
+    assert dot(x, x) == pytest.approx(1, rel=1e-5) and dot(y, y) == pytest.approx(1, rel=1e-5)
+    assert abs(dot(x, y)) < 1e-5 and sum(plane.explained_variance) == pytest.approx(1, rel=1e-6)
+    assert all(torch.equal(x[k], torch.zeros_like(x[k])) for k in x if x[k].dim() <= 1)  # biases left out
+    assert plane.coordinates[0].min() >= 0 and abs(plane.coordinates[-1]).max() < 1e-5  # final at the origin
+    for (a, b), snapshot in zip(plane.coordinates, snapshots):  # θ + α·x + β·y gives back each snapshot
+        for k, w in final.items():
+            if w.dim() > 1:
+                assert torch.allclose(w + float(a) * x[k] + float(b) * y[k], snapshot[k], atol=1e-5)
+    # distances in the plane are distances in weight space (the directions are not rescaled)
+    assert (plane.coordinates[0] ** 2).sum() == pytest.approx(3.0 ** 2 + 2.0 ** 2, rel=1e-5)
+
+
+def test_trajectory_pca_refuses_what_spans_no_plane(model):
+    final, snapshots = path_in_a_plane(model, [(1.0, 0.0), (2.0, 0.0), (3.0, 0.0)])
+    with pytest.raises(LandscapeError, match="lie on a line"):
+        trajectory_pca(final, snapshots)
+    with pytest.raises(LandscapeError, match="at least 2 snapshots"):
+        trajectory_pca(final, snapshots[:1])

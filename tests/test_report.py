@@ -10,11 +10,14 @@ from landscape.storage import create_surface_file, write_points
 EVIL = "<script>alert(1)</script>.pt"
 
 
-def bowl_surface(path, activation, scale, nx=9, ny=7, done_fraction=1.0):
+PATH = [[0.8, 0.6], [0.3, 0.1], [0.0, 0.0]]
+
+
+def bowl_surface(path, activation, scale, nx=9, ny=7, done_fraction=1.0, trajectory=None):
     """A synthetic 2-D surface: loss = 0.5 + scale·(α² + 2β²), accuracy falling with it."""
     x, y = np.linspace(-1, 1, nx), np.linspace(-1, 1, ny)
     create_surface_file(path, x, y, ("train",), [], {"activation": activation, "checkpoint": EVIL,
-                                                     "checkpoint_test_acc": 0.9, "fingerprint": {}})
+                                                     "checkpoint_test_acc": 0.9, "fingerprint": {}}, trajectory)
     beta, alpha = np.meshgrid(y, x, indexing="ij")
     loss = 0.5 + scale * (alpha ** 2 + 2 * beta ** 2)
     n = int(done_fraction * loss.size)
@@ -25,7 +28,8 @@ def bowl_surface(path, activation, scale, nx=9, ny=7, done_fraction=1.0):
 
 @pytest.fixture
 def two_surfaces(tmp_path):
-    return [bowl_surface(tmp_path / "relu.h5", "relu", 2.0), bowl_surface(tmp_path / "mish.h5", "mish", 1.0)]
+    return [bowl_surface(tmp_path / "relu.h5", "relu", 2.0, trajectory=np.array(PATH)),
+            bowl_surface(tmp_path / "mish.h5", "mish", 1.0)]
 
 
 def test_report_is_self_contained_and_escaped(tmp_path, two_surfaces):
@@ -66,6 +70,10 @@ def test_report_in_headless_chromium(tmp_path, two_surfaces):
                                                "e.querySelectorAll('svg, canvas').length])")
         assert len(containers) == 3 + 2 * 3
         assert all(ok and n > 0 for _, ok, n in containers), containers
+        traces = page.evaluate("[0, 1].map(i => document.getElementById(`s${i}-contour`).data.map(t => t.type))")
+        assert traces == [["contour", "scatter"], ["contour"]]  # the training path, where the file has one
+        path_x = page.evaluate("document.getElementById('s0-contour').data[1].x")
+        assert path_x == [p[0] for p in PATH]
         loss_z = page.evaluate("document.getElementById('comparison').data[1].z[3][4]")
         page.select_option("#metric", "train_acc")
         page.wait_for_function("document.body.dataset.metric === 'train_acc'")

@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from landscape import LandscapeError, activation_factory, balanced_subset, load_cifar10, resnet, save_checkpoint
+from landscape import (LandscapeError, activation_factory, balanced_subset, load_checkpoint, load_cifar10, resnet,
+                       save_checkpoint)
 from landscape.checkpoint import model_metadata
 from landscape.cli import main
 from landscape.data import normalize
@@ -122,6 +123,45 @@ def test_directions_can_be_reused_and_must_fit(tmp_path, tiny_checkpoint, image_
                              model_metadata(14, "relu", {}))
     assert main(["surface", *surface_args(deeper, image_folder, tmp_path / "c.h5", "--directions", str(first))]) == 2
     assert "does not fit the model" in capsys.readouterr().err
+
+
+def snapshot_folder(tmp_path, checkpoint, steps):
+    """Snapshots that walk from a start to `checkpoint`'s weights along a bent path."""
+    model, meta = load_checkpoint(checkpoint)
+    g = torch.Generator().manual_seed(1)
+    kicks = [{k: 0.05 * torch.randn(v.shape, generator=g) for k, v in model.state_dict().items()
+              if v.is_floating_point()} for _ in range(2)]
+    folder = tmp_path / "snaps"
+    for i, (a, b) in enumerate(steps):
+        snap = resnet(8, activation_factory("relu"))
+        snap.load_state_dict({k: v + a * kicks[0][k] + b * kicks[1][k] if k in kicks[0] else v
+                              for k, v in model.state_dict().items()})
+        save_checkpoint(folder / f"epoch_{i:03d}.pt", snap, {**meta, "epoch": i})
+    return folder
+
+
+def test_trajectory_plane_stores_the_path_and_refuses_a_grid_that_misses_it(tmp_path, tiny_checkpoint,
+                                                                           image_folder, capsys):
+    folder = snapshot_folder(tmp_path, tiny_checkpoint, [(2.0, 1.0), (1.0, -0.5), (0.3, 0.2), (0.0, 0.0)])
+    narrow = tmp_path / "narrow.h5"
+    assert main(["surface", *surface_args(tiny_checkpoint, image_folder, narrow, "--x=-0.1:0.1:3",
+                                          "--y=-0.1:0.1:3", "--trajectory", str(folder))]) == 2
+    err = capsys.readouterr().err
+    assert "the training path spans" in err and "try --x=" in err and err.count("\n") == 1
+    assert not narrow.exists()
+    out = tmp_path / "path.h5"
+    assert main(["surface", *surface_args(tiny_checkpoint, image_folder, out, "--x=-5:35:5", "--y=-3:15:3",
+                                          "--trajectory", str(folder))]) == 0
+    surface = read_surface(out)
+    assert surface.trajectory.shape == (4, 2) and abs(surface.trajectory[-1]).max() < 1e-5
+    assert surface.attrs["direction_source"] == "pca" and len(surface.attrs["trajectory_snapshots"]) == 4
+    assert abs(surface.attrs["cosine_xy"]) < 1e-5 and 0.99 < sum(surface.attrs["explained_variance"]) <= 1 + 1e-9
+    x, y = read_directions(out)
+    assert sum(float((t * t).sum()) for t in x.values()) == pytest.approx(1, rel=1e-4)
+    assert surface.complete
+    assert main(["surface", *surface_args(tiny_checkpoint, image_folder, out, "--x=-5:35:5",
+                                          "--trajectory", str(folder))]) == 2
+    assert "--trajectory gives a plane of two directions; add --y" in capsys.readouterr().err
 
 
 def test_bad_input_is_one_line(tmp_path, tiny_checkpoint, image_folder, capsys):
