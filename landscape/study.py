@@ -1,12 +1,13 @@
 """The Mish study end to end: train four ResNet-20s that differ only in their activation,
-then surfaces, metrics, figures and a report for all four.
+then surfaces (random filter-normalised planes and training-path planes), metrics, figures and
+a report for all four.
 
 Stage: orchestration only. Each step calls the library function that owns it and skips or
 resumes work already on disk, so rerunning the same command continues an interrupted study.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .directions import DirectionOptions
@@ -14,7 +15,8 @@ from .errors import require_choice
 from .metrics import MetricsConfig, format_table, run_metrics, write_rows
 from .plots import PlotOptions, plot_comparison, plot_surface, plot_training_curves
 from .report import write_report
-from .surface import EvalOptions, SurfaceConfig, run_surface
+from .checkpoint import load_checkpoint
+from .surface import EvalOptions, SurfaceConfig, covering_axes, path_plane, run_surface
 from .train import RunPaths, TrainConfig, train
 
 # The Mish paper's ResNet-20 comparison (Misra 2019, table of CIFAR-10 ResNet-20 results).
@@ -29,17 +31,20 @@ class StudyProfile:
 
     epochs: int
     train_samples: int | None
-    grid: str
+    grid: str  # of the random-direction surfaces, both axes
     samples: int
     checkpoint_dir: str
     output_dir: str
+    save_every: int  # snapshot interval; the training-path planes need at least three distinct points
+    path_points: int  # per axis of the training-path surfaces (their range is fitted to the path)
 
 
 PROFILES = {
     "paper": StudyProfile(epochs=50, train_samples=None, grid="-1:1:51", samples=1000,
-                          checkpoint_dir="checkpoints", output_dir="figures"),
-    "quick": StudyProfile(epochs=1, train_samples=5000, grid="-1:1:11", samples=200,
-                          checkpoint_dir="runs/quick/checkpoints", output_dir="runs/quick"),
+                          checkpoint_dir="checkpoints", output_dir="figures", save_every=5, path_points=31),
+    "quick": StudyProfile(epochs=2, train_samples=5000, grid="-1:1:11", samples=200,
+                          checkpoint_dir="runs/quick/checkpoints", output_dir="runs/quick", save_every=1,
+                          path_points=9),
 }
 
 
@@ -47,7 +52,8 @@ def train_all(profile: StudyProfile, data: str | None, device: str, quiet: bool)
     """The four checkpoints (same seed, recipe and precision; only the activation differs)."""
     return [train(TrainConfig(out=f"{profile.checkpoint_dir}/resnet20_{name}.pt", data=data, activation=name,
                               activation_params=params, epochs=profile.epochs, precision="fp32", seed=0,
-                              save_every=5, train_samples=profile.train_samples, device=device, quiet=quiet))
+                              save_every=profile.save_every, train_samples=profile.train_samples, device=device,
+                              quiet=quiet))
             for name, params in STUDY_ACTIVATIONS.items()]
 
 
@@ -60,6 +66,21 @@ def surface_all(checkpoints: list[Path], profile: StudyProfile, data: str | None
                                       samples=profile.samples, directions=DirectionOptions(seed=0),
                                       eval=EvalOptions(), device=device, quiet=quiet))
             for ckpt in checkpoints]
+
+
+def path_surface_all(checkpoints: list[Path], profile: StudyProfile, data: str | None, device: str,
+                     quiet: bool) -> list[Path]:
+    """A 2-D train surface per checkpoint on the plane of its own training path, fitted to the path."""
+    out_dir = Path(profile.output_dir) / "surfaces"
+    paths = []
+    for ckpt in checkpoints:
+        snapshots = str(RunPaths.beside(ckpt).snapshots)
+        plane = path_plane(snapshots, load_checkpoint(ckpt)[0], DirectionOptions())
+        x, y = covering_axes(plane.trajectory, profile.path_points)
+        paths.append(run_surface(SurfaceConfig(checkpoint=str(ckpt), out=str(out_dir / f"{ckpt.stem}_path.h5"),
+                                               data=data, x=x, y=y, splits=("train",), samples=profile.samples,
+                                               trajectory=snapshots, device=device, quiet=quiet)))
+    return paths
 
 
 def run_study(profile: str | StudyProfile, data: str | None = None, device: str = "auto", quiet: bool = False) -> Path:
@@ -79,8 +100,10 @@ def run_study(profile: str | StudyProfile, data: str | None = None, device: str 
         print(format_table(rows))
     options = PlotOptions(formats=("png", "pdf"), width=6.9, vmax=5.0, dpi=200)
     plot_comparison(surfaces, out / "comparison_train_loss", options)
-    plot_comparison(surfaces, out / "comparison_test_loss", PlotOptions(**{**options.__dict__, "metric": "test_loss"}))
-    for surface in surfaces:
+    plot_comparison(surfaces, out / "comparison_test_loss", replace(options, metric="test_loss"))
+    path_surfaces = path_surface_all(checkpoints, profile, data, device, quiet)
+    plot_comparison(path_surfaces, out / "comparison_path_train_loss", options)
+    for surface in surfaces + path_surfaces:
         plot_surface(surface, out / "surfaces", PlotOptions(formats=("png",), vmax=5.0, dpi=200))
     plot_training_curves([RunPaths.beside(c).log for c in checkpoints], out / "training_curves", options)
     return write_report(surfaces, out / "report.html", title="ResNet-20 on CIFAR-10: ReLU, Leaky ReLU, Swish, Mish")

@@ -254,16 +254,25 @@ def snapshot_files(folder: str) -> list[Path]:
     return sorted(path.glob("*.pt"))
 
 
-def path_plane(config: SurfaceConfig, model: nn.Module) -> DirectionSource:
-    """Directions x, y = the top principal axes of the training path in config.trajectory."""
-    files = snapshot_files(config.trajectory)
-    dir_type = config.directions.dir_type
-    snapshots = [model_entries(load_checkpoint(f)[0], dir_type) for f in files]
-    plane = trajectory_pca(model_entries(model, dir_type), snapshots, config.directions.ignore_biasbn)
+def path_plane(snapshot_dir: str, model: nn.Module, options: DirectionOptions) -> DirectionSource:
+    """Directions x, y = the top principal axes of the training path from snapshot_dir to `model`."""
+    files = snapshot_files(snapshot_dir)
+    snapshots = [model_entries(load_checkpoint(f)[0], options.dir_type) for f in files]
+    plane = trajectory_pca(model_entries(model, options.dir_type), snapshots, options.ignore_biasbn)
     hashes = hashlib.sha256("".join(file_sha256(f) for f in files).encode()).hexdigest()
-    attrs = {"direction_source": "pca", "trajectory": config.trajectory, "trajectory_sha256": hashes,
+    attrs = {"direction_source": "pca", "trajectory": snapshot_dir, "trajectory_sha256": hashes,
              "trajectory_snapshots": [f.name for f in files], "explained_variance": plane.explained_variance}
     return DirectionSource(plane.directions, attrs, plane.coordinates)
+
+
+def covering_axes(points: np.ndarray, num: int, margin: float = 0.1) -> tuple[str, str]:
+    """Grid specs (x, y) of `num` points each that hold the [n, 2] points with a margin on every side."""
+    specs = []
+    for column in points.T:
+        low, high = float(column.min()), float(column.max())
+        pad = margin * max(high - low, 1e-3)
+        specs.append(f"{low - pad:.6g}:{high + pad:.6g}:{num}")
+    return specs[0], specs[1]
 
 
 def check_grid_covers(grid: Grid, points: np.ndarray) -> None:
@@ -271,20 +280,16 @@ def check_grid_covers(grid: Grid, points: np.ndarray) -> None:
     axes = (grid.x.coordinates(), grid.y.coordinates())
     if all(a.min() <= points[:, i].min() and points[:, i].max() <= a.max() for i, a in enumerate(axes)):
         return
-    suggested = []
-    for i, (name, a) in enumerate(zip("xy", axes)):
-        low, high = points[:, i].min(), points[:, i].max()
-        pad = 0.1 * max(high - low, 1e-3)
-        suggested.append(f"--{name}={low - pad:.3g}:{high + pad:.3g}:{len(a)}")
+    x, y = covering_axes(points, len(axes[0]))
     raise LandscapeError(f"the training path spans α ∈ [{points[:, 0].min():.3g}, {points[:, 0].max():.3g}], "
                          f"β ∈ [{points[:, 1].min():.3g}, {points[:, 1].max():.3g}], outside the grid; "
-                         f"try {' '.join(suggested)}")
+                         f"try --x={x} --y={y.rsplit(':', 1)[0]}:{len(axes[1])}")
 
 
 def make_directions(config: SurfaceConfig, model: nn.Module, count: int) -> DirectionSource:
     """The directions for this run and the attributes that describe where they came from."""
     if config.trajectory:
-        return path_plane(config, model)
+        return path_plane(config.trajectory, model, config.directions)
     if config.directions_file:
         directions = storage.read_directions(config.directions_file)[:count]
         if len(directions) < count:
