@@ -71,6 +71,10 @@ def axis_label(axis: str, surface: Surface) -> str:
     source = surface.attrs.get("direction_source", "random")
     if source == "target":
         return f"{symbol} (interpolation towards target)"
+    if source == "pca":
+        index = 0 if axis == "x" else 1
+        share = surface.attrs.get("explained_variance", [np.nan, np.nan])[index]
+        return f"{symbol} (training path PC{index + 1}, {100 * share:.0f}% of its variance)"
     norm = surface.attrs.get("direction_norm", "filter")
     return f"{symbol} ({norm}-normalised direction {1 if axis == 'x' else 2})"
 
@@ -95,6 +99,11 @@ def contour_levels(values: list[np.ma.MaskedArray], options: PlotOptions) -> np.
         lo, hi = max(lo, 1e-12), max(hi, 1e-12 * 10)
         return np.geomspace(lo, hi, options.levels)
     return np.linspace(lo, hi if hi > lo else lo + 1e-12, options.levels)
+
+
+def colourbar_ticks(levels: np.ndarray) -> list[float]:
+    """About six round ticks inside the levels' range (none on the extension triangles)."""
+    return [t for t in ticker.MaxNLocator(6).tick_values(levels[0], levels[-1]) if levels[0] <= t <= levels[-1]]
 
 
 def colour_norm(levels: np.ndarray, log: bool) -> colors.Normalize:
@@ -154,7 +163,7 @@ def plot_2d(surface: Surface, z: np.ma.MaskedArray, kind: str, options: PlotOpti
         else:
             fig, ax = plt.subplots(figsize=(options.width, options.width * 0.8))
             mappable = draw_2d(ax, kind, surface, z, levels, options)
-            fig.colorbar(mappable, ax=ax, label=metric_label(options.metric), ticks=ticker.MaxNLocator(6))
+            fig.colorbar(mappable, ax=ax, label=metric_label(options.metric), ticks=colourbar_ticks(levels))
         ax.set_xlabel(axis_label("x", surface))
         ax.set_ylabel(axis_label("y", surface))
         ax.set_title(surface_title(surface))
@@ -236,7 +245,7 @@ def comparison_figure(paths: list[str | Path], options: PlotOptions = PlotOption
                 ax.set_xlabel("α")
                 ax.set_aspect("equal")
             panels[0].set_ylabel("β")
-            top.colorbar(mappable, ax=panels, label=metric_label(options.metric), ticks=ticker.MaxNLocator(6))
+            top.colorbar(mappable, ax=panels, label=metric_label(options.metric), ticks=colourbar_ticks(levels))
             slice_axes = bottom.subplots(1, 2)
             for surface, z in loaded:
                 along_x, along_y = minimum_slices(surface, z)

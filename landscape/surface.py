@@ -271,7 +271,9 @@ def covering_axes(points: np.ndarray, num: int, margin: float = 0.1) -> tuple[st
     for column in points.T:
         low, high = float(column.min()), float(column.max())
         pad = margin * max(high - low, 1e-3)
-        specs.append(f"{low - pad:.6g}:{high + pad:.6g}:{num}")
+        step = 10.0 ** (np.floor(np.log10(high - low + 2 * pad)) - 1)  # round outwards to 2 significant digits
+        start, stop = np.floor((low - pad) / step) * step, np.ceil((high + pad) / step) * step
+        specs.append(f"{start:.10g}:{stop:.10g}:{num}")
     return specs[0], specs[1]
 
 

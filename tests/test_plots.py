@@ -69,14 +69,18 @@ def test_partial_surface_is_masked_with_a_warning(tmp_path):
     assert len(written) == 1
 
 
-def test_trajectory_is_drawn_over_contours(tmp_path):
-    path = bowl_surface(tmp_path / "t.h5", "relu", 1.0)
+def test_trajectory_is_drawn_over_contours_on_labelled_axes(tmp_path):
+    path = bowl_surface(tmp_path / "t.h5", "relu", 1.0, trajectory=np.array([[0.9, 0.8], [0.5, 0.4], [0.0, 0.0]]))
     with h5py.File(path, "a") as f:
-        f["trajectory"] = np.array([[0.9, 0.8], [0.5, 0.4], [0.0, 0.0]])
+        f.attrs.update({"direction_source": "pca", "explained_variance": "[0.7, 0.2]"})
     from landscape.plots import load_for_plot, plot_2d
     surface, z = load_for_plot(path, "train_loss")
-    fig = plot_2d(surface, z, "contour", PlotOptions())
-    np.testing.assert_array_equal(fig.axes[0].get_lines()[0].get_xdata(), [0.9, 0.5, 0.0])
+    fig = plot_2d(surface, z, "filled", PlotOptions(vmax=2.0))
+    ax, bar = fig.axes
+    np.testing.assert_array_equal(ax.get_lines()[0].get_xdata(), [0.9, 0.5, 0.0])
+    assert ax.get_xlabel() == "α (training path PC1, 70% of its variance)" and "PC2, 20%" in ax.get_ylabel()
+    ticks = bar.get_yticks()
+    assert len(ticks) >= 3 and ticks.min() >= z.min() and ticks.max() <= 2.0  # none on the extension triangles
 
 
 def read_vts(path):
