@@ -76,7 +76,7 @@ def path_surface_all(checkpoints: list[Path], profile: StudyProfile, data: str |
     for ckpt in checkpoints:
         snapshots = str(RunPaths.beside(ckpt).snapshots)
         plane = path_plane(snapshots, load_checkpoint(ckpt)[0], DirectionOptions())
-        x, y = covering_axes(plane.trajectory, profile.path_points)
+        x, y = covering_axes(plane.trajectory, (profile.path_points, profile.path_points))
         paths.append(run_surface(SurfaceConfig(checkpoint=str(ckpt), out=str(out_dir / f"{ckpt.stem}_path.h5"),
                                                data=data, x=x, y=y, splits=("train",), samples=profile.samples,
                                                trajectory=snapshots, device=device, quiet=quiet)))

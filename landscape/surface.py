@@ -265,10 +265,10 @@ def path_plane(snapshot_dir: str, model: nn.Module, options: DirectionOptions) -
     return DirectionSource(plane.directions, attrs, plane.coordinates)
 
 
-def covering_axes(points: np.ndarray, num: int, margin: float = 0.1) -> tuple[str, str]:
-    """Grid specs (x, y) of `num` points each that hold the [n, 2] points with a margin on every side."""
+def covering_axes(points: np.ndarray, nums: tuple[int, int], margin: float = 0.1) -> tuple[str, str]:
+    """Grid specs (x, y) of nums = (nx, ny) points that hold the [n, 2] points with a margin on every side."""
     specs = []
-    for column in points.T:
+    for column, num in zip(points.T, nums):
         low, high = float(column.min()), float(column.max())
         pad = margin * max(high - low, 1e-3)
         step = 10.0 ** (np.floor(np.log10(high - low + 2 * pad)) - 1)  # round outwards to 2 significant digits
@@ -282,10 +282,10 @@ def check_grid_covers(grid: Grid, points: np.ndarray) -> None:
     axes = (grid.x.coordinates(), grid.y.coordinates())
     if all(a.min() <= points[:, i].min() and points[:, i].max() <= a.max() for i, a in enumerate(axes)):
         return
-    x, y = covering_axes(points, len(axes[0]))
+    x, y = covering_axes(points, (len(axes[0]), len(axes[1])))
     raise LandscapeError(f"the training path spans α ∈ [{points[:, 0].min():.3g}, {points[:, 0].max():.3g}], "
                          f"β ∈ [{points[:, 1].min():.3g}, {points[:, 1].max():.3g}], outside the grid; "
-                         f"try --x={x} --y={y.rsplit(':', 1)[0]}:{len(axes[1])}")
+                         f"try --x={x} --y={y}")
 
 
 def make_directions(config: SurfaceConfig, model: nn.Module, count: int) -> DirectionSource:
