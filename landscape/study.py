@@ -23,6 +23,7 @@ from .train import RunPaths, TrainConfig, train
 # Swish and Mish use the compiled kernels: same functions, about 3x faster on this CPU.
 STUDY_ACTIVATIONS: dict[str, dict] = {"relu": {}, "leaky_relu": {"negative_slope": 0.3},
                                       "swish": {"beta": 1.0, "impl": "compiled"}, "mish": {"impl": "compiled"}}
+TITLE = "ResNet-20 on CIFAR-10: ReLU, Leaky ReLU, Swish, Mish"
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,8 @@ def path_surface_all(checkpoints: list[Path], profile: StudyProfile, data: str |
 
 
 def run_study(profile: str | StudyProfile, data: str | None = None, device: str = "auto", quiet: bool = False) -> Path:
-    """Train (or resume) → surfaces → metrics → figures → report; returns the report path.
+    """Train (or resume) → surfaces → metrics → figures → reports; returns the main report's path
+    (random-direction planes; `report_training_path.html` beside it shows the training-path planes).
 
     `profile` is a name from PROFILES or your own StudyProfile.
     """
@@ -106,4 +108,5 @@ def run_study(profile: str | StudyProfile, data: str | None = None, device: str 
     for surface in surfaces + path_surfaces:
         plot_surface(surface, out / "surfaces", PlotOptions(formats=("png",), vmax=5.0, dpi=200))
     plot_training_curves([RunPaths.beside(c).log for c in checkpoints], out / "training_curves", options)
-    return write_report(surfaces, out / "report.html", title="ResNet-20 on CIFAR-10: ReLU, Leaky ReLU, Swish, Mish")
+    write_report(path_surfaces, out / "report_training_path.html", title=f"{TITLE}: planes of the training paths")
+    return write_report(surfaces, out / "report.html", title=TITLE)

@@ -12,6 +12,8 @@ def test_study_end_to_end_on_tiny_data(tmp_path, image_folder):
                            output_dir=str(tmp_path / "out"), save_every=1, path_points=3)
     report = run_study(profile, data=str(image_folder), device="cpu", quiet=True)
     assert report.exists() and "leaky_relu" in report.read_text()
+    path_report = (report.parent / "report_training_path.html").read_text()
+    assert "resnet20_mish_path.h5" in path_report and "explained_variance" in path_report
     for name in STUDY_ACTIVATIONS:
         _, meta = load_checkpoint(tmp_path / "ck" / f"resnet20_{name}.pt")
         assert meta["activation"] == name and meta["recipe"]["precision"] == "fp32"
