@@ -2,15 +2,14 @@
 
 Pipeline: checkpoint → model → directions → grid evaluation → HDF5 → metrics → figures.
 """
-__version__ = "0.1.0"
-
 from .activations import ACTIVATIONS, activation_factory, get_activation
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import ImageSet, balanced_subset, load_cifar10
 from .errors import LandscapeError
 from .models import resnet
 from .train import TrainConfig, train
+from .version import __version__
 
-__all__ = ["ACTIVATIONS", "ImageSet", "LandscapeError", "TrainConfig", "activation_factory",
+__all__ = ["__version__", "ACTIVATIONS", "ImageSet", "LandscapeError", "TrainConfig", "activation_factory",
            "balanced_subset", "get_activation", "load_checkpoint", "load_cifar10", "resnet",
            "save_checkpoint", "train"]

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import LandscapeError
+from .errors import LandscapeError, require_choice
 
 
 def _tanh_softplus(x: torch.Tensor) -> torch.Tensor:
@@ -156,6 +156,9 @@ class FusedPointwise(nn.Module):
         return f"{self.name}, compiled" + "".join(f", {a}" for a in self.args)
 
 
+IMPLEMENTATIONS = ("native", "compiled", "autograd")  # of Swish (native, compiled) and Mish (all three)
+
+
 def _swish(beta: float = 1.0, impl: str = "native") -> nn.Module:
     if impl == "native":
         return Swish(beta)
@@ -194,6 +197,16 @@ _REGISTRY: dict[str, _Entry] = {
 }
 
 ACTIVATIONS: tuple[str, ...] = tuple(_REGISTRY)
+REGISTRY_TAG = "landscape_activation"  # set on every module the registry builds
+# torch's elementwise activation modules, recognised in models built outside the registry
+TORCH_ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.SiLU, nn.Mish, nn.GELU, nn.ELU, nn.Softplus, nn.Tanh, nn.Sigmoid,
+                     nn.Hardswish, nn.PReLU, nn.SELU, nn.CELU, nn.ReLU6)
+
+
+def activation_defaults(name: str) -> Mapping[str, object]:
+    """The parameters activation `name` takes, with their defaults."""
+    require_choice("activation", name, ACTIVATIONS)
+    return _REGISTRY[name].defaults
 
 
 def activation_params(name: str, **params) -> dict[str, object]:
@@ -201,9 +214,7 @@ def activation_params(name: str, **params) -> dict[str, object]:
 
     Raises LandscapeError for an unknown name or a parameter the activation does not take.
     """
-    if name not in _REGISTRY:
-        raise LandscapeError(f"unknown activation {name!r}; expected one of {', '.join(ACTIVATIONS)}")
-    defaults = _REGISTRY[name].defaults
+    defaults = activation_defaults(name)
     unknown = sorted(set(params) - set(defaults))
     if unknown:
         takes = ", ".join(defaults) or "no parameters"
@@ -211,12 +222,23 @@ def activation_params(name: str, **params) -> dict[str, object]:
     return {**defaults, **params}
 
 
+def _build_tagged(name: str, params: dict) -> nn.Module:
+    module = _REGISTRY[name].build(**params)
+    setattr(module, REGISTRY_TAG, name)
+    return module
+
+
 def activation_factory(name: str, **params) -> Callable[[], nn.Module]:
     """A zero-argument callable that builds a fresh activation module each call."""
-    resolved = activation_params(name, **params)
-    return functools.partial(_REGISTRY[name].build, **resolved)
+    return functools.partial(_build_tagged, name, activation_params(name, **params))
 
 
 def get_activation(name: str, **params) -> nn.Module:
     """One activation module by name, e.g. `get_activation("leaky_relu", negative_slope=0.3)`."""
     return activation_factory(name, **params)()
+
+
+def is_activation(module: nn.Module) -> bool:
+    """True for every module the registry built (whatever its implementation), and for torch's
+    own elementwise activations in models built elsewhere."""
+    return hasattr(module, REGISTRY_TAG) or isinstance(module, TORCH_ACTIVATIONS)

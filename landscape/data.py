@@ -10,16 +10,19 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import torch
-from tqdm import tqdm
+from PIL import Image
+from torchvision.datasets import CIFAR10
 
-from .errors import LandscapeError
+from .errors import LandscapeError, require_choice
+from .files import atomic_write
+from .progress import progress
 
 Split = Literal["train", "test"]
-SPLITS: tuple[str, ...] = ("train", "test")
+SPLITS: tuple[str, ...] = get_args(Split)
 
 # Per-channel statistics of the CIFAR-10 training set, in [0, 1] pixel units.
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
@@ -75,22 +78,21 @@ def _image_folder_files(split_dir: Path) -> list[tuple[Path, int]]:
 
 
 def _decode_image_folder(files: list[tuple[Path, int]], quiet: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    from PIL import Image
-
     images = np.empty((len(files), 32, 32, 3), dtype=np.uint8)
-    for i, (path, _) in enumerate(tqdm(files, desc="decode", unit="img", disable=quiet or None)):
+    bar = progress(len(files), "decode", "img", quiet)
+    for i, (path, _) in enumerate(files):
         with Image.open(path) as im:
             array = np.asarray(im.convert("RGB"))
         if array.shape != (32, 32, 3):
             raise LandscapeError(f"{path} is {array.shape[1]}×{array.shape[0]}, not a 32×32 CIFAR image")
         images[i] = array
+        bar.update()
+    bar.close()
     labels = torch.tensor([label for _, label in files], dtype=torch.int64)
     return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), labels
 
 
 def _load_batches(root: Path, split: str, download: bool) -> tuple[torch.Tensor, torch.Tensor, str]:
-    from torchvision.datasets import CIFAR10
-
     try:
         ds = CIFAR10(str(root), train=split == "train", download=download)
     except (RuntimeError, OSError) as e:  # torchvision raises these for missing/undownloadable data
@@ -109,10 +111,8 @@ def _cached(path: Path, build) -> dict:
     if path.exists():
         return torch.load(path, weights_only=True)
     payload = build()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)  # never leave a half-written cache behind
+    with atomic_write(path) as tmp:  # never leave a half-written cache behind
+        torch.save(payload, tmp)
     return payload
 
 
@@ -123,8 +123,7 @@ def load_cifar10(root: str | None, split: Split, cache_dir: Path | None = None,
     `root` None means $LANDSCAPE_DATA, else torchvision's copy under the cache dir,
     downloaded if absent. Decoded images are cached per source, split and file list.
     """
-    if split not in SPLITS:
-        raise LandscapeError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    require_choice("split", split, SPLITS)
     cache_dir = cache_dir or default_cache_dir()
     root = resolve_data_root(root)
     if root is None:

@@ -8,7 +8,7 @@ Nothing here evaluates a model.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -17,17 +17,19 @@ from torch import nn
 from .errors import LandscapeError, require_choice
 
 Direction = dict[str, torch.Tensor]
-NORMALIZATIONS = ("filter", "layer", "weight", "none")
-DIRECTION_TYPES = ("weights", "states")
+Normalization = Literal["filter", "layer", "weight", "none"]
+DirectionType = Literal["weights", "states"]
+NORMALIZATIONS: tuple[str, ...] = get_args(Normalization)
+DIRECTION_TYPES: tuple[str, ...] = get_args(DirectionType)
 
 
 @dataclass(frozen=True)
 class DirectionOptions:
     """How random directions are drawn. Defaults are Li et al.'s method."""
 
-    norm: Literal["filter", "layer", "weight", "none"] = "filter"
+    norm: Normalization = "filter"
     ignore_biasbn: bool = True
-    dir_type: Literal["weights", "states"] = "weights"
+    dir_type: DirectionType = "weights"
     seed: int = 0
     orthogonalize: bool = False
 
@@ -38,6 +40,7 @@ class DirectionOptions:
 
 def model_entries(model: nn.Module, dir_type: str) -> dict[str, torch.Tensor]:
     """The tensors a direction moves: parameters, plus float buffers (BN statistics) for 'states'."""
+    require_choice("direction type", dir_type, DIRECTION_TYPES)
     entries = dict(model.named_parameters())
     if dir_type == "states":
         entries.update({k: v for k, v in model.named_buffers() if v.is_floating_point()})
@@ -69,17 +72,24 @@ def normalize_tensor(direction: torch.Tensor, weight: torch.Tensor, norm: str) -
 def random_direction(model: nn.Module, options: DirectionOptions, generator: torch.Generator) -> Direction:
     """A Gaussian direction shaped like the model, normalised per `options.norm`.
 
-    1-D entries (biases, BatchNorm weights and statistics) are zero when options.ignore_biasbn.
-    Draws come from `generator` on the CPU, so the result does not depend on the device.
+    1-D entries follow Li et al.'s code: biases and BatchNorm parameters are zero when
+    options.ignore_biasbn, else the direction is the entry itself (d = w, so α scales it by 1 + α);
+    with dir_type "states" the BatchNorm running statistics always move that way (d = w), which
+    keeps every running variance non-negative for α ≥ −1 (a random draw would drive them negative).
+    Draws come from `generator` on the CPU, so the result does not depend on the device; one draw
+    is made for every entry, used or not, so the sequence never depends on these choices.
     """
+    buffers = {name for name, _ in model.named_buffers()}
     direction = {}
     for name, weight in model_entries(model, options.dir_type).items():
         w = weight.detach().cpu().float()
         noise = torch.randn(w.shape, generator=generator)
-        if w.dim() <= 1 and options.ignore_biasbn:
-            direction[name] = torch.zeros_like(w)
-        else:
+        if w.dim() > 1:
             direction[name] = normalize_tensor(noise, w, options.norm)
+        elif name in buffers or not options.ignore_biasbn:
+            direction[name] = w.clone()
+        else:
+            direction[name] = torch.zeros_like(w)
     return direction
 
 

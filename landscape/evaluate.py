@@ -1,7 +1,8 @@
-"""Loss and accuracy of a model on a prepared tensor of inputs: the inner loop of evaluation.
+"""Loss and accuracy of a model on a prepared tensor of inputs: the inner loop of evaluation,
+and the fixed evaluation sets it runs on.
 
-Used by training (per-epoch test score) and by the surface engine (every grid point).
-Inputs arrive normalised and on the device; this module never touches files or images.
+Used by training (per-epoch test score), by the surface engine (every grid point) and by the
+checkpoint metrics. Inputs arrive normalised and on the device; only `load_eval_set` reads data.
 """
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import normalize
+from .data import balanced_subset, load_cifar10, normalize
+from .errors import LandscapeError
 from .runtime import autocast
 
 
@@ -21,6 +23,16 @@ class Score:
 
     loss: float
     accuracy: float
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """One split's prepared inputs [N, C, H, W] (normalised, on the device) and labels [N]."""
+
+    split: str
+    inputs: torch.Tensor
+    labels: torch.Tensor
+    source: str = ""
 
 
 def evaluate(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
@@ -43,3 +55,14 @@ def evaluate(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
 def prepare_inputs(images: torch.Tensor, device: torch.device) -> torch.Tensor:
     """uint8 images → normalised float32 on `device` in channels_last (faster convolutions)."""
     return normalize(images.to(device)).contiguous(memory_format=torch.channels_last)
+
+
+def load_eval_set(data: str | None, split: str, samples: int, data_seed: int, device: torch.device,
+                  quiet: bool = False) -> EvalSet:
+    """The same class-balanced `samples` images of `split` for every point and every model, prepared
+    on `device`; more than the split holds is refused."""
+    images = load_cifar10(data, split, quiet=quiet)
+    if samples > len(images):
+        raise LandscapeError(f"--samples {samples} is more than the {len(images):,} images of the {split} split")
+    chosen = images.subset(balanced_subset(images.labels, samples, data_seed))
+    return EvalSet(split, prepare_inputs(chosen.images, device), chosen.labels.to(device), images.source)

@@ -1,8 +1,10 @@
-"""CIFAR ResNets (He et al. 2016, section 4.2): the model stage.
+"""The model stage: CIFAR ResNets (He et al. 2016, section 4.2) and fully connected networks.
 
-Three stages of 16/32/64 channels with n basic blocks each, depth 6n + 2, and the
+ResNets: three stages of 16/32/64 channels with n basic blocks each, depth 6n + 2, and the
 parameter-free "option A" shortcut (stride-2 subsampling plus zero channel padding) that
-the paper used on CIFAR. The activation is injected as a factory, never chosen by name here.
+the paper used on CIFAR. MLPs: flattened input, hidden layers of any widths (optionally with
+BatchNorm and dropout), a linear head. The activation is injected as a factory, never chosen
+by name here.
 """
 from __future__ import annotations
 
@@ -83,3 +85,25 @@ def resnet(depth: int, activation: ActivationFactory, num_classes: int = 10) -> 
     if depth < 8 or (depth - 2) % 6:
         raise LandscapeError(f"ResNet depth must be 6n + 2 with n >= 1 (20, 32, 44, 56, 110); got {depth}")
     return CifarResNet((depth - 2) // 6, activation, num_classes)
+
+
+class MLP(nn.Module):
+    """Flatten → [Linear → (BatchNorm) → activation → (dropout)] per hidden width → Linear."""
+
+    def __init__(self, in_features: int, hidden: tuple[int, ...], out_features: int, activation: ActivationFactory,
+                 batch_norm: bool = False, dropout: float = 0.0):
+        super().__init__()
+        layers: list[nn.Module] = [nn.Flatten()]
+        for width in hidden:
+            layers.append(nn.Linear(in_features, width))
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(width))
+            layers.append(activation())
+            if dropout:
+                layers.append(nn.Dropout(dropout))
+            in_features = width
+        layers.append(nn.Linear(in_features, out_features))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)

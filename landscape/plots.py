@@ -3,23 +3,24 @@ side-by-side comparisons with shared levels, and ParaView export.
 
 Stage: HDF5 → figures. Reads surfaces through `storage` only; never computes a surface.
 Figures are written to temporary names and renamed, so a failure leaves no partial file.
+Figures are plain `matplotlib.figure.Figure` objects rendered by the file format's own
+canvas: no pyplot, no backend chosen, nothing changed for the caller's process.
 """
 from __future__ import annotations
 
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+from matplotlib import colors, ticker
+from matplotlib.figure import Figure
+from pyevtk.hl import gridToVTK
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib import colors, ticker  # noqa: E402
-
-from .errors import LandscapeError, require_choice  # noqa: E402
-from .storage import Surface, read_surface  # noqa: E402
+from .errors import LandscapeError, require_choice
+from .files import atomic_write
+from .storage import Surface, read_surface
 
 KINDS_2D = ("contour", "filled", "heatmap", "surface3d")
 FORMATS = ("png", "pdf", "svg")
@@ -41,6 +42,7 @@ class PlotOptions:
     formats: tuple[str, ...] = ("png",)
     dpi: int = 300
     width: float = 3.3
+    note: str | None = None  # a line above comparison figures, e.g. which study profile made them
 
     def __post_init__(self):
         for kind in self.kinds:
@@ -68,14 +70,14 @@ def load_for_plot(path: str | Path, metric: str) -> tuple[Surface, np.ma.MaskedA
 
 def axis_label(axis: str, surface: Surface) -> str:
     symbol = "α" if axis == "x" else "β"
-    source = surface.attrs.get("direction_source", "random")
+    source = surface.header.direction_source
     if source == "target":
         return f"{symbol} (interpolation towards target)"
     if source == "pca":
         index = 0 if axis == "x" else 1
-        share = surface.attrs.get("explained_variance", [np.nan, np.nan])[index]
+        share = (surface.header.explained_variance or (np.nan, np.nan))[index]
         return f"{symbol} (training path PC{index + 1}, {100 * share:.0f}% of its variance)"
-    norm = surface.attrs.get("direction_norm", "filter")
+    norm = surface.header.direction_norm
     return f"{symbol} ({norm}-normalised direction {1 if axis == 'x' else 2})"
 
 
@@ -86,8 +88,8 @@ def metric_label(metric: str, log: bool = False) -> str:
 
 
 def surface_title(surface: Surface) -> str:
-    title = str(surface.attrs.get("activation", Path(surface.path).stem))
-    acc = surface.attrs.get("checkpoint_test_acc")
+    title = surface.header.activation_label if surface.header.activation else Path(surface.path).stem
+    acc = surface.header.checkpoint_test_acc
     return f"{title} (test acc {100 * acc:.1f}%)" if isinstance(acc, (int, float)) else title
 
 
@@ -110,17 +112,14 @@ def colour_norm(levels: np.ndarray, log: bool) -> colors.Normalize:
     return colors.LogNorm(levels[0], levels[-1]) if log else colors.Normalize(levels[0], levels[-1])
 
 
-def save(fig: plt.Figure, stem: Path, options: PlotOptions) -> list[Path]:
+def save(fig: Figure, stem: Path, options: PlotOptions) -> list[Path]:
     """Write `fig` in every requested format atomically; returns the paths."""
     written = []
-    stem.parent.mkdir(parents=True, exist_ok=True)
     for fmt in options.formats:
         path = stem.with_name(f"{stem.name}.{fmt}")
-        tmp = path.with_name(f".{path.name}.tmp")
-        fig.savefig(tmp, format=fmt, dpi=options.dpi)
-        os.replace(tmp, path)
+        with atomic_write(path) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=options.dpi)
         written.append(path)
-    plt.close(fig)
     return written
 
 
@@ -145,11 +144,11 @@ def draw_2d(ax, kind: str, surface: Surface, z: np.ma.MaskedArray, levels: np.nd
     return mappable
 
 
-def plot_2d(surface: Surface, z: np.ma.MaskedArray, kind: str, options: PlotOptions) -> plt.Figure:
+def plot_2d(surface: Surface, z: np.ma.MaskedArray, kind: str, options: PlotOptions) -> Figure:
     levels = contour_levels([z], options)
-    with plt.rc_context(STYLE):
+    with matplotlib.rc_context(STYLE):
         if kind == "surface3d":
-            fig = plt.figure(figsize=(options.width, options.width * 0.8))
+            fig = Figure(figsize=(options.width, options.width * 0.8))
             ax = fig.add_subplot(projection="3d")  # Axes3D(fig) draws nothing on current matplotlib
             X, Y = np.meshgrid(surface.x, surface.y)
             shown = np.log10(np.clip(z.filled(np.nan), 1e-12, None)) if options.log else z.filled(np.nan)
@@ -161,7 +160,8 @@ def plot_2d(surface: Surface, z: np.ma.MaskedArray, kind: str, options: PlotOpti
             ax.set_title(surface_title(surface))
             return fig
         else:
-            fig, ax = plt.subplots(figsize=(options.width, options.width * 0.8))
+            fig = Figure(figsize=(options.width, options.width * 0.8))
+            ax = fig.subplots()
             mappable = draw_2d(ax, kind, surface, z, levels, options)
             fig.colorbar(mappable, ax=ax, label=metric_label(options.metric), ticks=colourbar_ticks(levels))
         ax.set_xlabel(axis_label("x", surface))
@@ -170,12 +170,13 @@ def plot_2d(surface: Surface, z: np.ma.MaskedArray, kind: str, options: PlotOpti
     return fig
 
 
-def plot_1d(surface: Surface, options: PlotOptions) -> plt.Figure:
+def plot_1d(surface: Surface, options: PlotOptions) -> Figure:
     """Loss (left axis) and accuracy (right axis) against α, every split in the file."""
     splits = sorted({name.rsplit("_", 1)[0] for name in surface.values})
     styles = {"train": "-", "test": "--"}
-    with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(options.width, options.width * 0.7))
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(options.width, options.width * 0.7))
+        ax = fig.subplots()
         twin = ax.twinx()
         mask = ~surface.done
         for split in splits:
@@ -226,7 +227,7 @@ def plot_comparison(paths: list[str | Path], out: str | Path, options: PlotOptio
     return save(comparison_figure(paths, options), Path(out).with_suffix(""), options)
 
 
-def comparison_figure(paths: list[str | Path], options: PlotOptions = PlotOptions()) -> plt.Figure:
+def comparison_figure(paths: list[str | Path], options: PlotOptions = PlotOptions()) -> Figure:
     """A panel per surface (same levels and colours) and 1-D slices through each minimum."""
     loaded = [load_for_plot(p, options.metric) for p in paths]
     if len({s.ndim for s, _ in loaded}) != 1:
@@ -234,9 +235,9 @@ def comparison_figure(paths: list[str | Path], options: PlotOptions = PlotOption
     two_d = loaded[0][0].ndim == 2
     levels = contour_levels([z for _, z in loaded], options)
     n = len(loaded)
-    with plt.rc_context(STYLE):
+    with matplotlib.rc_context(STYLE):
         if two_d:
-            fig = plt.figure(figsize=(options.width, options.width * (1.0 / n + 0.45)))
+            fig = Figure(figsize=(options.width, options.width * (1.0 / n + 0.45)))
             top, bottom = fig.subfigures(2, 1, height_ratios=[1.0 / n + 0.08, 0.37])
             panels = top.subplots(1, n, sharey=True, squeeze=False)[0]
             for ax, (surface, z) in zip(panels, loaded):
@@ -254,7 +255,8 @@ def comparison_figure(paths: list[str | Path], options: PlotOptions = PlotOption
             slice_axes[0].set_xlabel("α (slice through each minimum)")
             slice_axes[1].set_xlabel("β (slice through each minimum)")
         else:
-            fig, ax = plt.subplots(figsize=(options.width, options.width * 0.7))
+            fig = Figure(figsize=(options.width, options.width * 0.7))
+            ax = fig.subplots()
             for surface, z in loaded:
                 ax.plot(surface.x, z, label=surface_title(surface))
             ax.set_xlabel(axis_label("x", loaded[0][0]))
@@ -267,14 +269,14 @@ def comparison_figure(paths: list[str | Path], options: PlotOptions = PlotOption
         if not options.log:
             for ax in slice_axes:
                 ax.set_ylim(levels[0] - 0.05 * (levels[-1] - levels[0]), levels[-1])
+        if options.note:
+            fig.suptitle(options.note, fontsize=7, color="dimgray")
     return fig
 
 
 def export_vtk(path: str | Path, out: str | Path, metric: str = "train_loss") -> Path:
     """The surface as a ParaView structured grid (.vts, written by pyevtk): the height is `metric`,
     and every dataset in the file is attached as point data (NaN where not computed)."""
-    from pyevtk.hl import gridToVTK
-
     surface, z = load_for_plot(path, metric)
     if surface.ndim != 2:
         raise LandscapeError(f"{path} is a 1-D surface; VTK export needs a 2-D one")
@@ -282,50 +284,8 @@ def export_vtk(path: str | Path, out: str | Path, metric: str = "train_loss") ->
     X, Y = np.meshgrid(surface.x, surface.y, indexing="ij")
     column = lambda a: np.ascontiguousarray(a, dtype=np.float64)[:, :, None]  # noqa: E731
     data = {name: column(np.where(surface.done, values, np.nan).T) for name, values in surface.values.items()}
-    out = Path(out).with_suffix("")
-    tmp = out.with_name(f".{out.name}.tmp")
-    written = Path(gridToVTK(str(tmp), column(X), column(Y), column(z.filled(np.nan).T), pointData=data))
-    final = out.with_suffix(".vts")
-    os.replace(written, final)
+    final = Path(out).with_suffix(".vts")
+    with atomic_write(final) as tmp:  # pyevtk appends .vts to the name it is given
+        Path(gridToVTK(str(tmp.with_suffix("")), column(X), column(Y), column(z.filled(np.nan).T),
+                       pointData=data)).rename(tmp)
     return final
-
-
-def read_training_log(path: str | Path) -> list[dict]:
-    """The per-epoch records that `landscape train` writes beside a checkpoint (.log.jsonl)."""
-    import json
-
-    path = Path(path)
-    if not path.is_file():
-        raise LandscapeError(f"training log {path} does not exist")
-    try:
-        records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    except json.JSONDecodeError:
-        raise LandscapeError(f"{path} is not a JSON-lines training log") from None
-    if not records or not all({"epoch", "train_loss", "test_loss", "test_acc"} <= set(r) for r in records):
-        raise LandscapeError(f"{path} has no epoch records with train_loss, test_loss and test_acc")
-    return records
-
-
-def training_curves_figure(logs: list[str | Path], options: PlotOptions = PlotOptions()) -> plt.Figure:
-    """Train loss, test loss and test accuracy per epoch, one line per run (named after its file)."""
-    runs = [(Path(p).name.split(".")[0].removeprefix("resnet20_"), read_training_log(p)) for p in logs]
-    panels = (("train_loss", "train loss (running, augmented)"), ("test_loss", "test loss"),
-              ("test_acc", "test accuracy (%)"))
-    with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, 3, figsize=(options.width, options.width * 0.36))
-        for name, records in runs:
-            epochs = [r["epoch"] for r in records]
-            for ax, (key, _) in zip(axes, panels):
-                scale = 100 if key.endswith("acc") else 1
-                ax.plot(epochs, [scale * r[key] for r in records], label=name)
-        for ax, (key, label) in zip(axes, panels):
-            ax.set_xlabel("epoch")
-            ax.set_title(label)
-            if key.endswith("loss") and options.log:
-                ax.set_yscale("log")
-        axes[-1].legend(frameon=False)
-    return fig
-
-
-def plot_training_curves(logs: list[str | Path], out: str | Path, options: PlotOptions = PlotOptions()) -> list[Path]:
-    return save(training_curves_figure(logs, options), Path(out).with_suffix(""), options)

@@ -8,28 +8,33 @@ Every string from a file is escaped: it is shown as text, never run.
 """
 from __future__ import annotations
 
+import base64
+import dataclasses
 import html
 import json
-import os
 from pathlib import Path
 
 import numpy as np
+from plotly.offline import get_plotlyjs
 
 from .errors import LandscapeError
+from .files import atomic_write
 from .storage import Surface, read_surface
 
-METADATA_KEYS = ("checkpoint", "checkpoint_sha256", "architecture", "depth", "activation", "activation_params",
-                 "checkpoint_test_acc", "direction_source", "direction_norm", "direction_ignore", "direction_type",
-                 "direction_seed", "orthogonalized", "cosine_xy", "trajectory", "explained_variance", "data_source", "splits", "samples", "grid_x",
-                 "grid_y", "precision", "device", "world_size", "wall_time_s", "points_per_s", "points_done",
-                 "points_total")
+HIDDEN_FIELDS = ("versions", "fingerprint")  # recorded for reproducibility, not for reading
+
+
+def provenance_rows(surface: Surface) -> list[tuple[str, object]]:
+    """The header and progress fields that hold a value, in their declared order."""
+    fields = {**dataclasses.asdict(surface.header), **dataclasses.asdict(surface.progress)}
+    return [(k, v) for k, v in fields.items() if k not in HIDDEN_FIELDS and v not in (None, (), [], {}, "")]
 
 
 def surface_payload(surface: Surface) -> dict:
     """The JSON the page needs for one surface (NaN for pending points becomes null)."""
     def clean(a: np.ndarray):
         return np.where(surface.done, a, np.nan).tolist() if a.ndim else a
-    return {"name": Path(surface.path).name, "activation": str(surface.attrs.get("activation", "")),
+    return {"name": Path(surface.path).name, "activation": surface.header.activation or "",
             "x": surface.x.tolist(), "y": None if surface.y is None else surface.y.tolist(),
             "values": {k: clean(v) for k, v in sorted(surface.values.items())},
             "trajectory": None if surface.trajectory is None else surface.trajectory.tolist()}
@@ -50,13 +55,13 @@ def table(rows: list[tuple[str, object]]) -> str:
 def format_value(value) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
-    if isinstance(value, (dict, list)):
+    if isinstance(value, (dict, list, tuple)):
         return json.dumps(value)
     return str(value)
 
 
 def surface_section(index: int, surface: Surface) -> str:
-    meta = table([(k, surface.attrs[k]) for k in METADATA_KEYS if k in surface.attrs])
+    meta = table(provenance_rows(surface))
     metrics = (table(sorted(surface.metrics.items())) if surface.metrics
                else "<p class=note>No metrics stored yet: run <code>landscape metrics</code> on this file.</p>")
     views = (f'<div class="plot" id="s{index}-3d"></div><div class="plot" id="s{index}-contour"></div>'
@@ -66,10 +71,18 @@ def surface_section(index: int, surface: Surface) -> str:
             f'<details open><summary>Metrics of width and smoothness</summary>{metrics}</details></section>')
 
 
-def render_report(surfaces: list[Surface], title: str) -> str:
-    """The whole page as a string."""
-    from plotly.offline import get_plotlyjs
+def figure_section(figures: list[Path]) -> str:
+    """PNG figures (e.g. the findings' uncertainty figure) embedded as data, with their file names."""
+    if not figures:
+        return ""
+    items = "".join(f'<figure><img alt="{html.escape(p.name)}" style="max-width:100%" '
+                    f'src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}">'
+                    f"<figcaption>{html.escape(p.name)}</figcaption></figure>" for p in figures)
+    return f"<section><h2>Uncertainty and other study figures</h2>{items}</section>"
 
+
+def render_report(surfaces: list[Surface], title: str, figures: list[Path] = ()) -> str:
+    """The whole page as a string."""
     metrics = sorted(set.intersection(*(set(s.values) for s in surfaces)), key=lambda m: (m.endswith("_acc"), m))
     options = "".join(f'<option value="{html.escape(m)}">{html.escape(m.replace("_", " "))}</option>'
                       for m in metrics)
@@ -93,14 +106,20 @@ th {{ background: #f4f4f4; font-weight: 600; }} td {{ font-family: monospace; wo
 <option value="log">log</option></select></label></div>
 <section><h2>Comparison</h2><div class="row"><div class="plot wide" id="comparison"></div></div>
 <div class="row"><div class="plot" id="slice-x"></div><div class="plot" id="slice-y"></div></div></section>
+{figure_section(list(figures))}
 {sections}
 <script id="surface-data" type="application/json">{safe_json([surface_payload(s) for s in surfaces])}</script>
 <script>{script}</script>
 </body></html>"""
 
 
-def write_report(paths: list[str | Path], out: str | Path, title: str = "Loss landscapes") -> Path:
-    """Write the report for these surface files to `out` (atomically); returns the path."""
+def write_report(paths: list[str | Path], out: str | Path, title: str = "Loss landscapes",
+                 figures: list[str | Path] = ()) -> Path:
+    """Write the report for these surface files (and PNG `figures`, embedded) to `out` atomically."""
+    figures = [Path(f) for f in figures]
+    for figure in figures:
+        if figure.suffix != ".png" or not figure.is_file():
+            raise LandscapeError(f"{figure} is not a PNG figure to embed")
     surfaces = [read_surface(p) for p in paths]
     for surface in surfaces:
         if not surface.done.any():
@@ -108,8 +127,6 @@ def write_report(paths: list[str | Path], out: str | Path, title: str = "Loss la
     if len({s.ndim for s in surfaces}) != 1:
         raise LandscapeError("cannot put 1-D and 2-D surfaces in one report; make one report for each")
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(render_report(surfaces, title), encoding="utf-8")
-    os.replace(tmp, out)
+    with atomic_write(out) as tmp:
+        tmp.write_text(render_report(surfaces, title, figures), encoding="utf-8")
     return out

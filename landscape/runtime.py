@@ -1,19 +1,26 @@
-"""Where and how computation runs: device choice, precision, library versions.
+"""Where and how computation runs: device choice, precision, torchrun ranks, library versions.
 
-Shared by the training and evaluation stages; changes no process-wide state.
+Shared by the training and evaluation stages. Nothing here changes process-wide state on
+import; `torchrun_ranks` joins a process group for the duration of a `with` block only.
 """
 from __future__ import annotations
 
 import contextlib
+import os
 import platform
-from typing import Literal
+from dataclasses import dataclass
+from typing import Iterator, Literal, get_args
 
+import numpy
 import torch
+import torch.distributed as dist
+import torchvision
 
 from .errors import LandscapeError, require_choice
+from .version import __version__
 
 Precision = Literal["fp32", "bf16"]
-PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
+PRECISIONS: tuple[str, ...] = get_args(Precision)
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -37,13 +44,42 @@ def autocast(device: torch.device, precision: str):
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
+@dataclass(frozen=True)
+class Ranks:
+    """This process's place among torchrun workers (rank 0 of 1 when run alone)."""
+
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def is_writer(self) -> bool:
+        return self.rank == 0
+
+
+@contextlib.contextmanager
+def torchrun_ranks(device_name: str) -> Iterator[tuple[Ranks, torch.device]]:
+    """(ranks, device) for this process. Under torchrun (WORLD_SIZE > 1) it joins a process group
+    (gloo on CPU, nccl on GPU with one GPU per local rank) and leaves it when the block ends."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    device = resolve_device(device_name)
+    if world == 1:
+        yield Ranks(), device
+        return
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
+    created = not dist.is_initialized()
+    if created:
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
+                                device_id=device if device.type == "cuda" else None)
+    try:
+        yield Ranks(dist.get_rank(), dist.get_world_size()), device
+    finally:
+        if created:
+            dist.destroy_process_group()
+
+
 def library_versions() -> dict[str, str]:
     """Versions that decide the numbers, recorded with every output."""
-    import numpy
-    import torchvision
-
-    from . import __version__
-
     versions = {"landscape": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
                 "numpy": numpy.__version__, "python": platform.python_version()}
     return {k: str(v) for k, v in versions.items()}  # torch.__version__ is a str subclass torch.load rejects

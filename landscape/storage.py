@@ -8,21 +8,28 @@ Stage: grid evaluation → HDF5. Layout (readable by Li et al.'s plotting script
     /{split}_loss, /{split}_acc           [ny, nx] (rows follow y) or [nx]; NaN where not done
     /done [ny, nx] or [nx] uint8          1 where a point has been computed
     /directions/x/<param>, /directions/y/<param>
+    layout "slices" (`landscape sharpness`): K 1-D slices, slice k along direction k alone:
+    /direction [K] int64                  dimension scale "direction" (the row index)
+    /{split}_loss, /{split}_acc, /done    [K, nx]
+    /directions/0/<param> … /directions/K-1/<param>
     /metrics                              attributes written by the metrics stage
     /trajectory [n, 2] float64            (α, β) of each training snapshot, when x and y are the
                                           path's principal axes (`surface --trajectory`)
-    root attributes                       settings, provenance, progress (see SurfaceFile.create)
+    root attributes                       a `SurfaceHeader` (what the surface is), `SurfaceProgress`
+                                          (how far it got) and the schema name and version
 
-Every update rewrites a copy and renames it over the file, so a process killed at any
-moment leaves the last flushed state intact, never a corrupt file.
+Other modules see the attributes only as these typed dataclasses. Every update rewrites a
+copy and renames it over the file, so a process killed at any moment leaves the last
+flushed state intact, never a corrupt file.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
-import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 import h5py
 import numpy as np
@@ -30,6 +37,7 @@ import torch
 
 from .directions import Direction
 from .errors import LandscapeError
+from .files import atomic_write
 
 SCHEMA = "landscape.surface"
 SCHEMA_VERSION = 1
@@ -38,37 +46,115 @@ UNITS = {"loss": "nats (mean cross-entropy per example)", "acc": "fraction of ex
 AXIS_NAMES = ("x", "y")
 
 
-def value_names(splits: tuple[str, ...]) -> list[str]:
-    """The value datasets for these splits: train_loss, train_acc, test_loss, test_acc order."""
-    return [f"{split}_{kind}" for split in splits for kind in ("loss", "acc")]
+@dataclass(frozen=True)
+class SurfaceHeader:
+    """What a surface is and where each part came from: model, directions, data, grid and
+    evaluation settings. Written once when the file is created; field names are the attribute
+    names (Li et al.'s where theirs exist). Files of older versions lack some: those read as the
+    defaults here."""
+
+    layout: str = "plane"  # plane: a 1-D or 2-D grid along x[, y]; slices: K 1-D slices (see module doc)
+    # the model
+    checkpoint: str | None = None
+    checkpoint_sha256: str | None = None
+    architecture: str | None = None
+    depth: int | None = None
+    activation: str | None = None
+    activation_params: dict = field(default_factory=dict)
+    checkpoint_test_acc: float | None = None
+    checkpoint_test_loss: float | None = None
+    # the directions
+    direction_source: str = "random"  # random | file | target | pca
+    direction_norm: str = "filter"
+    direction_ignore: str = "biasbn"
+    direction_type: str = "weights"
+    direction_seed: int | None = None
+    orthogonalized: bool = False
+    cosine_xy: float | None = None
+    directions_file: str | None = None
+    directions_file_sha256: str | None = None
+    target: str | None = None
+    target_sha256: str | None = None
+    trajectory: str | None = None  # the snapshot folder whose path gave the plane
+    trajectory_sha256: str | None = None
+    trajectory_snapshots: tuple[str, ...] = ()
+    explained_variance: tuple[float, ...] = ()
+    # the data
+    data_source: str | None = None
+    splits: tuple[str, ...] = ("train",)
+    samples: int | None = None
+    data_seed: int = 0
+    # the grid and the evaluation
+    grid_x: str | None = None
+    grid_y: str | None = None
+    precision: str = "fp32"
+    batch_size: int | None = None
+    device: str | None = None
+    world_size: int = 1
+    versions: dict = field(default_factory=dict)
+    fingerprint: dict = field(default_factory=dict)  # the settings a resumed run must match
+
+    @property
+    def activation_label(self) -> str:
+        """The activation with its parameters, e.g. 'leaky_relu (negative_slope=0.3)'."""
+        params = ", ".join(f"{k}={v}" for k, v in self.activation_params.items() if k != "impl")
+        return f"{self.activation}" + (f" ({params})" if params else "")
+
+
+@dataclass(frozen=True)
+class SurfaceProgress:
+    """How far the computation got, and how fast it went (timings once a run has finished)."""
+
+    points_done: int = 0
+    points_total: int = 0
+    complete: bool = False
+    wall_time_s: float | None = None
+    points_per_s: float | None = None
+    images_per_s: float | None = None
 
 
 @dataclass(frozen=True)
 class Surface:
-    """A surface read into memory: coordinates, value arrays, done mask and attributes."""
+    """A surface read into memory: coordinates, value arrays, done mask, header and metrics."""
 
     path: str
     x: np.ndarray
     y: np.ndarray | None
     values: dict[str, np.ndarray]
     done: np.ndarray
-    attrs: dict
-    metrics: dict
+    header: SurfaceHeader = field(default_factory=SurfaceHeader)
+    progress: SurfaceProgress = field(default_factory=SurfaceProgress)
+    metrics: dict = field(default_factory=dict)
     trajectory: np.ndarray | None = None  # [n, 2] (α, β) of a projected training path, if stored
 
     @property
     def ndim(self) -> int:
+        """1 or 2 for a plane; 1 for slices (each row is a 1-D curve)."""
         return 1 if self.y is None else 2
+
+    @property
+    def is_slices(self) -> bool:
+        return self.header.layout == "slices"
 
     @property
     def complete(self) -> bool:
         return bool(self.done.all())
 
 
+def value_names(splits: tuple[str, ...]) -> list[str]:
+    """The value datasets for these splits: train_loss, train_acc, test_loss, test_acc order."""
+    return [f"{split}_{kind}" for split in splits for kind in ("loss", "acc")]
+
+
+def direction_names(header: SurfaceHeader, count: int) -> list[str]:
+    """The group names of the stored directions: x[, y] on a plane, 0 … K-1 for slices."""
+    return [str(k) for k in range(count)] if header.layout == "slices" else list(AXIS_NAMES[:count])
+
+
 def _decode(value):
     if isinstance(value, bytes):
         value = value.decode()
-    if isinstance(value, str) and value[:1] in "{[":
+    if isinstance(value, str) and value[:1] in "{[n":
         try:
             return json.loads(value)
         except json.JSONDecodeError:
@@ -85,26 +171,39 @@ def _encode(value):
     return value
 
 
-def _rewrite(path: Path, update) -> None:
+def _typed(cls, attrs: dict):
+    """An instance of dataclass `cls` from the attributes it names (tuples restored from lists)."""
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name in attrs:
+            value = attrs[f.name]
+            kwargs[f.name] = tuple(value) if isinstance(value, list) and str(f.type).startswith("tuple") else value
+    return cls(**kwargs)
+
+
+def _attributes(obj) -> dict:
+    return {k: _encode(v) for k, v in dataclasses.asdict(obj).items()}
+
+
+def _rewrite(path: Path, update: Callable[[h5py.File], Any]) -> None:
     """Apply `update(h5file)` to a copy of `path`, then atomically replace `path` with it."""
-    tmp = path.with_name(path.name + ".tmp")
-    shutil.copyfile(path, tmp)
-    with h5py.File(tmp, "r+") as f:
-        update(f)
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        shutil.copyfile(path, tmp)
+        with h5py.File(tmp, "r+") as f:
+            update(f)
 
 
-def create_surface_file(path: str | Path, x: np.ndarray, y: np.ndarray | None, splits: tuple[str, ...],
-                        directions: list[Direction], attrs: dict, trajectory: np.ndarray | None = None) -> Path:
-    """Write a new surface file with every point pending; `attrs` must include 'fingerprint'."""
+def create_surface_file(path: str | Path, header: SurfaceHeader, x: np.ndarray, y: np.ndarray | None,
+                        directions: list[Direction], trajectory: np.ndarray | None = None) -> Path:
+    """Write a new surface file with every point pending (for slices, y is None and there is a row
+    per direction)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    shape = (len(x),) if y is None else (len(y), len(x))
-    tmp = path.with_name(path.name + ".tmp")
-    with h5py.File(tmp, "w") as f:
-        f.attrs.update({"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "storage_order": STORAGE_ORDER,
-                        "complete": False, "points_done": 0, "points_total": int(np.prod(shape))})
-        f.attrs.update({k: _encode(v) for k, v in attrs.items()})
+    slices = header.layout == "slices"
+    shape = (len(directions), len(x)) if slices else (len(x),) if y is None else (len(y), len(x))
+    with atomic_write(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs.update({"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "storage_order": STORAGE_ORDER})
+        f.attrs.update(_attributes(header))
+        f.attrs.update(_attributes(SurfaceProgress(points_total=int(np.prod(shape)))))
         scales = []
         for axis, coords in zip(AXIS_NAMES, (x, y)):
             if coords is None:
@@ -114,7 +213,12 @@ def create_surface_file(path: str | Path, x: np.ndarray, y: np.ndarray | None, s
                              f"(coefficient of direction {axis})"})
             ds.make_scale(axis)
             scales.append(ds)
-        for name in value_names(splits) + ["done"]:
+        if slices:
+            ds = f.create_dataset("direction", data=np.arange(len(directions), dtype=np.int64))
+            ds.attrs.update({"units": "index", "long_name": "direction of the slice (row k moves along direction k)"})
+            ds.make_scale("direction")
+            scales.append(ds)
+        for name in value_names(header.splits) + ["done"]:
             is_mask = name == "done"
             ds = f.create_dataset(name, shape=shape, dtype=np.uint8 if is_mask else np.float64,
                                   fillvalue=0 if is_mask else np.nan)
@@ -123,7 +227,7 @@ def create_surface_file(path: str | Path, x: np.ndarray, y: np.ndarray | None, s
             for dim, scale in enumerate(reversed(scales)):  # y on dim 0, x on the last dim
                 ds.dims[dim].attach_scale(scale)
         group = f.create_group("directions")
-        for axis, direction in zip(AXIS_NAMES, directions):
+        for axis, direction in zip(direction_names(header, len(directions)), directions):
             sub = group.create_group(axis)
             for name, tensor in direction.items():
                 sub.create_dataset(name, data=tensor.detach().cpu().numpy())
@@ -131,12 +235,11 @@ def create_surface_file(path: str | Path, x: np.ndarray, y: np.ndarray | None, s
             ds = f.create_dataset("trajectory", data=np.asarray(trajectory, dtype=np.float64))
             ds.attrs.update({"units": "multiples of directions x and y (columns α, β)",
                              "long_name": "training snapshots projected on the plane, in file-name order"})
-    os.replace(tmp, path)
     return path
 
 
-def open_attrs(path: str | Path) -> dict:
-    """The root attributes of a surface file, or a LandscapeError if it is not one."""
+def _root_attributes(path: str | Path) -> dict:
+    """The decoded root attributes, or a LandscapeError if `path` is not a surface file."""
     path = Path(path)
     if not path.is_file():
         raise LandscapeError(f"surface file {path} does not exist")
@@ -150,49 +253,57 @@ def open_attrs(path: str | Path) -> dict:
     return attrs
 
 
+def read_header(path: str | Path) -> SurfaceHeader:
+    """The header of a surface file (LandscapeError if it is not one)."""
+    return _typed(SurfaceHeader, _root_attributes(path))
+
+
 def read_surface(path: str | Path) -> Surface:
     """Everything but the directions, as numpy arrays (no live HDF5 handles)."""
-    attrs = open_attrs(path)
+    attrs = _root_attributes(path)
     with h5py.File(path, "r") as f:
         y = f["ycoordinates"][()] if "ycoordinates" in f else None
-        names = [n for n in f if n.endswith(("_loss", "_acc"))]
-        values = {n: f[n][()] for n in names}
+        values = {n: f[n][()] for n in f if n.endswith(("_loss", "_acc"))}
         metrics = {k: _decode(v) for k, v in f["metrics"].attrs.items()} if "metrics" in f else {}
         trajectory = f["trajectory"][()] if "trajectory" in f else None
-        return Surface(str(path), f["xcoordinates"][()], y, values, f["done"][()].astype(bool), attrs, metrics,
-                       trajectory)
+        return Surface(str(path), f["xcoordinates"][()], y, values, f["done"][()].astype(bool),
+                       _typed(SurfaceHeader, attrs), _typed(SurfaceProgress, attrs), metrics, trajectory)
+
+
+def read_done(path: str | Path) -> np.ndarray:
+    """The boolean mask of computed points, without reading the values."""
+    _root_attributes(path)
+    with h5py.File(path, "r") as f:
+        return f["done"][()].astype(bool)
 
 
 def read_directions(path: str | Path) -> list[Direction]:
-    """The directions stored in a surface file, as dicts of CPU tensors keyed by parameter name."""
-    open_attrs(path)
+    """The directions stored in a surface file, in order, as dicts of CPU tensors keyed by parameter name."""
+    header = read_header(path)
     with h5py.File(path, "r") as f:
-        return [{name: torch.from_numpy(ds[()]) for name, ds in f["directions"][axis].items()}
-                for axis in AXIS_NAMES if axis in f["directions"]]
+        names = direction_names(header, len(f["directions"]))
+        return [{name: torch.from_numpy(ds[()]) for name, ds in f["directions"][axis].items()} for axis in names]
 
 
 def write_points(path: str | Path, flat_indices: list[int], results: dict[str, list[float]]) -> None:
     """Store computed points (flat row-major indices) and mark them done."""
     def update(f):
         done = f["done"][()]
-        shape = done.shape
-        rows = np.unravel_index(np.asarray(flat_indices, dtype=np.int64), shape)
+        rows = np.unravel_index(np.asarray(flat_indices, dtype=np.int64), done.shape)
         for name, vals in results.items():
             arr = f[name][()]
             arr[rows] = vals
             f[name][...] = arr
         done[rows] = 1
         f["done"][...] = done
-        f.attrs["points_done"] = int(done.sum())
-        f.attrs["complete"] = bool(done.all())
+        f.attrs.update({"points_done": int(done.sum()), "complete": bool(done.all())})
     _rewrite(Path(path), update)
 
 
-def update_attrs(path: str | Path, attrs: dict) -> None:
-    """Add or replace root attributes (e.g. timings once a run ends)."""
-    def update(f):
-        f.attrs.update({k: _encode(v) for k, v in attrs.items()})
-    _rewrite(Path(path), update)
+def record_timing(path: str | Path, seconds: float, points: int, images: int) -> None:
+    """Store how long the last run took for its `points` grid points and `images` image passes."""
+    timing = {"wall_time_s": seconds, "points_per_s": points / seconds, "images_per_s": images / seconds}
+    _rewrite(Path(path), lambda f: f.attrs.update(timing))
 
 
 def write_metrics(path: str | Path, metrics: dict) -> None:
@@ -200,7 +311,6 @@ def write_metrics(path: str | Path, metrics: dict) -> None:
     def update(f):
         if "metrics" in f:
             del f["metrics"]
-        group = f.create_group("metrics")
-        group.attrs.update({k: _encode(v) for k, v in metrics.items()})
-    open_attrs(path)
+        f.create_group("metrics").attrs.update({k: _encode(v) for k, v in metrics.items()})
+    _root_attributes(path)
     _rewrite(Path(path), update)

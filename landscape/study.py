@@ -1,22 +1,30 @@
-"""The Mish study end to end: train four ResNet-20s that differ only in their activation,
-then surfaces (random filter-normalised planes and training-path planes), metrics, figures and
-a report for all four.
+"""The Mish study end to end: ResNet-20s that differ only in their activation (several training
+seeds each), their surfaces (random filter-normalised planes and training-path planes), many
+random slices per model, the output landscapes of random networks, and the findings with
+their uncertainty; figures and reports.
 
 Stage: orchestration only. Each step calls the library function that owns it and skips or
 resumes work already on disk, so rerunning the same command continues an interrupted study.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .directions import DirectionOptions
+from .engine import EvalOptions
 from .errors import require_choice
-from .metrics import MetricsConfig, format_table, run_metrics, write_rows
-from .plots import PlotOptions, plot_comparison, plot_surface, plot_training_curves
+from .files import atomic_write
+from .findings import Findings, accuracy_values, decide, findings_markdown, slice_values, uncertainty_figure
+from .metrics import MetricsConfig, run_metrics
+from .output_landscape import run_output_landscape
+from .plots import PlotOptions, plot_comparison, plot_surface, save
 from .report import write_report
-from .checkpoint import load_checkpoint
-from .surface import EvalOptions, SurfaceConfig, covering_axes, path_plane, run_surface
+from .sharpness import SharpnessConfig, run_sharpness, slices_path
+from .study_figures import plot_training_curves
+from .surface import SurfaceConfig, run_surface
+from .tables import write_rows
 from .train import RunPaths, TrainConfig, train
 
 # The Mish paper's ResNet-20 comparison (Misra 2019, table of CIFAR-10 ResNet-20 results).
@@ -28,34 +36,56 @@ TITLE = "ResNet-20 on CIFAR-10: ReLU, Leaky ReLU, Swish, Mish"
 
 @dataclass(frozen=True)
 class StudyProfile:
-    """How much compute the study spends. `paper` is issue 6's recipe; `quick` checks the pipeline."""
+    """How much compute the study spends. `paper`: issue 6's recipe, three training seeds, the full
+    measurements; `quick`: the shipped seed-0 checkpoints measured small, in minutes."""
 
+    name: str
+    train: bool  # train (or resume) missing checkpoints; False: use the shipped ones as they are
+    seeds: tuple[int, ...]  # training seeds per activation (seed 0: checkpoint_dir/, others: checkpoint_dir/seeds/)
     epochs: int
     train_samples: int | None
     grid: str  # of the random-direction surfaces, both axes
     samples: int
     checkpoint_dir: str
     output_dir: str
-    save_every: int  # snapshot interval; the training-path planes need at least three distinct points
+    save_every: int  # snapshot interval of seed 0; the training-path planes need at least three snapshots
     path_points: int  # per axis of the training-path surfaces (their range is fitted to the path)
+    directions: int  # random slices per checkpoint (`landscape sharpness`)
+    slice_grid: str
+    output_seeds: int  # initialisations per activation of the output-landscape networks
+    output_resolution: int
 
 
 PROFILES = {
-    "paper": StudyProfile(epochs=50, train_samples=None, grid="-1:1:51", samples=1000,
-                          checkpoint_dir="checkpoints", output_dir="figures", save_every=5, path_points=31),
-    "quick": StudyProfile(epochs=2, train_samples=5000, grid="-1:1:11", samples=200,
-                          checkpoint_dir="runs/quick/checkpoints", output_dir="runs/quick", save_every=1,
-                          path_points=9),
+    "paper": StudyProfile(name="paper", train=True, seeds=(0, 1, 2), epochs=50, train_samples=None, grid="-1:1:51",
+                          samples=1000, checkpoint_dir="checkpoints", output_dir="figures", save_every=5,
+                          path_points=31, directions=40, slice_grid="-1:1:21", output_seeds=20,
+                          output_resolution=400),
+    "quick": StudyProfile(name="quick", train=False, seeds=(0,), epochs=50, train_samples=None, grid="-1:1:11",
+                          samples=200, checkpoint_dir="checkpoints", output_dir="runs/quick", save_every=5,
+                          path_points=9, directions=4, slice_grid="-1:1:11", output_seeds=5, output_resolution=100),
 }
 
 
-def train_all(profile: StudyProfile, data: str | None, device: str, quiet: bool) -> list[Path]:
-    """The four checkpoints (same seed, recipe and precision; only the activation differs)."""
-    return [train(TrainConfig(out=f"{profile.checkpoint_dir}/resnet20_{name}.pt", data=data, activation=name,
-                              activation_params=params, epochs=profile.epochs, precision="fp32", seed=0,
-                              save_every=profile.save_every, train_samples=profile.train_samples, device=device,
-                              quiet=quiet))
-            for name, params in STUDY_ACTIVATIONS.items()]
+def checkpoint_path(profile: StudyProfile, name: str, seed: int) -> Path:
+    folder = Path(profile.checkpoint_dir)
+    return folder / f"resnet20_{name}.pt" if seed == 0 else folder / "seeds" / f"resnet20_{name}_seed{seed}.pt"
+
+
+def train_all(profile: StudyProfile, data: str | None, device: str, quiet: bool) -> dict[str, list[Path]]:
+    """activation → its checkpoints, one per seed (same recipe and precision; only the activation and
+    the seed differ; snapshots for seed 0 only). Without `profile.train`, the shipped files."""
+    out: dict[str, list[Path]] = {}
+    for name, params in STUDY_ACTIVATIONS.items():
+        paths = [checkpoint_path(profile, name, seed) for seed in profile.seeds]
+        if profile.train:
+            paths = [train(TrainConfig(out=str(path), data=data, activation=name, activation_params=params,
+                                       epochs=profile.epochs, precision="fp32", seed=seed,
+                                       save_every=profile.save_every if seed == 0 else 0,
+                                       train_samples=profile.train_samples, device=device, quiet=quiet))
+                     for seed, path in zip(profile.seeds, paths)]
+        out[name] = paths
+    return out
 
 
 def surface_all(checkpoints: list[Path], profile: StudyProfile, data: str | None, device: str,
@@ -71,42 +101,71 @@ def surface_all(checkpoints: list[Path], profile: StudyProfile, data: str | None
 
 def path_surface_all(checkpoints: list[Path], profile: StudyProfile, data: str | None, device: str,
                      quiet: bool) -> list[Path]:
-    """A 2-D train surface per checkpoint on the plane of its own training path, fitted to the path."""
-    out_dir = Path(profile.output_dir) / "surfaces"
-    paths = []
-    for ckpt in checkpoints:
-        snapshots = str(RunPaths.beside(ckpt).snapshots)
-        plane = path_plane(snapshots, load_checkpoint(ckpt)[0], DirectionOptions())
-        x, y = covering_axes(plane.trajectory, (profile.path_points, profile.path_points))
-        paths.append(run_surface(SurfaceConfig(checkpoint=str(ckpt), out=str(out_dir / f"{ckpt.stem}_path.h5"),
-                                               data=data, x=x, y=y, splits=("train",), samples=profile.samples,
-                                               trajectory=snapshots, device=device, quiet=quiet)))
-    return paths
+    """A 2-D train surface per checkpoint on the plane of its own training path, the grid fitted to
+    the path (`auto:NUM` axes)."""
+    out_dir, fitted = Path(profile.output_dir) / "surfaces", f"auto:{profile.path_points}"
+    return [run_surface(SurfaceConfig(checkpoint=str(ckpt), out=str(out_dir / f"{ckpt.stem}_path.h5"), data=data,
+                                      x=fitted, y=fitted, splits=("train",), samples=profile.samples,
+                                      trajectory=str(RunPaths.beside(ckpt).snapshots), device=device, quiet=quiet))
+            for ckpt in checkpoints]
 
 
-def run_study(profile: str | StudyProfile, data: str | None = None, device: str = "auto", quiet: bool = False) -> Path:
-    """Train (or resume) → surfaces → metrics → figures → reports; returns the main report's path
-    (random-direction planes; `report_training_path.html` beside it shows the training-path planes).
+def sharpness_all(checkpoints: dict[str, list[Path]], profile: StudyProfile, data: str | None, device: str,
+                  quiet: bool) -> dict[str, list[Path]]:
+    """K random slices of every checkpoint (the same direction seed for all); activation → files."""
+    config = SharpnessConfig(checkpoints=tuple(str(p) for paths in checkpoints.values() for p in paths),
+                             out_dir=str(Path(profile.output_dir) / "sharpness"), data=data,
+                             directions=profile.directions, x=profile.slice_grid, samples=profile.samples,
+                             device=device, quiet=quiet)
+    write_rows(run_sharpness(config), Path(config.out_dir) / "summary.json", Path(config.out_dir) / "summary.csv")
+    return {name: [slices_path(config.out_dir, p) for p in paths] for name, paths in checkpoints.items()}
 
-    `profile` is a name from PROFILES or your own StudyProfile.
-    """
+
+def headline(findings: Findings, out: Path) -> list[str]:
+    """The short terminal summary: where things are, each activation's width, and the verdicts."""
+    lines = [f"report: {out / 'report.html'}", f"training-path planes: {out / 'report_training_path.html'}",
+             f"figures and tables: {out}/ (findings.json, uncertainty.png, output_landscape.png, sharpness/)"]
+    for row in findings.rows():
+        lines.append(f"  {row['activation']:<11} width at Δ=1 {row['width_1']:.3f} [{row['width_1_low']:.3f}, "
+                     f"{row['width_1_high']:.3f}]  minimum {row['minimum']:.4f}  ({row['width_1_over']})")
+    lines += [f"  {c.measure}: mish vs {c.other}: {c.verdict}" for c in findings.comparisons
+              if c.measure in ("width_1", "minimum")]
+    return lines
+
+
+def run_study(profile: str | StudyProfile, data: str | None = None, device: str = "auto",
+              quiet: bool = False) -> list[str]:
+    """Checkpoints → surfaces → slices → findings → figures → reports, skipping what is on disk;
+    returns the terminal summary (`profile` is a name from PROFILES or your own StudyProfile)."""
     if isinstance(profile, str):
         require_choice("study profile", profile, tuple(PROFILES))
         profile = PROFILES[profile]
-    checkpoints = train_all(profile, data, device, quiet)
-    surfaces = surface_all(checkpoints, profile, data, device, quiet)
     out = Path(profile.output_dir)
+    note = None if profile.name == "paper" else f"{profile.name} profile: low resolution, few directions"
+    options = PlotOptions(formats=("png", "pdf"), width=6.9, vmax=5.0, dpi=200, note=note)
+    checkpoints = train_all(profile, data, device, quiet)
+    first = [paths[0] for paths in checkpoints.values()]
+    surfaces = surface_all(first, profile, data, device, quiet)
     rows = run_metrics(MetricsConfig(surfaces=tuple(map(str, surfaces)), metric="train_loss"))
-    write_rows(rows, str(out / "surface_metrics.json"), str(out / "surface_metrics.csv"))
-    if not quiet:
-        print(format_table(rows))
-    options = PlotOptions(formats=("png", "pdf"), width=6.9, vmax=5.0, dpi=200)
+    write_rows(rows, out / "surface_metrics.json", out / "surface_metrics.csv")
     plot_comparison(surfaces, out / "comparison_train_loss", options)
     plot_comparison(surfaces, out / "comparison_test_loss", replace(options, metric="test_loss"))
-    path_surfaces = path_surface_all(checkpoints, profile, data, device, quiet)
+    path_surfaces = path_surface_all(first, profile, data, device, quiet)
     plot_comparison(path_surfaces, out / "comparison_path_train_loss", options)
     for surface in surfaces + path_surfaces:
         plot_surface(surface, out / "surfaces", PlotOptions(formats=("png",), vmax=5.0, dpi=200))
-    plot_training_curves([RunPaths.beside(c).log for c in checkpoints], out / "training_curves", options)
+    plot_training_curves([RunPaths.beside(c).log for c in first], out / "training_curves", options)
+    slices = sharpness_all(checkpoints, profile, data, device, quiet)
+    findings = decide({**slice_values(slices), "test_acc": accuracy_values(checkpoints)})
+    with atomic_write(out / "findings.json") as tmp:
+        tmp.write_text(json.dumps(findings.to_json(), indent=1))
+    with atomic_write(out / "findings.md") as tmp:
+        tmp.write_text(findings_markdown(findings))
+    save(uncertainty_figure(findings, ("width_1", "width_0.1", "minimum", "curvature", "test_acc"), options),
+         out / "uncertainty", options)
+    plain = {name: {k: v for k, v in params.items() if k != "impl"} for name, params in STUDY_ACTIVATIONS.items()}
+    run_output_landscape(plain, out, profile.output_seeds, profile.output_resolution, options=options)
     write_report(path_surfaces, out / "report_training_path.html", title=f"{TITLE}: planes of the training paths")
-    return write_report(surfaces, out / "report.html", title=TITLE)
+    write_report(surfaces, out / "report.html", title=TITLE,
+                 figures=[out / "uncertainty.png", out / "output_landscape.png"])
+    return headline(findings, out)

@@ -10,11 +10,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -22,14 +21,24 @@ from torch import nn
 from tqdm import tqdm
 
 from .activations import activation_params
-from .checkpoint import atomic_torch_save, build_model, model_metadata, read_checkpoint, save_checkpoint
+from .checkpoint import (
+    ARCHITECTURES,
+    atomic_torch_save,
+    build_model,
+    model_metadata,
+    read_checkpoint,
+    save_checkpoint,
+)
 from .data import ImageSet, augment, balanced_subset, load_cifar10
 from .errors import LandscapeError, require_choice
 from .evaluate import Score, evaluate, prepare_inputs
-from .runtime import PRECISIONS, autocast, library_versions, resolve_device
+from .files import atomic_write, exclusive_writer
+from .runtime import PRECISIONS, Precision, autocast, library_versions, resolve_device
 
-OPTIMIZERS = ("sgd", "rmsprop", "adam")
-SCHEDULES = ("cosine", "step", "onecycle")
+Optimizer = Literal["sgd", "rmsprop", "adam"]
+Schedule = Literal["cosine", "step", "onecycle"]
+OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
+SCHEDULES: tuple[str, ...] = get_args(Schedule)
 
 
 @dataclass(frozen=True)
@@ -38,18 +47,21 @@ class TrainConfig:
 
     out: str = "checkpoints/resnet20.pt"
     data: str | None = None
-    depth: int = 20
+    architecture: str = "cifar_resnet"
+    depth: int = 20  # ResNet: 6n + 2 layers; MLP: hidden layers
+    width: int = 500  # MLP only
+    dropout: float = 0.25  # MLP only
     activation: str = "relu"
     activation_params: dict = field(default_factory=dict)
     epochs: int = 50
-    optimizer: Literal["sgd", "rmsprop", "adam"] = "sgd"
+    optimizer: Optimizer = "sgd"
     lr: float = 0.1
     momentum: float = 0.9
     weight_decay: float = 5e-4
-    schedule: Literal["cosine", "step", "onecycle"] = "cosine"
+    schedule: Schedule = "cosine"
     batch_size: int = 128
     seed: int = 0
-    precision: Literal["fp32", "bf16"] = "fp32"
+    precision: Precision = "fp32"
     train_samples: int | None = None
     save_every: int = 0
     device: str = "auto"
@@ -59,6 +71,9 @@ class TrainConfig:
         require_choice("optimizer", self.optimizer, OPTIMIZERS)
         require_choice("schedule", self.schedule, SCHEDULES)
         require_choice("precision", self.precision, PRECISIONS)
+        require_choice("architecture", self.architecture, ARCHITECTURES)
+        if not 0 <= self.dropout < 1:
+            raise LandscapeError(f"--dropout must be in [0, 1); got {self.dropout}")
         # Resolve the activation's parameters now, so they are recorded in full.
         object.__setattr__(self, "activation_params", activation_params(self.activation, **self.activation_params))
         for name in ("epochs", "batch_size"):
@@ -70,8 +85,15 @@ class TrainConfig:
             raise LandscapeError(f"--save-every must be 0 (off) or positive; got {self.save_every}")
 
     def recipe(self) -> dict:
-        """The fields that decide the weights (not where they go, how loud, or on which device)."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in ("out", "data", "device", "quiet")}
+        """The fields that decide the weights (not where they go, how loud, or on which device). The MLP's
+        fields are left out for the ResNet, so ResNet recipes read as they did before MLPs existed."""
+        left_out = ("out", "data", "device", "quiet") + (
+            ("architecture", "width", "dropout") if self.architecture == "cifar_resnet" else ())
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in left_out}
+
+    def model_metadata(self) -> dict:
+        return model_metadata(self.depth, self.activation, self.activation_params, architecture=self.architecture,
+                              width=self.width, dropout=self.dropout)
 
 
 @dataclass(frozen=True)
@@ -112,16 +134,20 @@ def learning_rate(schedule: str, base_lr: float, step: int, total_steps: int) ->
 
 def make_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
     """The optimiser named in `config` (Adam ignores --momentum and uses its default betas)."""
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    if config.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    builders = {
+        "sgd": lambda: torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
+                                       weight_decay=config.weight_decay),
+        "rmsprop": lambda: torch.optim.RMSprop(params, lr=config.lr, momentum=config.momentum,
+                                               weight_decay=config.weight_decay),
+        "adam": lambda: torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay),
+    }
+    require_choice("optimizer", config.optimizer, builders)
+    return builders[config.optimizer]()
 
 
 def init_model(config: TrainConfig) -> nn.Module:
     """The initial weights, drawn from a fork of the RNG seeded by config.seed."""
-    metadata = model_metadata(config.depth, config.activation, config.activation_params)
+    metadata = config.model_metadata()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         return build_model(metadata)
@@ -207,20 +233,19 @@ def score_set(model: nn.Module, images: ImageSet, config: TrainConfig) -> Score:
 
 
 def write_log(path: Path, log: list[dict]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(record) + "\n" for record in log))
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        tmp.write_text("".join(json.dumps(record) + "\n" for record in log))
 
 
 def snapshot_metadata(config: TrainConfig, epoch: int) -> dict:
-    meta = model_metadata(config.depth, config.activation, config.activation_params)
+    meta = config.model_metadata()
     return {**meta, "epoch": epoch, "recipe": config.recipe(), "versions": library_versions()}
 
 
 def final_metadata(config: TrainConfig, state: RunState, train_set: ImageSet, test_set: ImageSet,
                    scores: dict[str, Score], device: torch.device) -> dict:
     seconds = [r["seconds"] for r in state.log]
-    return {**model_metadata(config.depth, config.activation, config.activation_params),
+    return {**config.model_metadata(),
             "epochs": config.epochs, "recipe": config.recipe(), "data_source": train_set.source,
             "train_size": len(train_set), "test_size": len(test_set),
             "train_loss": scores["train"].loss, "train_acc": scores["train"].accuracy,
@@ -234,7 +259,7 @@ def already_finished(paths: RunPaths, config: TrainConfig) -> bool:
     """True if paths.checkpoint holds this recipe's finished run; error if it holds another."""
     if not paths.checkpoint.exists() or paths.state.exists():
         return False
-    meta = read_checkpoint(paths.checkpoint)["metadata"]
+    meta = read_checkpoint(paths.checkpoint).metadata
     if meta.get("recipe") != json.loads(json.dumps(config.recipe())):
         raise LandscapeError(f"{paths.checkpoint} already holds a model trained with other settings; "
                              f"choose another --out or delete it")
@@ -250,6 +275,13 @@ def train(config: TrainConfig, train_set: ImageSet | None = None, test_set: Imag
     paths = RunPaths.beside(config.out)
     if already_finished(paths, config):
         return paths.checkpoint
+    with exclusive_writer(paths.checkpoint):  # one training run per checkpoint path at a time
+        return run_training(config, paths, train_set, test_set)
+
+
+def run_training(config: TrainConfig, paths: RunPaths, train_set: ImageSet | None,
+                 test_set: ImageSet | None) -> Path:
+    """The body of `train`: data, resume, the epochs, the final checkpoint."""
     device = resolve_device(config.device)
     if train_set is None:
         train_set = load_cifar10(config.data, "train", quiet=config.quiet)

@@ -5,8 +5,16 @@ import torch
 import torch.nn.functional as F
 
 from landscape import ACTIVATIONS, LandscapeError, get_activation
-from landscape.activations import (MishFunction, PointwiseFunction, Swish, activation_params, mish_backward,
-                                   mish_value, swish_backward, swish_value)
+from landscape.activations import (
+    MishFunction,
+    PointwiseFunction,
+    Swish,
+    activation_params,
+    mish_backward,
+    mish_value,
+    swish_backward,
+    swish_value,
+)
 
 
 def mish_and_grad(fn, x):

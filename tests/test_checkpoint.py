@@ -1,6 +1,5 @@
-import torch
-
 import pytest
+import torch
 
 from landscape import LandscapeError, load_checkpoint, save_checkpoint
 from landscape.checkpoint import build_model, model_metadata

@@ -2,8 +2,15 @@ import pytest
 import torch
 
 from landscape import LandscapeError, activation_factory, resnet
-from landscape.directions import (DirectionOptions, check_compatible, cosine, dot, random_directions,
-                                  target_direction, trajectory_pca)
+from landscape.directions import (
+    DirectionOptions,
+    check_compatible,
+    cosine,
+    dot,
+    random_directions,
+    target_direction,
+    trajectory_pca,
+)
 
 
 @pytest.fixture
@@ -25,7 +32,7 @@ def test_filter_normalisation_matches_every_filter_norm(model):
 def test_including_biasbn_and_other_normalisations(model):
     params = {k: v.detach() for k, v in model.named_parameters()}
     (d,) = random_directions(model, DirectionOptions(ignore_biasbn=False, seed=1), 1)
-    assert torch.allclose(d["fc.bias"].norm(), params["fc.bias"].norm(), rtol=1e-6)
+    assert torch.equal(d["fc.bias"], params["fc.bias"]) and torch.equal(d["bn1.weight"], params["bn1.weight"])
     (layer,) = random_directions(model, DirectionOptions(norm="layer", seed=1), 1)
     assert torch.allclose(layer["conv1.weight"].norm(), params["conv1.weight"].norm(), rtol=1e-6)
     (raw,) = random_directions(model, DirectionOptions(norm="none", seed=1), 1)
@@ -109,3 +116,33 @@ def test_trajectory_pca_refuses_what_spans_no_plane(model):
         trajectory_pca(final, snapshots)
     with pytest.raises(LandscapeError, match="at least 2 snapshots"):
         trajectory_pca(final, snapshots[:1])
+
+
+def test_states_move_the_running_statistics_and_keep_variances_valid():
+    """`states` differs from `weights` (also with 1-D parameters ignored), its running variances stay
+    non-negative for α ≥ −1, and the surface it gives is finite there."""
+    import numpy as np
+
+    from landscape.engine import compute_surface
+    from landscape.evaluate import EvalSet
+    from landscape.grid import Grid
+
+    torch.manual_seed(0)
+    net = resnet(8, activation_factory("relu"))
+    net.train()
+    with torch.no_grad():
+        for _ in range(3):
+            net(torch.randn(16, 3, 32, 32))  # give the running statistics non-trivial values
+    net.eval()
+    (states,) = random_directions(net, DirectionOptions(dir_type="states", seed=2), 1)
+    (weights,) = random_directions(net, DirectionOptions(seed=2), 1)
+    buffers = dict(net.named_buffers())
+    assert torch.equal(states["bn1.running_var"], buffers["bn1.running_var"])
+    assert all(torch.equal(states[k], weights[k]) for k in weights)  # the same draw for the parameters
+    for alpha in (-1.0, -0.5, 1.0):
+        assert (buffers["bn1.running_var"] + alpha * states["bn1.running_var"] >= 0).all()
+    data = [EvalSet("train", torch.randn(20, 3, 32, 32), torch.arange(20) % 10)]
+    grid = Grid.parse("-1:1:5")
+    a = compute_surface(net, [states], data, grid, dir_type="states", quiet=True)["train_loss"]
+    b = compute_surface(net, [weights], data, grid, quiet=True)["train_loss"]
+    assert np.isfinite(a[1:]).all() and a[2] == pytest.approx(b[2]) and not np.allclose(a, b)

@@ -5,14 +5,14 @@ import pytest
 
 from landscape.cli import main
 from landscape.plots import PlotOptions, comparison_figure, export_vtk, plot_surface
-from landscape.storage import create_surface_file, write_points
+from landscape.storage import SurfaceHeader, create_surface_file, write_points
 
 from .test_report import bowl_surface
 
 
 def line_surface(path, done=True):
     x = np.linspace(-1, 1, 11)
-    create_surface_file(path, x, None, ("train", "test"), [], {"activation": "mish", "fingerprint": {}})
+    create_surface_file(path, SurfaceHeader(activation="mish", splits=("train", "test")), x, None, [])
     if done:
         write_points(path, list(range(11)), {"train_loss": (x ** 2).tolist(), "train_acc": np.exp(-x ** 2).tolist(),
                                              "test_loss": (x ** 2 + 0.1).tolist(),
@@ -114,20 +114,23 @@ def test_vtk_export_round_trips(tmp_path):
     assert set(arrays) == {"points", "train_loss", "train_acc"}
 
 
-def test_training_curves_overlay_each_run(tmp_path, capsys):
-    import json
+def test_importing_the_package_leaves_matplotlib_alone():
+    """No pyplot and no backend switch at import: figures are plain Figure objects."""
+    import subprocess
+    import sys
 
-    for name, offset in (("resnet20_relu", 0.0), ("resnet20_mish", 0.1)):
-        records = [{"epoch": e, "train_loss": 2 / e + offset, "train_acc": 0.5, "test_loss": 2.5 / e + offset,
-                    "test_acc": 0.5 + 0.01 * e, "lr": 0.1, "seconds": 1.0} for e in range(1, 6)]
-        (tmp_path / f"{name}.log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    from landscape.plots import training_curves_figure
-    fig = training_curves_figure([tmp_path / "resnet20_relu.log.jsonl", tmp_path / "resnet20_mish.log.jsonl"])
-    acc_lines = fig.axes[2].get_lines()
-    assert [line.get_label() for line in acc_lines] == ["relu", "mish"]
-    np.testing.assert_allclose(acc_lines[1].get_ydata(), [51, 52, 53, 54, 55])
-    assert main(["curves", str(tmp_path / "resnet20_relu.log.jsonl"), "--out", str(tmp_path / "c")]) == 0
-    assert (tmp_path / "c.png").stat().st_size > 1000
-    (tmp_path / "bad.log.jsonl").write_text("{not json\n")
-    assert main(["curves", str(tmp_path / "bad.log.jsonl"), "--out", str(tmp_path / "d")]) == 2
-    assert "not a JSON-lines training log" in capsys.readouterr().err
+    code = ("import sys, matplotlib; backend = matplotlib.rcParams._get('backend'); import landscape.cli; "
+            "assert 'matplotlib.pyplot' not in sys.modules; assert matplotlib.rcParams._get('backend') == backend")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_titles_name_the_activation_with_its_parameters(tmp_path):
+    from landscape.plots import surface_title
+    from landscape.storage import Surface, SurfaceHeader
+
+    header = SurfaceHeader(activation="leaky_relu", activation_params={"negative_slope": 0.3},
+                           checkpoint_test_acc=0.8681)
+    surface = Surface("x.h5", np.zeros(3), None, {}, np.ones(3, bool), header)
+    assert surface_title(surface) == "leaky_relu (negative_slope=0.3) (test acc 86.8%)"
+    compiled = SurfaceHeader(activation="mish", activation_params={"impl": "compiled"})
+    assert surface_title(Surface("m.h5", np.zeros(3), None, {}, np.ones(3, bool), compiled)) == "mish"

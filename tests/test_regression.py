@@ -11,8 +11,9 @@ import torch
 
 from landscape import activation_factory, resnet
 from landscape.directions import DirectionOptions, random_directions
-from landscape.evaluate import prepare_inputs
-from landscape.surface import Axis, EvalSet, Grid, compute_surface
+from landscape.engine import compute_surface
+from landscape.evaluate import EvalSet, prepare_inputs
+from landscape.grid import Axis, Grid
 
 from .conftest import synthetic_images
 

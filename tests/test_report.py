@@ -2,10 +2,11 @@ import shutil
 
 import numpy as np
 import pytest
+from plotly.offline import get_plotlyjs
 
 from landscape import LandscapeError
 from landscape.report import write_report
-from landscape.storage import create_surface_file, write_points
+from landscape.storage import SurfaceHeader, create_surface_file, write_points
 
 EVIL = "<script>alert(1)</script>.pt"
 
@@ -16,8 +17,8 @@ PATH = [[0.8, 0.6], [0.3, 0.1], [0.0, 0.0]]
 def bowl_surface(path, activation, scale, nx=9, ny=7, done_fraction=1.0, trajectory=None):
     """A synthetic 2-D surface: loss = 0.5 + scale·(α² + 2β²), accuracy falling with it."""
     x, y = np.linspace(-1, 1, nx), np.linspace(-1, 1, ny)
-    create_surface_file(path, x, y, ("train",), [], {"activation": activation, "checkpoint": EVIL,
-                                                     "checkpoint_test_acc": 0.9, "fingerprint": {}}, trajectory)
+    header = SurfaceHeader(activation=activation, checkpoint=EVIL, checkpoint_test_acc=0.9, splits=("train",))
+    create_surface_file(path, header, x, y, [], trajectory)
     beta, alpha = np.meshgrid(y, x, indexing="ij")
     loss = 0.5 + scale * (alpha ** 2 + 2 * beta ** 2)
     n = int(done_fraction * loss.size)
@@ -35,13 +36,24 @@ def two_surfaces(tmp_path):
 def test_report_is_self_contained_and_escaped(tmp_path, two_surfaces):
     html = write_report(two_surfaces, tmp_path / "r.html").read_text()
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;.pt" in html
-    assert "cdn.plot.ly" not in html.replace("https://cdn.plot.ly", "") or "src=\"http" not in html
-    assert 'src="http' not in html and "plotly" in html.lower()
+    assert 'src="http' not in html and "<link" not in html  # nothing loaded from elsewhere
+    assert get_plotlyjs() in html  # plotly.js itself is inline
+
+
+def test_png_figures_are_embedded_and_other_files_refused(tmp_path, two_surfaces):
+    import base64
+
+    png = tmp_path / "uncertainty.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n<fake>")
+    page = write_report(two_surfaces, tmp_path / "r.html", figures=[png]).read_text()
+    assert base64.b64encode(png.read_bytes()).decode() in page and "<figcaption>uncertainty.png" in page
+    with pytest.raises(LandscapeError, match="not a PNG figure"):
+        write_report(two_surfaces, tmp_path / "r2.html", figures=[tmp_path / "missing.png"])
 
 
 def test_report_refuses_surfaces_with_no_points(tmp_path):
     empty = tmp_path / "empty.h5"
-    create_surface_file(empty, np.linspace(-1, 1, 3), None, ("train",), [], {"fingerprint": {}})
+    create_surface_file(empty, SurfaceHeader(), np.linspace(-1, 1, 3), None, [])
     with pytest.raises(LandscapeError, match="no finished points"):
         write_report([empty], tmp_path / "r.html")
     assert not (tmp_path / "r.html").exists()

@@ -3,55 +3,29 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from landscape import (LandscapeError, activation_factory, balanced_subset, load_checkpoint, load_cifar10, resnet,
-                       save_checkpoint)
+from landscape import (
+    activation_factory,
+    balanced_subset,
+    load_checkpoint,
+    load_cifar10,
+    resnet,
+    save_checkpoint,
+)
 from landscape.checkpoint import model_metadata
 from landscape.cli import main
 from landscape.data import normalize
-from landscape.directions import DirectionOptions, random_directions
 from landscape.storage import read_directions, read_surface
-from landscape.surface import Axis, EvalSet, Grid, compute_surface
+from landscape.surface import SurfaceConfig
 
-
-def test_axis_parsing():
-    assert Axis.parse("-1:1:51").coordinates()[25] == 0.0
-    assert Axis.parse("0:0:1").coordinates().tolist() == [0.0]
-    for bad in ("1:-1:0", "1:-1:5", "-1:1", "a:b:c", "-1:1:1", "-1:1:5:2"):
-        with pytest.raises(LandscapeError, match="grid spec"):
-            Axis.parse(bad)
-
-
-def test_grid_points_are_row_major_over_y_then_x():
-    grid = Grid(Axis.parse("0:2:3"), Axis.parse("10:11:2"))
-    assert grid.shape == (2, 3)
-    assert grid.points().tolist() == [[0, 10], [1, 10], [2, 10], [0, 11], [1, 11], [2, 11]]
-
-
-def test_linear_model_reproduces_the_analytic_surface_on_a_non_square_grid():
-    g = torch.Generator().manual_seed(0)
-    features, labels = torch.randn(40, 6, generator=g, dtype=torch.float64), torch.arange(40) % 4
-    model = nn.Linear(6, 4, bias=False).double()
-    dx, dy = random_directions(model, DirectionOptions(seed=9), 2)
-    grid = Grid(Axis.parse("-1:2:5"), Axis.parse("-0.5:0.5:3"))
-    out = compute_surface(model, [dx, dy], [EvalSet("train", features, labels)], grid, quiet=True)
-    w0, x, y = (t.detach().double().numpy() for t in (model.weight, dx["weight"], dy["weight"]))
-    X, Y = features.numpy(), labels.numpy()
-    for iy, beta in enumerate(grid.y.coordinates()):
-        for ix, alpha in enumerate(grid.x.coordinates()):
-            logits = X @ (w0 + alpha * x + beta * y).T
-            logp = logits - logits.max(1, keepdims=True)
-            logp -= np.log(np.exp(logp).sum(1, keepdims=True))
-            assert out["train_loss"][iy, ix] == pytest.approx(-logp[np.arange(40), Y].mean(), rel=1e-10)
-            assert out["train_acc"][iy, ix] == pytest.approx((logits.argmax(1) == Y).mean())
-    assert torch.equal(model.weight, torch.from_numpy(w0))  # the model is left as it was
+from .conftest import REAL_CIFAR, needs_real_cifar
 
 
 @pytest.fixture
@@ -82,8 +56,8 @@ def test_centre_equals_the_checkpoints_own_score(tmp_path, tiny_checkpoint, imag
         loss, correct = F.cross_entropy(logits, images.labels[idx]), logits.argmax(1) == images.labels[idx]
         assert surface.values[f"{split}_loss"][1, 1] == pytest.approx(float(loss), rel=1e-5)
         assert surface.values[f"{split}_acc"][1, 1] == pytest.approx(float(correct.float().mean()))
-    assert surface.complete and surface.attrs["complete"] and surface.attrs["points_done"] == 9
-    assert surface.attrs["activation"] == "relu" and len(surface.attrs["checkpoint_sha256"]) == 64
+    assert surface.complete and surface.progress.complete and surface.progress.points_done == 9
+    assert surface.header.activation == "relu" and len(surface.header.checkpoint_sha256) == 64
 
 
 def test_file_describes_itself_and_opens_in_xarray(tmp_path, tiny_checkpoint, image_folder):
@@ -154,11 +128,19 @@ def test_trajectory_plane_stores_the_path_and_refuses_a_grid_that_misses_it(tmp_
                                           "--trajectory", str(folder))]) == 0
     surface = read_surface(out)
     assert surface.trajectory.shape == (4, 2) and abs(surface.trajectory[-1]).max() < 1e-5
-    assert surface.attrs["direction_source"] == "pca" and len(surface.attrs["trajectory_snapshots"]) == 4
-    assert abs(surface.attrs["cosine_xy"]) < 1e-5 and 0.99 < sum(surface.attrs["explained_variance"]) <= 1 + 1e-9
+    assert surface.header.direction_source == "pca" and len(surface.header.trajectory_snapshots) == 4
+    assert abs(surface.header.cosine_xy) < 1e-5 and 0.99 < sum(surface.header.explained_variance) <= 1 + 1e-9
     x, y = read_directions(out)
     assert sum(float((t * t).sum()) for t in x.values()) == pytest.approx(1, rel=1e-4)
     assert surface.complete
+    fitted = tmp_path / "fitted.h5"
+    assert main(["surface", *surface_args(tiny_checkpoint, image_folder, fitted, "--x=auto:5", "--y=auto:3",
+                                          "--trajectory", str(folder))]) == 0
+    grid = read_surface(fitted)
+    assert grid.x.shape == (5,) and grid.y.shape == (3,) and grid.header.grid_x != "auto:5"
+    assert grid.x.min() < surface.trajectory[:, 0].min() and surface.trajectory[:, 0].max() < grid.x.max()
+    assert main(["surface", *surface_args(tiny_checkpoint, image_folder, out, "--x=auto:5", "--y=auto:3")]) == 2
+    assert "--x/--y auto:NUM" in capsys.readouterr().err
     assert main(["surface", *surface_args(tiny_checkpoint, image_folder, out, "--x=-5:35:5",
                                           "--trajectory", str(folder))]) == 2
     assert "--trajectory gives a plane of two directions; add --y" in capsys.readouterr().err
@@ -169,6 +151,13 @@ def test_bad_input_is_one_line(tmp_path, tiny_checkpoint, image_folder, capsys):
              (["surface", *surface_args(tiny_checkpoint, image_folder, tmp_path / "o.h5", "--x", "1:-1:0")],
               "grid spec"),
              (["surface", *surface_args(tiny_checkpoint, tmp_path / "nodata", tmp_path / "o.h5")], "not a folder")]
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    cases += [(["surface", *surface_args(tiny_checkpoint, image_folder, blocker / "o.h5")], "cannot create the folder"),
+              (["surface", *surface_args(tiny_checkpoint, image_folder, tmp_path / "o.h5", "--x=-1:1:100000000",
+                                         "--y=-1:1:100000000")], "too large"),
+              (["surface", *surface_args(tiny_checkpoint, image_folder, tmp_path / "o.h5")[:-3], "--samples",
+                "99999999", "--quiet"], "more than the 40 images of the train split")]
     for argv, message in cases:
         assert main(argv) == 2
         err = capsys.readouterr().err
@@ -180,24 +169,44 @@ def cli(*args):
     return [sys.executable, "-m", "landscape", "surface", *args]
 
 
-def test_sigkill_then_resume_gives_the_uninterrupted_arrays(tmp_path, tiny_checkpoint, image_folder):
+def wait_for_points(path, proc, more_than):
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if path.exists() and more_than < read_surface(path).progress.points_done:
+            return read_surface(path).progress.points_done
+        time.sleep(0.02)
+    raise AssertionError("the run finished or stalled before it could be interrupted")
+
+
+def test_every_kind_of_stop_then_resume_gives_the_uninterrupted_arrays(tmp_path, tiny_checkpoint, image_folder):
+    """A second writer is refused; SIGKILL, SIGTERM and SIGINT each leave a valid file with every
+    finished point; rerunning completes it to exactly the arrays of an uninterrupted run."""
     grid = ["--x", "-1:1:15", "--y", "-1:1:15", "--flush-seconds", "0"]
     reference, resumed = tmp_path / "ref.h5", tmp_path / "resumed.h5"
     subprocess.run(cli(*surface_args(tiny_checkpoint, image_folder, reference, *grid)), check=True)
-    proc = subprocess.Popen(cli(*surface_args(tiny_checkpoint, image_folder, resumed, *grid)))
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        if resumed.exists() and 5 < read_surface(resumed).attrs["points_done"]:
-            break
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    partial = read_surface(resumed)
-    assert 0 < partial.done.sum() < 225, "the run should have been killed part-way"
-    assert np.isnan(partial.values["train_loss"][~partial.done]).all()
+    seen = 0
+    for stop, code in ((signal.SIGKILL, -9), (signal.SIGTERM, 143), (signal.SIGINT, 130)):
+        proc = subprocess.Popen(cli(*surface_args(tiny_checkpoint, image_folder, resumed, *grid)),
+                                stderr=subprocess.PIPE, text=True)
+        seen = wait_for_points(resumed, proc, seen + 3)
+        if stop == signal.SIGKILL:  # paused mid-run, the first process still holds the file
+            proc.send_signal(signal.SIGSTOP)
+            second = subprocess.run(cli(*surface_args(tiny_checkpoint, image_folder, resumed, *grid)),
+                                    capture_output=True, text=True)
+            assert second.returncode == 2 and f"being written by another process (pid {proc.pid}" in second.stderr
+            proc.send_signal(signal.SIGCONT)
+        proc.send_signal(stop)
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == code, err
+        if code > 0:
+            assert "interrupted; finished work is saved, rerun the same command to resume" in err
+        partial = read_surface(resumed)
+        assert seen <= partial.done.sum() < 225, "no finished point may be lost"
+        assert np.isnan(partial.values["train_loss"][~partial.done]).all()
+        seen = int(partial.done.sum())
     subprocess.run(cli(*surface_args(tiny_checkpoint, image_folder, resumed, *grid)), check=True)
     finished, expected = read_surface(resumed), read_surface(reference)
-    assert finished.complete
+    assert finished.complete and not (tmp_path / "resumed.h5.lock").exists()
     for name in expected.values:
         np.testing.assert_array_equal(finished.values[name], expected.values[name])
 
@@ -212,6 +221,48 @@ def test_two_torchrun_ranks_give_the_single_process_arrays(tmp_path, tiny_checkp
                             capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     one, two = read_surface(single), read_surface(double)
-    assert two.attrs["world_size"] == 2 and two.complete
+    assert two.header.world_size == 2 and two.complete
     for name in one.values:
         np.testing.assert_allclose(two.values[name], one.values[name], rtol=1e-6)
+
+
+SHIPPED = Path(__file__).resolve().parents[1] / "figures" / "surfaces"
+
+
+@pytest.mark.cifar
+@needs_real_cifar()
+@pytest.mark.parametrize("name", ["resnet20_mish", "resnet20_relu_path"])
+def test_a_shipped_surface_is_planned_identically_and_its_points_recomputed(name):
+    """The refactored pipeline plans the committed surfaces with the same fingerprint (so they resume
+    and are skipped, not recomputed) and gives their stored numbers at two grid points."""
+    from landscape.engine import PointEvaluator
+    from landscape.surface import plan_surface
+
+    stored = read_surface(SHIPPED / f"{name}.h5")
+    header = stored.header
+    config = SurfaceConfig(checkpoint=header.checkpoint, out=str(SHIPPED / f"{name}.h5"), data=str(REAL_CIFAR),
+                           x=header.grid_x, y=header.grid_y, splits=header.splits, samples=header.samples,
+                           trajectory=header.trajectory, device="cpu", quiet=True)
+    plan = plan_surface(config)
+    assert plan.header.fingerprint == header.fingerprint
+    points = plan.grid.points()
+    with PointEvaluator(plan.model, plan.directions, plan.sets) as evaluator:
+        for index in (0, len(points) // 2 + 7):
+            got = dict(zip(evaluator.names, evaluator(points[index])))
+            for key, value in got.items():
+                assert value == pytest.approx(stored.values[key].ravel()[index], rel=1e-5, abs=1e-7), key
+
+
+def test_an_mlp_checkpoint_gets_a_surface_and_slices(tmp_path, image_folder):
+    from landscape.checkpoint import build_model
+
+    meta = model_metadata(2, "mish", {}, architecture="mlp", width=8, dropout=0.25)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        ckpt = save_checkpoint(tmp_path / "mlp.pt", build_model(meta), meta)
+    out = tmp_path / "mlp.h5"
+    assert main(["surface", *surface_args(ckpt, image_folder, out, "--x", "-1:1:3", "--y", "-1:1:3")]) == 0
+    surface = read_surface(out)
+    assert surface.complete and surface.header.architecture == "mlp" and surface.header.depth == 2
+    assert main(["sharpness", str(ckpt), "--directions", "2", "--x=-1:1:5", "--samples", "20", "--data",
+                 str(image_folder), "--out-dir", str(tmp_path / "sh"), "--quiet"]) == 0

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from landscape import LandscapeError, TrainConfig, load_checkpoint, train
-from landscape.checkpoint import checkpoint_summary, markdown_table
+from landscape.checkpoint import checkpoint_summary
+from landscape.tables import markdown_table
 from landscape.train import RunPaths, learning_rate
 
 TINY = dict(depth=8, epochs=3, batch_size=16, lr=0.05, seed=7, device="cpu", quiet=True)
@@ -72,7 +73,10 @@ def test_resume_after_interruption_gives_identical_weights(tmp_path, tiny_sets, 
 def test_rerun_with_other_settings_is_refused(tmp_path, tiny_sets):
     out = str(tmp_path / "m.pt")
     train(TrainConfig(out=out, **TINY), *tiny_sets)
-    assert train(TrainConfig(out=out, **TINY), *tiny_sets)  # same recipe: already finished
+    before = (tmp_path / "m.pt").read_bytes()
+    # same recipe: already finished, so the checkpoint is returned untouched (no training, no rewrite)
+    assert train(TrainConfig(out=out, **TINY), *tiny_sets) == tmp_path / "m.pt"
+    assert (tmp_path / "m.pt").read_bytes() == before
     with pytest.raises(LandscapeError, match="other settings"):
         train(TrainConfig(out=out, **{**TINY, "lr": 0.2}), *tiny_sets)
 
@@ -102,3 +106,17 @@ def test_other_optimizers_and_bf16_run(tmp_path, tiny_sets, optimizer):
                          schedule="onecycle", **{k: v for k, v in TINY.items() if k != "lr"})
     _, meta = load_checkpoint(train(config, *tiny_sets))
     assert math.isfinite(meta["train_loss"])
+
+
+def test_mlp_trains_saves_and_loads_with_its_settings(tmp_path, tiny_sets):
+    config = TrainConfig(out=str(tmp_path / "mlp.pt"), architecture="mlp", depth=3, width=16, dropout=0.25,
+                         **{k: v for k, v in TINY.items() if k != "depth"})
+    model, meta = load_checkpoint(train(config, *tiny_sets))
+    assert (meta["architecture"], meta["depth"], meta["width"], meta["dropout"]) == ("mlp", 3, 16, 0.25)
+    assert meta["recipe"]["architecture"] == "mlp" and meta["recipe"]["width"] == 16
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert [m.out_features for m in linears] == [16, 16, 16, 10] and linears[0].in_features == 3 * 32 * 32
+    assert sum(isinstance(m, torch.nn.BatchNorm1d) for m in model.modules()) == 3
+    assert "architecture" not in TrainConfig().recipe()  # ResNet recipes read as before MLPs existed
+    with pytest.raises(LandscapeError, match="--dropout must be in"):
+        TrainConfig(architecture="mlp", dropout=1.0)

@@ -1,0 +1,75 @@
+"""Command line: parses flags, builds option dataclasses, calls the library. Nothing else.
+
+One module per command group. Errors the user can fix (LandscapeError) print as one line
+and exit 2; --debug shows the traceback instead.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import traceback
+
+from ..errors import LandscapeError
+from ..version import __version__
+from .figures import add_curves_parser, add_plot_parser, add_report_parser
+from .metrics import add_metrics_parser
+from .output_landscape import add_output_landscape_parser
+from .sharpness import add_sharpness_parser
+from .study import add_study_parser
+from .surface import add_surface_parser
+from .train import add_info_parser, add_train_parser
+
+PARSERS = (add_train_parser, add_surface_parser, add_plot_parser, add_curves_parser, add_info_parser,
+           add_report_parser, add_metrics_parser, add_sharpness_parser,
+           add_output_landscape_parser, add_study_parser)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="landscape", description="Measure and draw the loss landscapes of "
+                                     "neural networks (Li et al. 2018), starting from a checkpoint.")
+    parser.add_argument("--version", action="version", version=f"landscape {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in PARSERS:
+        add(sub)
+    return parser
+
+
+def attach_grid_values(argv: list[str]) -> list[str]:
+    """Turn `--x -1:1:51` into `--x=-1:1:51`: argparse would read '-1:1:51' as an option."""
+    joined, i = [], 0
+    while i < len(argv):
+        if argv[i] in ("--x", "--y") and i + 1 < len(argv) and argv[i + 1].startswith("-") and ":" in argv[i + 1]:
+            joined.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            joined.append(argv[i])
+            i += 1
+    return joined
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(attach_grid_values(sys.argv[1:] if argv is None else argv))
+    # torch.compile on a CPU-only machine warns that it found no CUDA runtime: true and irrelevant.
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+    received = []
+
+    def stop(signum, _frame):  # SIGTERM (a scheduler's pre-emption) stops like Ctrl-C: flush, then exit
+        received.append(signum)
+        raise KeyboardInterrupt
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        args.run(args)
+    except LandscapeError as e:
+        if args.debug:
+            traceback.print_exc()
+        print(f"landscape {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"landscape {args.command}: interrupted; finished work is saved, rerun the same command to resume",
+              file=sys.stderr)
+        return 128 + (received[0] if received else signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return 0

@@ -1,0 +1,88 @@
+"""`landscape plot`, `landscape curves` and `landscape report`: figures and the HTML report."""
+from __future__ import annotations
+
+import argparse
+import os
+
+from ..plots import (
+    KINDS_2D,
+    PlotOptions,
+    check_plottable,
+    export_vtk,
+    plot_comparison,
+    plot_surface,
+)
+from ..report import write_report
+from ..study_figures import plot_training_curves
+from .common import add_figure_flags, comma_list, default_of, subcommand
+
+
+def add_plot_parser(sub) -> None:
+    p = subcommand(sub, "plot", "draw paper figures (matplotlib) from surface files",
+                   "Figures for each surface (2-D: contour, filled contour, heat map, 3-D; 1-D: loss "
+                   "and accuracy against α) and, with several files or --compare, one comparison "
+                   "figure with shared levels plus slices through each minimum.",
+                   run_plot)
+    p.add_argument("surfaces", nargs="+", help="surface files (.h5) from `landscape surface`")
+    p.add_argument("--out-dir", default="figures", help="folder for the figures")
+    p.add_argument("--metric", default=default_of(PlotOptions, "metric"),
+                   help="dataset to draw: train_loss, test_loss, train_acc, test_acc")
+    p.add_argument("--kinds", default=",".join(KINDS_2D), help="2-D figure kinds, comma-separated")
+    p.add_argument("--levels", type=int, default=default_of(PlotOptions, "levels"), help="number of contour levels")
+    p.add_argument("--vmin", type=float, default=None, help="lowest contour level / colour (default: data minimum)")
+    p.add_argument("--vmax", "--zmax", type=float, default=None,
+                   help="highest contour level / colour, and 3-D height clip (default: data maximum)")
+    p.add_argument("--log", action="store_true", help="log-scaled levels, colours and 3-D height")
+    add_figure_flags(p, width=default_of(PlotOptions, "width"), dpi=default_of(PlotOptions, "dpi"))
+    p.add_argument("--compare", action="store_true", help="also draw a comparison figure for a single file")
+    p.add_argument("--no-single", action="store_true", help="only the comparison figure")
+    p.add_argument("--vtk", action="store_true",
+                   help="also export each 2-D surface for ParaView (.vts structured grid)")
+
+
+def run_plot(args: argparse.Namespace) -> None:
+    options = PlotOptions(metric=args.metric, kinds=comma_list(args.kinds), levels=args.levels,
+                          vmin=args.vmin, vmax=args.vmax, log=args.log,
+                          formats=comma_list(args.format), dpi=args.dpi, width=args.width)
+    kinds_given = args.kinds != ",".join(KINDS_2D)
+    check_plottable(args.surfaces, options, kinds_given)
+    written = []
+    if not args.no_single:
+        for path in args.surfaces:
+            written += plot_surface(path, args.out_dir, options, kinds_given)
+    if len(args.surfaces) > 1 or args.compare:
+        written += plot_comparison(args.surfaces, f"{args.out_dir}/comparison_{args.metric}", options)
+    if args.vtk:
+        written += [export_vtk(path, f"{args.out_dir}/{os.path.basename(path).rsplit('.', 1)[0]}", args.metric)
+                    for path in args.surfaces]
+    print("\n".join(map(str, written)))
+
+
+def add_curves_parser(sub) -> None:
+    p = subcommand(sub, "curves", "draw training curves from `landscape train` logs (.log.jsonl)",
+                   "Train loss, test loss and test accuracy per epoch, the runs overlaid.",
+                   run_curves)
+    p.add_argument("logs", nargs="+", help="training logs (CHECKPOINT_STEM.log.jsonl)")
+    p.add_argument("--out", default="figures/training_curves", help="output path without extension")
+    p.add_argument("--log", action="store_true", help="log-scaled loss axes")
+    add_figure_flags(p, width=6.9, dpi=default_of(PlotOptions, "dpi"))
+
+
+def run_curves(args: argparse.Namespace) -> None:
+    options = PlotOptions(log=args.log, formats=comma_list(args.format), dpi=args.dpi, width=args.width)
+    print("\n".join(map(str, plot_training_curves(args.logs, args.out, options))))
+
+
+def add_report_parser(sub) -> None:
+    p = subcommand(sub, "report", "write an interactive, offline HTML report (plotly) for surface files",
+                   "One self-contained HTML file: 3-D and contour views per surface, a comparison "
+                   "on a shared colour scale with loss/accuracy and linear/log switches, slices "
+                   "through each minimum, and metadata and metrics tables.",
+                   run_report)
+    p.add_argument("surfaces", nargs="+", help="surface files (.h5) from `landscape surface`")
+    p.add_argument("--out", default="report.html", help="HTML file to write")
+    p.add_argument("--title", default="Loss landscapes", help="page title")
+
+
+def run_report(args: argparse.Namespace) -> None:
+    print(write_report(args.surfaces, args.out, args.title))

@@ -1,0 +1,61 @@
+"""`landscape metrics`: numbers for width and smoothness, from surfaces and from checkpoints."""
+from __future__ import annotations
+
+import argparse
+
+from ..data import SPLITS
+from ..metrics import HessianOptions, MetricsConfig, run_metrics
+from ..tables import markdown_table, write_rows
+from .common import (
+    DATA_HELP,
+    add_table_flags,
+    add_thresholds_flag,
+    default_of,
+    subcommand,
+    thresholds_of,
+)
+
+
+def add_metrics_parser(sub) -> None:
+    p = subcommand(sub, "metrics", "numbers for width and smoothness, from surfaces and/or checkpoints",
+                   "Surface metrics (minimum, sublevel-set width, curvature, local minima, "
+                   "roughness, in-plane convexity), stored back into each file; with --checkpoint, "
+                   "the loss and its standard error, and optionally the Hessian spectrum and trace "
+                   "(--hessian) and dead units (--dead-units). Prints a table; --json/--csv save it.",
+                   run_metrics_command)
+    p.add_argument("surfaces", nargs="*", help="surface files (.h5)")
+    p.add_argument("--checkpoint", nargs="+", default=[], help="checkpoints to measure with the model and data")
+    p.add_argument("--metric", default=default_of(MetricsConfig, "metric"), help="surface dataset to measure")
+    add_thresholds_flag(p)
+    p.add_argument("--no-store", action="store_true", help="do not write the metrics into the surface files")
+    p.add_argument("--data", default=None, help=DATA_HELP + " (checkpoint metrics)")
+    p.add_argument("--split", choices=SPLITS, default=default_of(MetricsConfig, "split"),
+                   help="split for checkpoint metrics")
+    p.add_argument("--samples", type=int, default=default_of(MetricsConfig, "samples"),
+                   help="class-balanced images for checkpoint metrics")
+    p.add_argument("--data-seed", type=int, default=default_of(MetricsConfig, "data_seed"),
+                   help="seed choosing the images")
+    p.add_argument("--hessian", action="store_true", help="top-k Hessian eigenvalues and Hutchinson trace")
+    p.add_argument("--top-k", type=int, default=default_of(HessianOptions, "top_k"),
+                   help="number of top Hessian eigenvalues")
+    p.add_argument("--trace-samples", type=int, default=default_of(HessianOptions, "trace_samples"),
+                   help="Rademacher vectors for the trace estimate")
+    p.add_argument("--iterations", type=int, default=default_of(HessianOptions, "iterations"),
+                   help="maximum power iterations per eigenvalue")
+    p.add_argument("--dead-units", action="store_true", help="share of channels never positive / always ≈ 0")
+    p.add_argument("--eps", type=float, default=default_of(MetricsConfig, "eps"),
+                   help="magnitude below which a unit counts as silent")
+    add_table_flags(p)
+
+
+def run_metrics_command(args: argparse.Namespace) -> None:
+    thresholds = thresholds_of(args)
+    hessian = HessianOptions(top_k=args.top_k, trace_samples=args.trace_samples,
+                             iterations=args.iterations) if args.hessian else None
+    config = MetricsConfig(surfaces=tuple(args.surfaces), checkpoints=tuple(args.checkpoint), metric=args.metric,
+                           thresholds=thresholds, store=not args.no_store, data=args.data, split=args.split,
+                           samples=args.samples, data_seed=args.data_seed, hessian=hessian,
+                           dead_units=args.dead_units, eps=args.eps, device=args.device, quiet=args.quiet)
+    rows = run_metrics(config)
+    write_rows(rows, args.json, args.csv)
+    print(markdown_table(rows))

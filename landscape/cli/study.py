@@ -1,0 +1,38 @@
+"""`landscape study`: the Mish study end to end."""
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+
+from ..errors import LandscapeError
+from ..study import PROFILES, run_study
+from .common import DATA_HELP, subcommand
+
+
+def add_study_parser(sub) -> None:
+    p = subcommand(sub, "study", "the Mish study end to end: train four ResNet-20s, surfaces, metrics, figures",
+                   "ResNet-20 with relu, leaky_relu (0.3), swish and mish on one recipe (trained, resumed or "
+                   "skipped), a 2-D train/test surface and a training-path surface for each, many random "
+                   "slices per checkpoint, the output landscapes of random networks, the findings with their "
+                   "95 %% intervals, figures and two HTML reports; ends with a short summary.",
+                   run_study_command)
+    p.add_argument("--profile", choices=tuple(PROFILES), default="quick",
+                   help="quick: the shipped seed-0 checkpoints, 11×11 grids and 4 slices on 200 images, into "
+                        "runs/quick (minutes); paper: trains what is missing of 3 seeds × 4 activations (50 epochs), "
+                        "51×51 grids, 40 slices per checkpoint on 1,000 images, into checkpoints/ and figures/ "
+                        "(many CPU hours; finished work is skipped)")
+    p.add_argument("--seeds", default=None,
+                   help="comma-separated training seeds to include instead of the profile's (e.g. 0: the "
+                        "findings from the shipped checkpoints alone, intervals over directions only)")
+    p.add_argument("--data", default=None, help=DATA_HELP)
+
+
+def run_study_command(args: argparse.Namespace) -> None:
+    profile = PROFILES[args.profile]
+    if args.seeds is not None:
+        try:
+            seeds = tuple(int(s) for s in args.seeds.split(","))
+        except ValueError:
+            raise LandscapeError(f"--seeds must be comma-separated integers; got {args.seeds!r}") from None
+        profile = replace(profile, seeds=seeds)
+    print("\n".join(run_study(profile, args.data, args.device, args.quiet)))

@@ -1,0 +1,67 @@
+"""`landscape surface`: a 1-D or 2-D loss surface around a checkpoint, into HDF5."""
+from __future__ import annotations
+
+import argparse
+import os
+
+from ..data import SPLITS
+from ..directions import DIRECTION_TYPES, NORMALIZATIONS, DirectionOptions
+from ..surface import SurfaceConfig, run_surface
+from .common import (
+    DATA_HELP,
+    add_eval_flags,
+    default_of,
+    eval_options_of,
+    subcommand,
+)
+
+
+def add_surface_parser(sub) -> None:
+    p = subcommand(sub, "surface", "compute a 1-D or 2-D loss surface around a checkpoint into HDF5",
+                   "Evaluate loss and accuracy at θ + α·x + β·y on a grid (Li et al. 2018). "
+                   "Resumable: rerun the same command to continue. Under `torchrun "
+                   "--nproc_per_node=K -m landscape surface ...` the points are shared by K ranks.",
+                   run_surface_command)
+    p.add_argument("checkpoint", help="checkpoint written by `landscape train` (or save_checkpoint)")
+    p.add_argument("--out", required=True, help="surface file to write (HDF5, .h5)")
+    p.add_argument("--data", default=None, help=DATA_HELP)
+    p.add_argument("--x", default=default_of(SurfaceConfig, "x"),
+                   help="α grid START:STOP:NUM along direction x (with --trajectory also auto:NUM: fitted to the path)")
+    p.add_argument("--y", default=None, help="β grid START:STOP:NUM along direction y (omit for a 1-D surface)")
+    p.add_argument("--split", nargs="+", choices=SPLITS, default=list(default_of(SurfaceConfig, "splits")),
+                   help="data split(s) to evaluate")
+    p.add_argument("--samples", type=int, default=default_of(SurfaceConfig, "samples"),
+                   help="class-balanced images per split, the same at every point")
+    p.add_argument("--data-seed", type=int, default=default_of(SurfaceConfig, "data_seed"),
+                   help="seed choosing the images")
+    p.add_argument("--seed", type=int, default=default_of(DirectionOptions, "seed"), help="seed of the random directions")
+    p.add_argument("--norm", choices=NORMALIZATIONS, default=default_of(DirectionOptions, "norm"),
+                   help="direction normalisation: per output filter (Li et al.), per layer, elementwise, or none")
+    p.add_argument("--include-biasbn", action="store_true",
+                   help="also perturb biases and BatchNorm parameters (default: zero in the directions)")
+    p.add_argument("--dir-type", choices=DIRECTION_TYPES, default=default_of(DirectionOptions, "dir_type"),
+                   help="weights: parameters only; states: BatchNorm running statistics too")
+    p.add_argument("--orthogonalize", action="store_true", help="make direction y exactly orthogonal to x")
+    p.add_argument("--target", default=None, help="second checkpoint: x = θ_target − θ (1-D interpolation)")
+    p.add_argument("--directions", default=None, help="reuse the directions stored in this surface file")
+    p.add_argument("--trajectory", default=None, metavar="SNAPSHOT_DIR",
+                   help="folder of training snapshots (`train --save-every`): x, y = the top two principal axes "
+                        "of the path to this checkpoint (Li et al. 2018, sec. 7; unit norm, not filter-normalised), "
+                        "and the path is stored and drawn on the figures; needs --y and a grid that covers it")
+    add_eval_flags(p)
+    p.add_argument("--force", action="store_true", help="replace an existing --out that holds a different surface")
+    p.add_argument("--flush-seconds", type=float, default=default_of(SurfaceConfig, "flush_seconds"),
+                   help="write results to disk at least this often")
+
+
+def run_surface_command(args: argparse.Namespace) -> None:
+    directions = DirectionOptions(norm=args.norm, ignore_biasbn=not args.include_biasbn, dir_type=args.dir_type,
+                                  seed=args.seed, orthogonalize=args.orthogonalize)
+    config = SurfaceConfig(checkpoint=args.checkpoint, out=args.out, data=args.data, x=args.x, y=args.y,
+                           splits=tuple(args.split), samples=args.samples, data_seed=args.data_seed,
+                           directions=directions, target=args.target, directions_file=args.directions,
+                           trajectory=args.trajectory, eval=eval_options_of(args),
+                           device=args.device, force=args.force, flush_seconds=args.flush_seconds, quiet=args.quiet)
+    path = run_surface(config)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(path)

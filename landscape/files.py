@@ -1,0 +1,83 @@
+"""Writing files so that a crash never leaves a half-written one, and naming files by content.
+
+Every output of the tool (checkpoints, surfaces, figures, reports, logs, caches) is written
+to a temporary name beside its destination and renamed over it only once complete. Files that
+are updated over a long run (surfaces, training state) have one writer at a time.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import socket
+from pathlib import Path
+from typing import Iterator
+
+from .errors import LandscapeError
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on a clean exit rename it over `path`, on an error
+    delete it. The folder is created if needed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes (identifies the exact input a result came from)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def exclusive_writer(path: str | Path) -> Iterator[None]:
+    """Hold `PATH.lock` while writing `path`: a second process is refused at once with a message that
+    names the holder. The lock is an flock, so the kernel drops it when its holder dies: a lock
+    file left by a killed process is stale and simply taken over."""
+    path = Path(path)
+    lock = path.with_name(f"{path.name}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise LandscapeError(f"{path} is being written by another process ({holder}); wait for it to finish "
+                                 f"or stop it, then rerun") from None
+        try:
+            if os.fstat(fd).st_ino == os.stat(lock).st_ino:  # not unlinked by a holder that just finished
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode(), 0)
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+        os.close(fd)
+
+
+def require_writable_folder(path: str | Path, flag: str) -> None:
+    """Refuse, before any work, an output whose folder cannot be created or written."""
+    folder = Path(path).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise LandscapeError(f"{flag} {path}: cannot create the folder {folder} ({e.strerror})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise LandscapeError(f"{flag} {path}: the folder {folder} is not writable")

@@ -1,0 +1,126 @@
+"""Findings: the paper's claims about each activation, decided with their uncertainty.
+
+Stage: metrics → findings. From the slices files of every trained model (`landscape sharpness`,
+one per activation and training seed, the same direction seeds everywhere) it builds, per
+measure, a [seeds, directions] array for each activation, the mean and 95 % interval of each
+(`stats.estimate`), and the paired difference of the subject (Mish) with every other
+activation with its verdict (`stats.compare`). Checkpoint-level numbers (test accuracy) are one
+value per seed.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+
+from .checkpoint import read_checkpoint
+from .errors import LandscapeError
+from .plots import STYLE, PlotOptions
+from .sharpness import measure_slices
+from .stats import Comparison, Estimate, compare, describe, estimate
+from .storage import read_surface
+from .study_figures import draw_estimates
+from .surface_metrics import DEFAULT_THRESHOLDS
+
+# measure → (label, the sign the Mish paper claims for Mish − other)
+CLAIMS = {"width_1": ("basin width at Δ = 1 (wider)", +1), "width_0.5": ("basin width at Δ = 0.5 (wider)", +1),
+          "width_0.1": ("basin width at Δ = 0.1 (wider)", +1),
+          "minimum": ("minimum training loss (lower)", -1), "curvature": ("curvature at the minimum (flatter)", -1),
+          "test_acc": ("test accuracy (higher)", +1)}
+
+
+@dataclass(frozen=True)
+class Findings:
+    """Every measure's per-activation estimates and the subject's comparisons."""
+
+    values: dict[str, dict[str, np.ndarray]]  # measure → activation → [seeds, directions]
+    estimates: dict[str, dict[str, Estimate]]
+    comparisons: list[Comparison]
+
+    def rows(self) -> list[dict]:
+        """One row per activation: each measure as mean and interval, for the table and JSON."""
+        out = []
+        for activation in next(iter(self.estimates.values())):
+            row: dict = {"activation": activation}
+            for measure, per in self.estimates.items():
+                e = per[activation]
+                row.update({measure: e.mean, f"{measure}_low": e.low, f"{measure}_high": e.high,
+                            f"{measure}_over": e.levels})
+            out.append(row)
+        return out
+
+    def to_json(self) -> dict:
+        return {"rows": self.rows(),
+                "comparisons": [{**asdict(c), "text": describe(c)} for c in self.comparisons]}
+
+
+def slice_values(paths: dict[str, list[Path]], thresholds=DEFAULT_THRESHOLDS) -> dict[str, dict[str, np.ndarray]]:
+    """measure → activation → [seeds, directions] from each activation's slices files (one per seed)."""
+    measures = ["minimum", "curvature"] + [f"width_{d:g}" for d in thresholds]
+    out: dict[str, dict[str, np.ndarray]] = {m: {} for m in measures}
+    for activation, files in paths.items():
+        per_seed = [[m.flat() for m in measure_slices(read_surface(p), "train_loss", thresholds)] for p in files]
+        counts = {len(s) for s in per_seed}
+        if len(counts) != 1:
+            raise LandscapeError(f"the slices files of {activation} hold different numbers of directions: {counts}")
+        for m in measures:
+            out[m][activation] = np.array([[s[m] for s in seed] for seed in per_seed], dtype=np.float64)
+        # every slice passes through the trained weights, so its minimum is (nearly always) the model's own
+        # loss: one value per seed, whose noise is the training seed's, not the direction's
+        out["minimum"][activation] = out["minimum"][activation].mean(axis=1, keepdims=True)
+    return out
+
+
+def accuracy_values(checkpoints: dict[str, list[Path]]) -> dict[str, np.ndarray]:
+    """activation → [seeds, 1] test accuracy (%) from the checkpoints' metadata."""
+    return {a: np.array([[100 * read_checkpoint(p).metadata["test_acc"]] for p in files])
+            for a, files in checkpoints.items()}
+
+
+def decide(values: dict[str, dict[str, np.ndarray]], subject: str = "mish") -> Findings:
+    """Estimates of every measure and the subject's paired comparisons on the claimed measures."""
+    estimates = {m: {a: estimate(v) for a, v in per.items()} for m, per in values.items()}
+    comparisons = [c for m, (_, sign) in CLAIMS.items() if m in values
+                   for c in compare(m, values[m], subject, sign)]
+    return Findings(values, estimates, comparisons)
+
+
+def uncertainty_figure(findings: Findings, measures: tuple[str, ...], options: PlotOptions) -> Figure:
+    """A panel per measure: each activation's per-seed means (dots) and overall mean with its 95 % interval."""
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(options.width, options.width * 0.32 * ((len(measures) + 1) // 2)))
+        axes = fig.subplots((len(measures) + 1) // 2, 2, squeeze=False).ravel()
+        for ax, measure in zip(axes, measures):
+            # dots: one per seed (its mean over directions), or one per direction when there is one seed
+            dots = {a: np.nanmean(v, axis=1) if len(v) > 1 else v[0] for a, v in findings.values[measure].items()}
+            draw_estimates(ax, dots, findings.estimates[measure])
+            ax.set_title(CLAIMS.get(measure, (measure,))[0])
+        if options.note:
+            fig.suptitle(options.note, fontsize=7, color="dimgray")
+        for ax in axes[len(measures):]:
+            ax.set_visible(False)
+    return fig
+
+
+def interval_text(mean: float, low: float, high: float, digits: int = 4) -> str:
+    """'mean [low, high]', or the mean alone where there is no interval."""
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return f"{mean:.{digits}g}"
+    return f"{mean:.{digits}g} [{low:.{digits}g}, {high:.{digits}g}]"
+
+
+def findings_markdown(findings: Findings) -> str:
+    """The findings table (each measure as mean [95 % interval]) and one line per comparison."""
+    measures = list(findings.estimates)
+    lines = ["| activation | " + " | ".join(CLAIMS.get(m, (m,))[0] for m in measures) + " |",
+             "|---|" + "---|" * len(measures)]
+    for row in findings.rows():
+        cells = [interval_text(row[m], row[f"{m}_low"], row[f"{m}_high"]) for m in measures]
+        lines.append(f"| {row['activation']} | " + " | ".join(cells) + " |")
+    over = {m: next(iter(per.values())).levels for m, per in findings.estimates.items()}
+    lines += ["", "Intervals over: " + "; ".join(f"{m}: {v}" for m, v in over.items()) + ".", ""]
+    lines += [f"- {describe(c)}" for c in findings.comparisons]
+    return "\n".join(lines) + "\n"

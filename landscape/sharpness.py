@@ -1,0 +1,101 @@
+"""`landscape sharpness`: many random 1-D slices per checkpoint, and each model's mean width,
+curvature and minimum with 95 % intervals over the directions.
+
+Stage: orchestration. Each checkpoint's K slices are one surface file of layout "slices",
+computed by the same plan/execute pipeline as `landscape surface` (resumable, refused if made
+with other settings, torchrun-ready). The direction seed is the same for every checkpoint, so
+slice k of every model starts from the same Gaussian draw: comparisons are paired by direction.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .directions import DirectionOptions
+from .engine import EvalOptions
+from .errors import LandscapeError
+from .slice_metrics import SliceMetrics, slice_metrics
+from .stats import Estimate, estimate
+from .storage import Surface, read_surface, write_metrics
+from .surface import SurfaceConfig, run_surface
+from .surface_metrics import DEFAULT_THRESHOLDS, finite_values
+
+
+@dataclass(frozen=True)
+class SharpnessConfig:
+    """What `landscape sharpness` computes; defaults match the CLI's."""
+
+    checkpoints: tuple[str, ...]
+    out_dir: str = "sharpness"
+    data: str | None = None
+    directions: int = 20
+    x: str = "-1:1:31"
+    splits: tuple[str, ...] = ("train",)
+    samples: int = 1000
+    data_seed: int = 0
+    seed: int = 0
+    thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS
+    eval: EvalOptions = field(default_factory=EvalOptions)
+    device: str = "auto"
+    force: bool = False
+    quiet: bool = False
+
+    def __post_init__(self):
+        if not self.checkpoints:
+            raise LandscapeError("give at least one checkpoint")
+        if self.directions < 1:
+            raise LandscapeError(f"--directions must be at least 1; got {self.directions}")
+        if any(t <= 0 for t in self.thresholds):
+            raise LandscapeError(f"--thresholds must be positive; got {self.thresholds}")
+
+    def surface_config(self, checkpoint: str) -> SurfaceConfig:
+        return SurfaceConfig(checkpoint=checkpoint, out=str(slices_path(self.out_dir, checkpoint)), data=self.data,
+                             x=self.x, splits=self.splits, samples=self.samples, data_seed=self.data_seed,
+                             directions=DirectionOptions(seed=self.seed), slices=self.directions, eval=self.eval,
+                             device=self.device, force=self.force, quiet=self.quiet)
+
+
+def slices_path(out_dir: str | Path, checkpoint: str | Path) -> Path:
+    return Path(out_dir) / f"{Path(checkpoint).stem}_slices.h5"
+
+
+def measure_slices(surface: Surface, metric: str, thresholds: tuple[float, ...]) -> list[SliceMetrics]:
+    """The metrics of every slice of a slices file."""
+    if not surface.is_slices:
+        raise LandscapeError(f"{surface.path} is not a file of slices (`landscape sharpness` writes those)")
+    values = finite_values(surface, metric)
+    if not surface.complete:
+        raise LandscapeError(f"{surface.path} is not finished; rerun `landscape sharpness` to complete it")
+    return [slice_metrics(surface.x, row, thresholds) for row in values]
+
+
+def metric_matrix(per_slice: list[SliceMetrics], name: str) -> np.ndarray:
+    """One metric over the slices, as a [1, K] row (one seed) for `stats.estimate`."""
+    return np.array([[m.flat()[name] for m in per_slice]], dtype=np.float64)
+
+
+def summarise(path: str | Path, metric: str = "train_loss",
+              thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS) -> dict:
+    """A row for one slices file: each metric's mean and 95 % interval over its directions, the
+    number of censored widths, and the per-slice values (stored back into the file)."""
+    surface = read_surface(path)
+    per_slice = measure_slices(surface, metric, thresholds)
+    names = ["minimum", "curvature"] + [f"width_{d:g}" for d in thresholds]
+    row: dict = {"source": str(path), "activation": surface.header.activation_label, "metric": metric,
+                 "directions": len(per_slice)}
+    for name in names:
+        e: Estimate = estimate(metric_matrix(per_slice, name))
+        row.update({name: e.mean, f"{name}_low": e.low, f"{name}_high": e.high, f"{name}_sd": e.direction_sd})
+    for d in thresholds:
+        row[f"censored_{d:g}"] = sum(m.flat()[f"censored_{d:g}"] for m in per_slice)
+    write_metrics(path, {**{k: v for k, v in row.items() if k != "source"},
+                         "slices": [m.flat() for m in per_slice]})
+    return row
+
+
+def run_sharpness(config: SharpnessConfig, metric: str = "train_loss") -> list[dict]:
+    """Compute (or resume) every checkpoint's slices, then one summary row per checkpoint."""
+    paths = [run_surface(config.surface_config(c)) for c in config.checkpoints]
+    return [summarise(p, metric, config.thresholds) for p in paths]

@@ -1,0 +1,121 @@
+"""Uncertainty of a comparison: means with 95 % intervals over directions and training seeds, and
+the verdict a claim gets from its interval.
+
+Stage: metrics → findings, pure numpy/scipy. A measurement is a [seeds, directions] array (one
+row per trained model, one column per random direction, the same direction seeds in every row
+and for every model, so models can be compared direction by direction).
+
+The interval is the t-interval of the seed means (df = seeds − 1): each seed mean carries its own
+direction noise, so the interval covers both sources, and it is exact for normal errors even
+with three seeds (a bootstrap of three seeds would be too narrow). With a single seed the
+interval is over directions only and says so (`levels`). A [seeds, 1] array (one value per seed)
+gives the plain t-interval over seeds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as scipy_stats
+
+from .errors import LandscapeError
+
+LEVEL = 0.95
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A mean with its 95 % interval, and the two sources of spread behind it."""
+
+    mean: float
+    low: float
+    high: float
+    seeds: int
+    directions: int
+    seed_sd: float  # spread of the seed means not explained by direction noise (NaN with one seed)
+    direction_sd: float  # pooled within-seed spread over directions
+    levels: str  # what the interval is over, e.g. "3 seeds × 20 directions", "20 directions, one seed"
+
+    def excludes_zero(self) -> int:
+        """+1 if the interval lies above zero, −1 if below, 0 if it contains zero."""
+        return 1 if self.low > 0 else -1 if self.high < 0 else 0
+
+
+def t_interval(values: np.ndarray, level: float = LEVEL) -> tuple[float, float, float]:
+    """(mean, low, high) of the t-interval of the mean of `values`."""
+    n = len(values)
+    mean = float(np.mean(values))
+    if n < 2:
+        return mean, float("nan"), float("nan")
+    half = scipy_stats.t.ppf(0.5 + level / 2, n - 1) * float(np.std(values, ddof=1)) / np.sqrt(n)
+    return mean, mean - half, mean + half
+
+
+def estimate(measurements: np.ndarray, level: float = LEVEL) -> Estimate:
+    """The mean of a [seeds, directions] array (NaN entries ignored) with its interval."""
+    data = np.atleast_2d(np.asarray(measurements, dtype=np.float64))
+    rows = [row[np.isfinite(row)] for row in data]
+    rows = [r for r in rows if len(r)]
+    if not rows:
+        raise LandscapeError("no finite measurements to summarise")
+    counts = np.array([len(r) for r in rows])
+    within = [np.var(r, ddof=1) for r in rows if len(r) > 1]
+    direction_sd = float(np.sqrt(np.mean(within))) if within else float("nan")
+    if len(rows) == 1:
+        mean, low, high = t_interval(rows[0], level)
+        levels = f"{counts[0]} directions, one seed" if counts[0] > 1 else "a single value: no interval"
+        return Estimate(mean, low, high, 1, int(counts[0]), float("nan"), direction_sd, levels)
+    seed_means = np.array([r.mean() for r in rows])
+    mean, low, high = t_interval(seed_means, level)
+    between = np.var(seed_means, ddof=1) - (direction_sd ** 2 / counts).mean() if within else np.var(seed_means, ddof=1)
+    levels = f"{len(rows)} seeds" + (f" × {counts.min()} directions" if counts.min() > 1 else "")
+    return Estimate(mean, low, high, len(rows), int(counts.min()), float(np.sqrt(max(between, 0.0))), direction_sd,
+                    levels)
+
+
+def paired_difference(a: np.ndarray, b: np.ndarray, level: float = LEVEL) -> Estimate:
+    """a − b, direction by direction (same seed row, same direction column), with its interval."""
+    a, b = np.atleast_2d(a), np.atleast_2d(b)
+    if a.shape != b.shape:
+        raise LandscapeError(f"paired measurements need the same seeds and directions; got {a.shape} and {b.shape}")
+    return estimate(a - b, level)
+
+
+def verdict(difference: Estimate, claimed_sign: int) -> str:
+    """'supported' if the interval excludes zero in the claimed direction (+1: a − b > 0, −1: < 0),
+    'contradicted' if it excludes zero the other way, else 'inconclusive'."""
+    side = difference.excludes_zero()
+    if side == 0:
+        return "inconclusive"
+    return "supported" if side == claimed_sign else "contradicted"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """subject − other for one measure, paired, with the verdict on a claim about its sign."""
+
+    measure: str
+    subject: str
+    other: str
+    difference: Estimate
+    claimed_sign: int
+    verdict: str
+
+
+def compare(measure: str, values: dict[str, np.ndarray], subject: str, claimed_sign: int) -> list[Comparison]:
+    """The subject against every other group of `values` ({name: [seeds, directions]}, paired)."""
+    out = []
+    for other, measurements in values.items():
+        if other != subject:
+            d = paired_difference(values[subject], measurements)
+            out.append(Comparison(measure, subject, other, d, claimed_sign, verdict(d, claimed_sign)))
+    return out
+
+
+def describe(c: Comparison, digits: int = 3) -> str:
+    """One line: the difference, its interval and the verdict."""
+    d = c.difference
+    return (f"{c.measure}: {c.subject} − {c.other} = {d.mean:.{digits}g} [{d.low:.{digits}g}, {d.high:.{digits}g}] "
+            f"(paired, over {d.levels}): {c.verdict}"
+            + (" for these trained weights; training-seed noise not included" if d.seeds == 1 and d.directions > 1
+               else ""))

@@ -1,0 +1,39 @@
+import numpy as np
+
+from landscape.findings import decide, findings_markdown, interval_text, uncertainty_figure
+from landscape.plots import PlotOptions
+
+
+def synthetic(seeds=3, directions=10, seed=0):
+    """Mish clearly wider than ReLU, the same as Swish; minima equal; one accuracy per seed."""
+    rng = np.random.default_rng(seed)
+    shared = rng.normal(0, 0.05, (1, directions))
+    width = {"relu": 0.4, "swish": 0.6, "mish": 0.6}
+    return {"width_1": {a: w + shared + rng.normal(0, 0.005, (seeds, directions)) for a, w in width.items()},
+            "minimum": {a: 0.1 + rng.normal(0, 0.01, (seeds, directions)) for a in width},
+            "test_acc": {a: 88 + rng.normal(0, 0.2, (seeds, 1)) for a in width}}
+
+
+def test_claims_get_verdicts_from_their_intervals():
+    findings = decide(synthetic())
+    verdicts = {(c.measure, c.other): c.verdict for c in findings.comparisons}
+    assert verdicts[("width_1", "relu")] == "supported"
+    assert verdicts[("width_1", "swish")] in ("inconclusive", "supported", "contradicted")
+    assert {m for m, _ in verdicts} == {"width_1", "minimum", "test_acc"}
+    rows = findings.rows()
+    assert [r["activation"] for r in rows] == ["relu", "swish", "mish"]
+    assert rows[0]["width_1_low"] < rows[0]["width_1"] < rows[0]["width_1_high"]
+    assert rows[0]["width_1_over"] == "3 seeds × 10 directions" and rows[0]["test_acc_over"] == "3 seeds"
+
+
+def test_markdown_and_figure():
+    findings = decide(synthetic())
+    text = findings_markdown(findings).splitlines()
+    assert text[0] == ("| activation | basin width at Δ = 1 (wider) | minimum training loss (lower) | "
+                       "test accuracy (higher) |")
+    assert text[2].startswith("| relu | 0.4") and any(t.startswith("- width_1: mish − relu") for t in text)
+    assert interval_text(1.0, float("nan"), float("nan")) == "1"
+    fig = uncertainty_figure(findings, ("width_1", "minimum", "test_acc"), PlotOptions(width=6.9, note="quick"))
+    assert [ax.get_title() for ax in fig.axes if ax.get_visible()][:3] == [
+        "basin width at Δ = 1 (wider)", "minimum training loss (lower)", "test accuracy (higher)"]
+    assert fig._suptitle.get_text() == "quick"

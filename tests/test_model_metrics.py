@@ -1,0 +1,78 @@
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from landscape.activations import get_activation
+from landscape.model_metrics import (
+    HessianOptions,
+    dead_units,
+    hessian_spectrum,
+    loss_spread,
+)
+
+
+def flat_parameters_loss(model, inputs, labels):
+    names = [n for n, _ in model.named_parameters()]
+    shapes = [p.shape for p in model.parameters()]
+
+    def loss(flat):
+        chunks, start = [], 0
+        for s in shapes:
+            chunks.append(flat[start:start + s.numel()].view(s))
+            start += s.numel()
+        out = torch.func.functional_call(model, dict(zip(names, chunks)), (inputs,))
+        return F.cross_entropy(out, labels)
+    return loss, torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+def test_hessian_spectrum_agrees_with_the_exact_hessian():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 3)).double()
+    inputs, labels = torch.randn(64, 5, dtype=torch.float64), torch.randint(0, 3, (64,))
+    loss, flat = flat_parameters_loss(model, inputs, labels)
+    exact = torch.linalg.eigvalsh(torch.autograd.functional.hessian(loss, flat))
+    by_magnitude = exact[torch.argsort(exact.abs(), descending=True)]
+    options = HessianOptions(top_k=2, trace_samples=1000, iterations=500, tolerance=1e-12, batch_size=64)
+    spectrum = hessian_spectrum(model, inputs, labels, options, quiet=True)
+    assert spectrum.eigenvalues == pytest.approx(by_magnitude[:2].tolist(), rel=1e-5)
+    assert abs(spectrum.trace - float(exact.sum())) < spectrum.trace_ci95
+    assert spectrum.trace_ci95 < 0.2 * abs(float(exact.sum()))
+
+
+def test_dead_units_by_construction():
+    conv = nn.Conv2d(3, 4, 1)
+    with torch.no_grad():
+        conv.weight[:2] = 0
+        conv.bias[:2] = torch.tensor([-1.0, 0.0])  # channel 0: always −1 → 0; channel 1: always 0
+        conv.weight[2:] = 1
+        conv.bias[2:] = torch.tensor([5.0, -0.5])
+    model = nn.Sequential(conv, nn.ReLU(), nn.Conv2d(4, 2, 1), nn.LeakyReLU(0.3))
+    inputs = torch.rand(10, 3, 4, 4)
+    relu, leaky = dead_units(model, inputs)
+    assert (relu.site, relu.channels, relu.never_positive, relu.below_eps) == ("1", 4, 0.5, 0.5)
+    assert leaky.channels == 2
+
+
+def test_loss_spread_is_the_standard_error():
+    torch.manual_seed(0)
+    model = nn.Linear(4, 3)
+    inputs, labels = torch.randn(50, 4), torch.randint(0, 3, (50,))
+    per_image = F.cross_entropy(model(inputs), labels, reduction="none").detach().double().numpy()
+    spread = loss_spread(model, inputs, labels, batch_size=7)
+    assert spread.loss == pytest.approx(per_image.mean())
+    assert spread.standard_error == pytest.approx(per_image.std(ddof=1) / math.sqrt(50))
+
+
+
+
+@pytest.mark.parametrize("name, params", [("relu", {}), ("leaky_relu", {"negative_slope": 0.3}),
+                                          ("swish", {"impl": "native"}), ("swish", {"impl": "compiled"}),
+                                          ("mish", {"impl": "native"}), ("mish", {"impl": "autograd"}),
+                                          ("mish", {"impl": "compiled"}), ("gelu", {}), ("elu", {}), ("softplus", {})])
+def test_dead_units_sees_every_activation_implementation(name, params):
+    model = nn.Sequential(nn.Conv2d(3, 4, 1), get_activation(name, **params), nn.Conv2d(4, 2, 1))
+    (site,) = dead_units(model, torch.randn(6, 3, 4, 4))
+    assert site.site == "1" and site.channels == 4

@@ -1,0 +1,62 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from landscape import activation_factory, resnet, save_checkpoint
+from landscape.checkpoint import model_metadata
+from landscape.cli import main
+from landscape.directions import DirectionOptions, random_directions
+from landscape.storage import read_directions, read_surface
+
+
+@pytest.fixture
+def two_checkpoints(tmp_path):
+    paths = []
+    for name in ("relu", "mish"):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            model = resnet(8, activation_factory(name))
+        paths.append(save_checkpoint(tmp_path / f"{name}.pt", model, model_metadata(8, name, {})))
+    return paths
+
+
+def test_slices_are_paired_resumable_and_summarised(tmp_path, two_checkpoints, image_folder, capsys):
+    args = ["sharpness", *map(str, two_checkpoints), "--directions", "3", "--x=-1:1:7", "--samples", "20",
+            "--data", str(image_folder), "--out-dir", str(tmp_path / "sh"), "--quiet", "--json",
+            str(tmp_path / "rows.json")]
+    assert main(args) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2 and out[0].startswith("relu: minimum") and "95 % interval over 3 directions" in out[0]
+    relu = read_surface(tmp_path / "sh" / "relu_slices.h5")
+    assert relu.is_slices and relu.values["train_loss"].shape == (3, 7) and relu.complete
+    # slice k moves along direction k alone: the centre column is the model's own loss on every row
+    assert np.ptp(relu.values["train_loss"][:, 3]) < 1e-6
+    # the same Gaussian draws for both models (paired), filter-normalised against each model's weights
+    relu_dirs = read_directions(tmp_path / "sh" / "relu_slices.h5")
+    mish_dirs = read_directions(tmp_path / "sh" / "mish_slices.h5")
+    model = resnet(8, activation_factory("relu"))
+    model.load_state_dict(torch.load(two_checkpoints[0], weights_only=True)["state_dict"])
+    expected = random_directions(model, DirectionOptions(seed=0), 3)
+    assert all(torch.equal(relu_dirs[k][n], expected[k][n]) for k in range(3) for n in expected[k])
+    assert all(torch.equal(relu_dirs[k][n], mish_dirs[k][n]) for k in range(3) for n in expected[k])  # same init
+    rows = json.loads((tmp_path / "rows.json").read_text())
+    assert [r["activation"] for r in rows] == ["relu", "mish"] and rows[0]["directions"] == 3
+    assert rows[0]["width_1_low"] <= rows[0]["width_1"] <= rows[0]["width_1_high"]
+    assert len(read_surface(tmp_path / "sh" / "relu_slices.h5").metrics["slices"]) == 3
+    assert main(args) == 0  # finished files are reused: nothing recomputed
+    assert read_surface(tmp_path / "sh" / "relu_slices.h5").progress.wall_time_s == relu.progress.wall_time_s
+    assert main([*args[:5], "--x=-2:2:7", *args[6:]]) == 2  # other settings: refused
+    assert "holds a different surface" in capsys.readouterr().err
+
+
+def test_slices_refuse_plane_options(tmp_path, two_checkpoints, image_folder, capsys):
+    from landscape import LandscapeError
+    from landscape.surface import SurfaceConfig
+
+    with pytest.raises(LandscapeError, match="slices are 1-D"):
+        SurfaceConfig(checkpoint="a.pt", out="b.h5", y="-1:1:3", slices=4)
+    assert main(["sharpness", str(two_checkpoints[0]), "--directions", "0", "--data", str(image_folder),
+                 "--out-dir", str(tmp_path), "--quiet"]) == 2
+    assert "--directions must be at least 1" in capsys.readouterr().err

@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+
+from landscape import LandscapeError
+from landscape.stats import estimate, paired_difference, t_interval, verdict
+
+
+def simulate(rng, seeds, directions, mean, seed_sd, direction_sd, shared=None):
+    """[seeds, directions] measurements: a seed effect per row, a direction effect per column (shared
+    between models when given, as with paired direction seeds), and noise."""
+    columns = shared if shared is not None else 0.0
+    return mean + rng.normal(0, seed_sd, (seeds, 1)) + columns + rng.normal(0, direction_sd, (seeds, directions))
+
+
+def test_interval_covers_a_known_difference_about_95_percent_of_the_time():
+    rng = np.random.default_rng(0)
+    true_difference, covered, draws = 0.03, 0, 2000
+    for _ in range(draws):
+        shared = rng.normal(0, 0.2, (1, 20))  # the direction's own effect, the same for both models
+        a = simulate(rng, 3, 20, 0.40 + true_difference, 0.02, 0.05, shared)
+        b = simulate(rng, 3, 20, 0.40, 0.02, 0.05, shared)
+        d = paired_difference(a, b)
+        covered += d.low <= true_difference <= d.high
+    assert 0.93 <= covered / draws <= 0.97
+
+
+def test_a_large_difference_is_supported_and_the_reverse_contradicted():
+    rng = np.random.default_rng(1)
+    shared = rng.normal(0, 0.2, (1, 20))
+    wide = simulate(rng, 3, 20, 0.6, 0.01, 0.03, shared)
+    narrow = simulate(rng, 3, 20, 0.4, 0.01, 0.03, shared)
+    d = paired_difference(wide, narrow)
+    assert d.excludes_zero() == 1 and verdict(d, +1) == "supported" and verdict(d, -1) == "contradicted"
+    same = paired_difference(simulate(rng, 3, 20, 0.4, 0.05, 0.05, shared), simulate(rng, 3, 20, 0.4, 0.05, 0.05, shared))
+    if same.excludes_zero() == 0:
+        assert verdict(same, +1) == "inconclusive"
+
+
+def test_the_two_sources_of_spread_are_recovered():
+    rng = np.random.default_rng(2)
+    e = estimate(simulate(rng, 200, 50, 1.0, 0.3, 0.1))
+    assert e.seed_sd == pytest.approx(0.3, rel=0.15) and e.direction_sd == pytest.approx(0.1, rel=0.05)
+    assert e.levels == "200 seeds × 50 directions" and e.seeds == 200 and e.directions == 50
+
+
+def test_one_seed_gives_an_interval_over_directions_only():
+    values = np.array([[1.0, 2.0, 3.0, 4.0]])
+    e = estimate(values)
+    mean, low, high = t_interval(values[0])
+    assert (e.mean, e.low, e.high) == (2.5, low, high) and e.levels == "4 directions, one seed"
+    assert estimate(values.T).levels == "4 seeds" and estimate(values.T).low == pytest.approx(low)
+    assert high - mean == pytest.approx(3.182446 * np.std(values[0], ddof=1) / 2, rel=1e-6)  # t(0.975, 3)
+
+
+def test_unpaired_shapes_and_empty_data_are_refused():
+    with pytest.raises(LandscapeError, match="same seeds and directions"):
+        paired_difference(np.ones((2, 3)), np.ones((3, 3)))
+    with pytest.raises(LandscapeError, match="no finite"):
+        estimate(np.full((2, 2), np.nan))
