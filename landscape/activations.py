@@ -10,8 +10,8 @@ PyTorch's Mish kernel is slow on channels_last tensors and the fused one trains 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -183,18 +183,20 @@ def _mish(impl: str = "native") -> nn.Module:
 class _Entry:
     build: Callable[..., nn.Module]
     defaults: Mapping[str, object]
+    title: str  # the name in figures and reports
 
 
 _REGISTRY: dict[str, _Entry] = {
-    "relu": _Entry(lambda: nn.ReLU(inplace=True), {}),
+    "relu": _Entry(lambda: nn.ReLU(inplace=True), {}, "ReLU"),
     "leaky_relu": _Entry(lambda negative_slope: nn.LeakyReLU(negative_slope, inplace=True),
-                         {"negative_slope": 0.01}),
-    "swish": _Entry(_swish, {"beta": 1.0, "impl": "native"}),
-    "mish": _Entry(_mish, {"impl": "native"}),
-    "gelu": _Entry(lambda: nn.GELU(), {}),
-    "elu": _Entry(lambda alpha: nn.ELU(alpha, inplace=True), {"alpha": 1.0}),
-    "softplus": _Entry(lambda beta: nn.Softplus(beta), {"beta": 1.0}),
+                         {"negative_slope": 0.01}, "Leaky ReLU"),
+    "swish": _Entry(_swish, {"beta": 1.0, "impl": "native"}, "Swish"),
+    "mish": _Entry(_mish, {"impl": "native"}, "Mish"),
+    "gelu": _Entry(lambda: nn.GELU(), {}, "GELU"),
+    "elu": _Entry(lambda alpha: nn.ELU(alpha, inplace=True), {"alpha": 1.0}, "ELU"),
+    "softplus": _Entry(lambda beta: nn.Softplus(beta), {"beta": 1.0}, "Softplus"),
 }
+PARAMETER_TITLES = {"negative_slope": "slope", "beta": "β", "alpha": "α"}
 
 ACTIVATIONS: tuple[str, ...] = tuple(_REGISTRY)
 REGISTRY_TAG = "landscape_activation"  # set on every module the registry builds
@@ -207,6 +209,17 @@ def activation_defaults(name: str) -> Mapping[str, object]:
     """The parameters activation `name` takes, with their defaults."""
     require_choice("activation", name, ACTIVATIONS)
     return _REGISTRY[name].defaults
+
+
+def display_name(name: str, params: Mapping[str, object] | None = None) -> str:
+    """The activation as a reader names it, with the parameters that differ from the defaults:
+    'Leaky ReLU (slope 0.3)', 'Swish (β 1.5)', 'Mish'. Unknown names are returned as they are."""
+    if name not in _REGISTRY:
+        return name
+    entry = _REGISTRY[name]
+    changed = [f"{PARAMETER_TITLES.get(k, k)} {v:g}" if isinstance(v, float) else f"{PARAMETER_TITLES.get(k, k)} {v}"
+               for k, v in (params or {}).items() if k != "impl" and entry.defaults.get(k) != v]
+    return entry.title + (f" ({', '.join(changed)})" if changed else "")
 
 
 def activation_params(name: str, **params) -> dict[str, object]:

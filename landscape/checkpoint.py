@@ -1,4 +1,5 @@
-"""Checkpoints: a plain state_dict plus the metadata needed to rebuild the model.
+"""Checkpoints: a plain state_dict plus the metadata needed to rebuild the model; or your own
+model, built by a factory you name and filled from a weights file.
 
 Stage: checkpoint → model. Files are written atomically and read with
 `torch.load(weights_only=True)`, so loading never executes code from the file.
@@ -7,9 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import pickle
-import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from torch import nn
 from .activations import activation_factory
 from .errors import LandscapeError, require_choice
 from .files import atomic_write
+from .imports import import_callable
 from .models import MLP, resnet
 
 FORMAT = "landscape.checkpoint"
@@ -83,25 +83,33 @@ class CheckpointFile:
         return self.payload["metadata"]
 
 
+def _torch_load(path: Path, what: str) -> tuple[Any, str]:
+    """(contents, SHA-256 of the bytes read) of a torch file, loaded without executing code."""
+    if not path.is_file():
+        raise LandscapeError(f"{what} {path} does not exist")
+    data = path.read_bytes()
+    try:
+        payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as e:  # untrusted bytes: any failure to parse them means the file is not usable
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if "weights_only" in str(e) or "Unsupported global" in str(e):
+            first_line = "it holds Python objects other than tensors and plain values; refused unread"
+        raise LandscapeError(f"{what} {path} is corrupt or not a torch file ({first_line[:120]})") from None
+    return payload, hashlib.sha256(data).hexdigest()
+
+
 def read_checkpoint(path: str | Path) -> CheckpointFile:
     """Read and validate a checkpoint once (the hash comes from the same bytes); every failure is
     a one-line LandscapeError."""
     path = Path(path)
-    if not path.is_file():
-        raise LandscapeError(f"checkpoint {path} does not exist")
-    data = path.read_bytes()
-    try:
-        payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
-        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise LandscapeError(f"checkpoint {path} is corrupt or not a torch file ({first_line[:120]})") from None
+    payload, sha256 = _torch_load(path, "checkpoint")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise LandscapeError(f"{path} is not a landscape checkpoint (no {FORMAT!r} header); "
-                             f"train one with `landscape train`")
+        raise LandscapeError(f"{path} is not a landscape checkpoint (no {FORMAT!r} header); train one with "
+                             f"`landscape train`, or give your own model with --model MODULE:CALLABLE")
     if payload.get("format_version", 0) > FORMAT_VERSION:
         raise LandscapeError(f"checkpoint {path} has format version {payload['format_version']}; "
                              f"this landscape reads up to {FORMAT_VERSION}")
-    return CheckpointFile(path, payload, hashlib.sha256(data).hexdigest())
+    return CheckpointFile(path, payload, sha256)
 
 
 def model_from(checkpoint: CheckpointFile) -> nn.Module:
@@ -123,6 +131,73 @@ def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:
     """(model in eval mode on the CPU, metadata) from a checkpoint written by `save_checkpoint`."""
     checkpoint = read_checkpoint(path)
     return model_from(checkpoint), checkpoint.metadata
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How to build the model a weights file fills: None means a landscape checkpoint (the file
+    says); otherwise `factory` ('module:callable' or 'file.py:callable') called with `args`."""
+
+    factory: str | None = None
+    args: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model ready to measure (eval mode, CPU), the SHA-256 of the file its weights came from,
+    and what is known about it (a checkpoint's metadata, or the factory and its arguments)."""
+
+    model: nn.Module
+    sha256: str
+    metadata: dict
+
+
+def state_dict_of(payload: Any, path: Path) -> dict[str, torch.Tensor]:
+    """The state_dict inside a weights file as training scripts save it: the dict itself, or under
+    'state_dict' or 'model'; a 'module.' prefix (DataParallel, DistributedDataParallel) is removed."""
+    for key in ("state_dict", "model"):
+        if isinstance(payload, dict) and isinstance(payload.get(key), dict):
+            payload = payload[key]
+            break
+    if not isinstance(payload, dict) or not payload or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in payload.items()):
+        raise LandscapeError(f"weights file {path} holds no state_dict (a dict of tensors, possibly under "
+                             f"'state_dict' or 'model')")
+    if all(k.startswith("module.") for k in payload):
+        payload = {k[len("module."):]: v for k, v in payload.items()}
+    return payload
+
+
+def load_foreign_model(weights: str | Path, spec: ModelSpec) -> LoadedModel:
+    """Your model: `spec.factory(**spec.args)`, filled strictly from the state_dict in `weights`."""
+    path = Path(weights)
+    payload, sha256 = _torch_load(path, "weights file")
+    state = state_dict_of(payload, path)
+    factory = import_callable(spec.factory, "--model")
+    try:
+        model = factory(**spec.args)
+    except TypeError as e:
+        raise LandscapeError(f"--model {spec.factory} with --model-args {spec.args}: {e}") from None
+    if not isinstance(model, nn.Module):
+        raise LandscapeError(f"--model {spec.factory} returned {type(model).__name__}, not a torch nn.Module")
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # tensor shapes differ
+        detail = " ".join(str(e).split())
+        raise LandscapeError(f"weights file {path} does not fit --model {spec.factory} ({detail[:160]})") from None
+    if result.missing_keys or result.unexpected_keys:
+        parts = [f"{len(keys)} {kind} key(s), e.g. {keys[0]!r}" for kind, keys in
+                 (("missing", result.missing_keys), ("unexpected", result.unexpected_keys)) if keys]
+        raise LandscapeError(f"weights file {path} does not fit --model {spec.factory}: {'; '.join(parts)}")
+    return LoadedModel(model.eval(), sha256, {"model_factory": spec.factory, "model_args": dict(spec.args)})
+
+
+def load_model(path: str | Path, spec: ModelSpec = ModelSpec()) -> LoadedModel:
+    """A landscape checkpoint (spec.factory None) or your own model's weights file, ready to measure."""
+    if spec.factory is None:
+        checkpoint = read_checkpoint(path)
+        return LoadedModel(model_from(checkpoint), checkpoint.sha256, checkpoint.metadata)
+    return load_foreign_model(path, spec)
 
 
 def checkpoint_summary(path: str | Path) -> dict:

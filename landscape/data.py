@@ -6,6 +6,7 @@ in any loop over batches.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from dataclasses import dataclass
@@ -37,18 +38,22 @@ HOW_TO_PROVIDE = ("pass --data PATH (or set LANDSCAPE_DATA) to a folder with tra
 
 @dataclass(frozen=True)
 class ImageSet:
-    """A labelled image set: images [N, 3, H, W] uint8, labels [N] int64."""
+    """A labelled set: images [N, C, H, W] uint8 with the per-channel mean and std (pixel units in
+    [0, 1]) that standardise them, or ready model inputs [N, ...] (floats; mean and std None);
+    labels [N] int64."""
 
     images: torch.Tensor
     labels: torch.Tensor
     classes: tuple[str, ...]
     source: str
+    mean: tuple[float, ...] | None = CIFAR10_MEAN
+    std: tuple[float, ...] | None = CIFAR10_STD
 
     def __len__(self) -> int:
         return len(self.labels)
 
-    def subset(self, indices: torch.Tensor) -> "ImageSet":
-        return ImageSet(self.images[indices], self.labels[indices], self.classes, self.source)
+    def subset(self, indices: torch.Tensor) -> ImageSet:
+        return dataclasses.replace(self, images=self.images[indices], labels=self.labels[indices])
 
 
 def default_cache_dir() -> Path:
@@ -59,6 +64,13 @@ def default_cache_dir() -> Path:
 
 def default_torchvision_root() -> Path:
     return default_cache_dir() / "torchvision"
+
+
+def as_given(path: str | Path) -> str:
+    """A path for provenance: as the user gave it (relative stays relative), with the home folder
+    written as ~ so that committed files do not reveal a machine's home."""
+    home, path = str(Path.home()), str(path)
+    return "~" + path[len(home):] if path.startswith(home + "/") else path
 
 
 def resolve_data_root(path: str | None) -> str | None:
@@ -81,8 +93,11 @@ def _decode_image_folder(files: list[tuple[Path, int]], quiet: bool) -> tuple[to
     images = np.empty((len(files), 32, 32, 3), dtype=np.uint8)
     bar = progress(len(files), "decode", "img", quiet)
     for i, (path, _) in enumerate(files):
-        with Image.open(path) as im:
-            array = np.asarray(im.convert("RGB"))
+        try:
+            with Image.open(path) as im:
+                array = np.asarray(im.convert("RGB"))
+        except OSError as e:  # unreadable, truncated or not an image
+            raise LandscapeError(f"image {path} cannot be read ({str(e)[:120]})") from None
         if array.shape != (32, 32, 3):
             raise LandscapeError(f"{path} is {array.shape[1]}×{array.shape[0]}, not a 32×32 CIFAR image")
         images[i] = array
@@ -99,15 +114,17 @@ def _load_batches(root: Path, split: str, download: bool) -> tuple[torch.Tensor,
         problem = "could not be downloaded" if download else f"its {BATCHES_FOLDER} is incomplete or corrupt"
         raise LandscapeError(f"no usable CIFAR-10 at {root}: {problem} ({e}); {HOW_TO_PROVIDE}") from None
     images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
-    return images, torch.tensor(ds.targets, dtype=torch.int64), str(Path(root).resolve() / BATCHES_FOLDER)
+    return images, torch.tensor(ds.targets, dtype=torch.int64), as_given(Path(root) / BATCHES_FOLDER)
 
 
-def _cache_path(cache_dir: Path, source: str, split: str, fingerprint: str) -> Path:
+def cache_path(cache_dir: Path, source: str, split: str, fingerprint: str, prefix: str = "cifar10") -> Path:
+    """The decode-cache file of one split of one source (a change of files changes `fingerprint`)."""
     key = hashlib.sha256(f"{source}|{split}|{fingerprint}".encode()).hexdigest()[:16]
-    return cache_dir / f"cifar10-{split}-{key}.pt"
+    return cache_dir / f"{prefix}-{split}-{key}.pt"
 
 
-def _cached(path: Path, build) -> dict:
+def cached(path: Path, build) -> dict:
+    """The tensors cached at `path`, built and written atomically the first time."""
     if path.exists():
         return torch.load(path, weights_only=True)
     payload = build()
@@ -135,10 +152,9 @@ def load_cifar10(root: str | None, split: Split, cache_dir: Path | None = None,
     if (base / split).is_dir():
         files = _image_folder_files(base / split)
         fingerprint = f"{len(files)}|{files[-1][0].name}|{files[-1][0].stat().st_size}"
-        source = str(base.resolve())
-        payload = _cached(_cache_path(cache_dir, source, split, fingerprint),
-                          lambda: dict(zip(("images", "labels"), _decode_image_folder(files, quiet))))
-        return ImageSet(payload["images"], payload["labels"], CIFAR10_CLASSES, source)
+        payload = cached(cache_path(cache_dir, str(base.resolve()), split, fingerprint),
+                         lambda: dict(zip(("images", "labels"), _decode_image_folder(files, quiet))))
+        return ImageSet(payload["images"], payload["labels"], CIFAR10_CLASSES, as_given(root))
     batches_root = base.parent if base.name == BATCHES_FOLDER else base
     if (batches_root / BATCHES_FOLDER).is_dir():
         images, labels, source = _load_batches(batches_root, split, download=False)
@@ -166,11 +182,13 @@ def balanced_subset(labels: torch.Tensor, n: int, seed: int) -> torch.Tensor:
     return torch.sort(torch.cat(chosen)).values
 
 
-def normalize(images: torch.Tensor) -> torch.Tensor:
-    """uint8 [N, 3, H, W] → float32, scaled to [0, 1] and standardised per channel."""
-    mean = torch.tensor(CIFAR10_MEAN, device=images.device).view(1, 3, 1, 1)
-    std = torch.tensor(CIFAR10_STD, device=images.device).view(1, 3, 1, 1)
-    return (images.float().div_(255) - mean) / std
+def normalize(images: torch.Tensor, mean: tuple[float, ...] = CIFAR10_MEAN,
+              std: tuple[float, ...] = CIFAR10_STD) -> torch.Tensor:
+    """uint8 [N, C, H, W] → float32, scaled to [0, 1] and standardised per channel."""
+    shape = (1, len(mean), 1, 1)
+    mean_t = torch.tensor(mean, device=images.device).view(shape)
+    std_t = torch.tensor(std, device=images.device).view(shape)
+    return (images.float().div_(255) - mean_t) / std_t
 
 
 def augment(images: torch.Tensor, generator: torch.Generator, padding: int = 4) -> torch.Tensor:

@@ -8,8 +8,8 @@ evaluator, so they give the same numbers.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 import torch
@@ -17,7 +17,7 @@ from torch import nn
 
 from .directions import Direction, check_compatible, model_entries
 from .errors import LandscapeError, require_choice
-from .evaluate import EvalSet, evaluate
+from .evaluate import EvalSet, evaluate, loss_function, require_loss
 from .grid import Grid
 from .progress import progress
 from .runtime import PRECISIONS
@@ -26,14 +26,16 @@ from .storage import value_names
 
 @dataclass(frozen=True)
 class EvalOptions:
-    """Evaluation batch size (64 keeps ResNet-20's activations in cache: benchmarks/bench_surface.py)
-    and precision."""
+    """Evaluation batch size (64 keeps ResNet-20's activations in cache: benchmarks/bench_surface.py),
+    precision and loss (a name from evaluate.LOSSES or MODULE:CALLABLE)."""
 
     batch_size: int = 64
     precision: str = "fp32"
+    loss: str = "cross_entropy"
 
     def __post_init__(self):
         require_choice("precision", self.precision, PRECISIONS)
+        require_loss(self.loss)
         if self.batch_size < 1:
             raise LandscapeError(f"--batch-size must be at least 1; got {self.batch_size}")
 
@@ -53,6 +55,7 @@ class PointEvaluator:
         self.origin = {k: v.detach().clone() for k, v in self.entries.items()}
         self.directions = [{k: d[k].to(self.origin[k]) for k in self.entries} for d in directions]
         self.names = value_names(tuple(s.split for s in sets))  # the order of the values returned
+        self.loss = loss_function(options.loss)
 
     @torch.no_grad()
     def move_to(self, coefficients: Iterable[float]) -> None:
@@ -67,11 +70,12 @@ class PointEvaluator:
         self.move_to(point[:len(self.directions)])
         values = []
         for s in self.sets:
-            score = evaluate(self.model, s.inputs, s.labels, self.options.batch_size, self.options.precision)
+            score = evaluate(self.model, s.inputs, s.labels, self.options.batch_size, self.options.precision,
+                             self.loss)
             values += [score.loss, score.accuracy]
         return values
 
-    def __enter__(self) -> "PointEvaluator":
+    def __enter__(self) -> PointEvaluator:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -6,15 +6,55 @@ checkpoint metrics. Inputs arrive normalised and on the device; only `load_eval_
 """
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import balanced_subset, load_cifar10, normalize
+from .data import CIFAR10_MEAN, CIFAR10_STD, balanced_subset, normalize
+from .datasets import DatasetSpec, load_split
 from .errors import LandscapeError
+from .imports import import_callable, is_callable_spec
 from .runtime import autocast
+
+LossSum = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (outputs, labels) → summed loss
+LOSSES = ("cross_entropy", "mse")
+LOSS_UNITS = {"cross_entropy": "nats (mean cross-entropy per example)",
+              "mse": "mean squared error per example between outputs and one-hot labels"}
+
+
+def cross_entropy_sum(outputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(outputs, labels, reduction="sum")
+
+
+def mse_sum(outputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Squared error to the one-hot labels, averaged over classes, summed over examples."""
+    one_hot = F.one_hot(labels, outputs.shape[1]).to(outputs.dtype)
+    return F.mse_loss(outputs, one_hot, reduction="sum") / outputs.shape[1]
+
+
+def require_loss(spec: str) -> None:
+    if spec not in LOSSES and not is_callable_spec(spec):
+        raise LandscapeError(f"unknown loss {spec!r}; expected one of {', '.join(LOSSES)} or MODULE:CALLABLE")
+
+
+def loss_function(spec: str) -> LossSum:
+    """The summed loss `spec` names; your MODULE:CALLABLE(outputs, labels) returns the batch mean
+    (as torch's losses do by default) and is scaled by the batch size."""
+    require_loss(spec)
+    if spec == "cross_entropy":
+        return cross_entropy_sum
+    if spec == "mse":
+        return mse_sum
+    user_loss = import_callable(spec, "--loss")
+    return lambda outputs, labels: user_loss(outputs, labels) * len(labels)
+
+
+def loss_units(spec: str) -> str:
+    return LOSS_UNITS.get(spec, f"{spec}, mean per example")
 
 
 @dataclass(frozen=True)
@@ -27,17 +67,21 @@ class Score:
 
 @dataclass(frozen=True)
 class EvalSet:
-    """One split's prepared inputs [N, C, H, W] (normalised, on the device) and labels [N]."""
+    """One split's prepared inputs [N, ...] (standardised, on the device) and labels [N]."""
 
     split: str
     inputs: torch.Tensor
     labels: torch.Tensor
     source: str = ""
+    sha256: str = ""  # of the raw examples and labels chosen (`samples_sha256`)
+    mean: tuple[float, ...] | None = None  # the standardisation applied, if any
+    std: tuple[float, ...] | None = None
 
 
 def evaluate(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
-             batch_size: int = 128, precision: str = "fp32") -> Score:
-    """Score `model` in its current mode on inputs [N, 3, H, W] (normalised) and labels [N]."""
+             batch_size: int = 128, precision: str = "fp32", loss: LossSum = cross_entropy_sum) -> Score:
+    """Score `model` in its current mode on prepared inputs [N, ...] and labels [N]: mean `loss`
+    per example, and the share whose largest output is the label."""
     total_loss = torch.zeros((), dtype=torch.float64, device=inputs.device)
     correct = torch.zeros((), dtype=torch.int64, device=inputs.device)
     with torch.inference_mode(), autocast(inputs.device, precision):
@@ -46,23 +90,38 @@ def evaluate(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
             if logits.dtype in (torch.bfloat16, torch.float16):
                 logits = logits.float()
             target = labels[start:start + batch_size]
-            total_loss += F.cross_entropy(logits, target, reduction="sum")
+            total_loss += loss(logits, target).double()
             correct += (logits.argmax(1) == target).sum()
     n = len(labels)
     return Score(float(total_loss) / n, int(correct) / n)
 
 
-def prepare_inputs(images: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """uint8 images → normalised float32 on `device` in channels_last (faster convolutions)."""
-    return normalize(images.to(device)).contiguous(memory_format=torch.channels_last)
+def prepare_inputs(images: torch.Tensor, device: torch.device, mean: tuple[float, ...] | None = CIFAR10_MEAN,
+                   std: tuple[float, ...] | None = CIFAR10_STD) -> torch.Tensor:
+    """uint8 images → standardised float32 on `device`, channels_last (faster convolutions); float
+    inputs (mean None) are moved as they are."""
+    if mean is None:
+        return images.to(device, torch.float32)
+    return normalize(images.to(device), mean, std).contiguous(memory_format=torch.channels_last)
+
+
+def samples_sha256(images: torch.Tensor, labels: torch.Tensor) -> str:
+    """The identity of an evaluation set by content (raw images or inputs, then labels), wherever it was read."""
+    digest = hashlib.sha256()
+    for tensor in (images, labels):
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def load_eval_set(data: str | None, split: str, samples: int, data_seed: int, device: torch.device,
-                  quiet: bool = False) -> EvalSet:
-    """The same class-balanced `samples` images of `split` for every point and every model, prepared
+                  quiet: bool = False, dataset: DatasetSpec = DatasetSpec()) -> EvalSet:
+    """The same class-balanced `samples` examples of `split` for every point and every model, prepared
     on `device`; more than the split holds is refused."""
-    images = load_cifar10(data, split, quiet=quiet)
+    if samples < 1:
+        raise LandscapeError(f"--samples must be at least 1; got {samples}")
+    images = load_split(dataset, data, split, quiet=quiet)
     if samples > len(images):
-        raise LandscapeError(f"--samples {samples} is more than the {len(images):,} images of the {split} split")
+        raise LandscapeError(f"--samples {samples} is more than the {len(images):,} examples of the {split} split")
     chosen = images.subset(balanced_subset(images.labels, samples, data_seed))
-    return EvalSet(split, prepare_inputs(chosen.images, device), chosen.labels.to(device), images.source)
+    return EvalSet(split, prepare_inputs(chosen.images, device, chosen.mean, chosen.std), chosen.labels.to(device),
+                   images.source, samples_sha256(chosen.images, chosen.labels), chosen.mean, chosen.std)

@@ -10,9 +10,10 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import shutil
 import socket
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from .errors import LandscapeError
 
@@ -73,11 +74,21 @@ def exclusive_writer(path: str | Path) -> Iterator[None]:
 
 
 def require_writable_folder(path: str | Path, flag: str) -> None:
-    """Refuse, before any work, an output whose folder cannot be created or written."""
-    folder = Path(path).parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise LandscapeError(f"{flag} {path}: cannot create the folder {folder} ({e.strerror})") from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise LandscapeError(f"{flag} {path}: the folder {folder} is not writable")
+    """Refuse, before any work, an output whose folder could not be created or written. Nothing is
+    created here: the nearest folder that exists must be a writable folder."""
+    folder = Path(path).absolute().parent
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        raise LandscapeError(f"{flag} {path}: cannot create the folder {folder} ({existing} is a file)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise LandscapeError(f"{flag} {path}: the folder {existing} is not writable")
+
+
+def require_free_space(path: str | Path, needed: int, flag: str) -> None:
+    """Refuse, before any work, an output whose disk has less than `needed` bytes free."""
+    folder = Path(path).absolute().parent
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    free = shutil.disk_usage(existing).free
+    if free < needed:
+        raise LandscapeError(f"{flag} {path}: {needed / 1e6:,.1f} MB needed, only {free / 1e6:,.1f} MB free on "
+                             f"that disk")

@@ -4,8 +4,8 @@ Stage: metrics → findings. From the slices files of every trained model (`land
 one per activation and training seed, the same direction seeds everywhere) it builds, per
 measure, a [seeds, directions] array for each activation, the mean and 95 % interval of each
 (`stats.estimate`), and the paired difference of the subject (Mish) with every other
-activation with its verdict (`stats.compare`). Checkpoint-level numbers (test accuracy) are one
-value per seed.
+activation with its verdict (`stats.compare`). Checkpoint-level numbers (test accuracy, Hessian
+λmax and trace, dead units) are one value per seed.
 """
 from __future__ import annotations
 
@@ -29,7 +29,17 @@ from .surface_metrics import DEFAULT_THRESHOLDS
 CLAIMS = {"width_1": ("basin width at Δ = 1 (wider)", +1), "width_0.5": ("basin width at Δ = 0.5 (wider)", +1),
           "width_0.1": ("basin width at Δ = 0.1 (wider)", +1),
           "minimum": ("minimum training loss (lower)", -1), "curvature": ("curvature at the minimum (flatter)", -1),
-          "test_acc": ("test accuracy (higher)", +1)}
+          "hessian_max": ("Hessian λmax (flatter)", -1), "hessian_trace": ("Hessian trace (flatter)", -1),
+          "dead_units": ("dead units, % of channels (fewer)", -1), "test_acc": ("test accuracy (higher)", +1)}
+# checkpoint measures that describe, not decide: shown in the table, compared with nothing
+LABELS = {"loss_standard_error": "s.e. of the loss over the images"}
+# checkpoint-metrics row key → measure, and the factor to its unit
+CHECKPOINT_MEASURES = {"hessian_eig_1": ("hessian_max", 1.0), "hessian_trace": ("hessian_trace", 1.0),
+                       "dead_never_positive": ("dead_units", 100.0), "loss_standard_error": ("loss_standard_error", 1.0)}
+
+
+def label(measure: str) -> str:
+    return CLAIMS[measure][0] if measure in CLAIMS else LABELS.get(measure, measure)
 
 
 @dataclass(frozen=True)
@@ -80,6 +90,16 @@ def accuracy_values(checkpoints: dict[str, list[Path]]) -> dict[str, np.ndarray]
             for a, files in checkpoints.items()}
 
 
+def checkpoint_values(rows: dict[str, list[dict]]) -> dict[str, dict[str, np.ndarray]]:
+    """measure → activation → [seeds, 1] from each activation's checkpoint-metrics rows (one per seed):
+    Hessian λmax and trace, dead units (%), the loss's standard error over the images."""
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for key, (measure, factor) in CHECKPOINT_MEASURES.items():
+        if all(key in row for per in rows.values() for row in per):
+            out[measure] = {a: np.array([[factor * row[key]] for row in per]) for a, per in rows.items()}
+    return out
+
+
 def decide(values: dict[str, dict[str, np.ndarray]], subject: str = "mish") -> Findings:
     """Estimates of every measure and the subject's paired comparisons on the claimed measures."""
     estimates = {m: {a: estimate(v) for a, v in per.items()} for m, per in values.items()}
@@ -97,7 +117,7 @@ def uncertainty_figure(findings: Findings, measures: tuple[str, ...], options: P
             # dots: one per seed (its mean over directions), or one per direction when there is one seed
             dots = {a: np.nanmean(v, axis=1) if len(v) > 1 else v[0] for a, v in findings.values[measure].items()}
             draw_estimates(ax, dots, findings.estimates[measure])
-            ax.set_title(CLAIMS.get(measure, (measure,))[0])
+            ax.set_title(label(measure))
         if options.note:
             fig.suptitle(options.note, fontsize=7, color="dimgray")
         for ax in axes[len(measures):]:
@@ -115,7 +135,7 @@ def interval_text(mean: float, low: float, high: float, digits: int = 4) -> str:
 def findings_markdown(findings: Findings) -> str:
     """The findings table (each measure as mean [95 % interval]) and one line per comparison."""
     measures = list(findings.estimates)
-    lines = ["| activation | " + " | ".join(CLAIMS.get(m, (m,))[0] for m in measures) + " |",
+    lines = ["| activation | " + " | ".join(label(m) for m in measures) + " |",
              "|---|" + "---|" * len(measures)]
     for row in findings.rows():
         cells = [interval_text(row[m], row[f"{m}_low"], row[f"{m}_high"]) for m in measures]

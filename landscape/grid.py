@@ -31,7 +31,7 @@ class Axis:
     num: int
 
     @classmethod
-    def parse(cls, spec: str) -> "Axis":
+    def parse(cls, spec: str) -> Axis:
         """'START:STOP:NUM', e.g. '-1:1:51'; NUM ≥ 2 and START < STOP (or NUM = 1 and START = STOP)."""
         parts = spec.split(":")
         try:
@@ -62,7 +62,7 @@ class Grid:
         require_size(self.shape)
 
     @classmethod
-    def parse(cls, x: str, y: str | None = None) -> "Grid":
+    def parse(cls, x: str, y: str | None = None) -> Grid:
         return cls(Axis.parse(x), Axis.parse(y) if y else None)
 
     @property

@@ -39,7 +39,8 @@ class CheckpointMetrics:
                "loss_standard_error": self.spread.standard_error, "images": self.spread.images}
         if self.hessian:
             out.update({f"hessian_eig_{i + 1}": v for i, v in enumerate(self.hessian.eigenvalues)})
-            out.update({"hessian_trace": self.hessian.trace, "hessian_trace_ci95": self.hessian.trace_ci95})
+            out.update({"hessian_trace": self.hessian.trace, "hessian_trace_ci95": self.hessian.trace_ci95,
+                        "hessian_images": self.hessian.images})
         if self.dead:
             total = sum(d.channels for d in self.dead)
             out["dead_never_positive"] = sum(d.never_positive * d.channels for d in self.dead) / total
@@ -79,11 +80,15 @@ def checkpoint_metrics(path: str, config: MetricsConfig) -> CheckpointMetrics:
     model, meta = load_checkpoint(path)
     model = model.to(device)
     images = load_eval_set(config.data, config.split, config.samples, config.data_seed, device, quiet=True)
-    inputs, labels = images.inputs, images.labels
+    hessian = None
+    if config.hessian:
+        own = config.hessian.samples not in (None, config.samples)
+        curvature_set = load_eval_set(config.data, config.split, config.hessian.samples, config.data_seed, device,
+                                      quiet=True) if own else images
+        hessian = hessian_spectrum(model, curvature_set.inputs, curvature_set.labels, config.hessian, config.quiet)
     return CheckpointMetrics(
-        str(path), str(meta.get("activation")), loss_spread(model, inputs, labels),
-        hessian_spectrum(model, inputs, labels, config.hessian, config.quiet) if config.hessian else None,
-        dead_units(model, inputs, config.eps) if config.dead_units else [])
+        str(path), str(meta.get("activation")), loss_spread(model, images.inputs, images.labels), hessian,
+        dead_units(model, images.inputs, config.eps) if config.dead_units else [])
 
 
 def run_metrics(config: MetricsConfig) -> list[dict]:

@@ -78,7 +78,8 @@ def _normalised(v: list[torch.Tensor]) -> list[torch.Tensor]:
 @dataclass(frozen=True)
 class HessianOptions:
     """Power iteration (top_k eigenvalues, at most `iterations` each, stopping at relative change
-    `tolerance`) and Hutchinson's trace (`trace_samples` Rademacher vectors)."""
+    `tolerance`) and Hutchinson's trace (`trace_samples` Rademacher vectors), on `samples`
+    class-balanced images of their own (None: the images of the other metrics)."""
 
     top_k: int = 3
     trace_samples: int = 20
@@ -86,6 +87,7 @@ class HessianOptions:
     tolerance: float = 1e-3
     batch_size: int = 200
     seed: int = 0
+    samples: int | None = None
 
 
 def hessian_spectrum(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,

@@ -18,9 +18,11 @@ from matplotlib import colors, ticker
 from matplotlib.figure import Figure
 from pyevtk.hl import gridToVTK
 
+from .activations import display_name
 from .errors import LandscapeError, require_choice
 from .files import atomic_write
 from .storage import Surface, read_surface
+from .surface_metrics import finite_values
 
 KINDS_2D = ("contour", "filled", "heatmap", "surface3d")
 FORMATS = ("png", "pdf", "svg")
@@ -58,14 +60,11 @@ class PlotOptions:
 def load_for_plot(path: str | Path, metric: str) -> tuple[Surface, np.ma.MaskedArray]:
     """A surface and its metric as a masked array (pending points masked), checked for use."""
     surface = read_surface(path)
-    if metric not in surface.values:
-        raise LandscapeError(f"{path} has no {metric!r}; it has {', '.join(sorted(surface.values))}")
-    if not surface.done.any():
-        raise LandscapeError(f"{path} has no finished points yet; run `landscape surface` to compute it")
+    values = finite_values(surface, metric)
     if not surface.complete:
         warnings.warn(f"{path}: {int(surface.done.sum())} of {surface.done.size} points computed; "
                       f"missing points are masked", stacklevel=2)
-    return surface, np.ma.masked_array(surface.values[metric], mask=~surface.done)
+    return surface, np.ma.masked_invalid(values)
 
 
 def axis_label(axis: str, surface: Surface) -> str:
@@ -88,28 +87,59 @@ def metric_label(metric: str, log: bool = False) -> str:
 
 
 def surface_title(surface: Surface) -> str:
-    title = surface.header.activation_label if surface.header.activation else Path(surface.path).stem
-    acc = surface.header.checkpoint_test_acc
-    return f"{title} (test acc {100 * acc:.1f}%)" if isinstance(acc, (int, float)) else title
+    """The model as a reader names it ('Leaky ReLU (slope 0.3)'), with its test accuracy if known."""
+    header = surface.header
+    title = display_name(header.activation, header.activation_params) if header.activation else header.activation_label
+    acc = header.checkpoint_test_acc
+    return f"{title}, test acc {100 * acc:.1f}%" if isinstance(acc, (int, float)) else title
+
+
+def is_loss(metric: str) -> bool:
+    return metric.endswith("_loss")
 
 
 def contour_levels(values: list[np.ma.MaskedArray], options: PlotOptions) -> np.ndarray:
-    """One set of levels for every panel: from vmin/vmax or the joint range of the data."""
+    """One set of levels for every panel, from vmin/vmax or the joint range of the data. Losses
+    get levels spaced geometrically above the lowest value (0.01 above it, then by a constant
+    factor up to the top), so the basin, where the width differences live, gets most of them;
+    --log spaces them geometrically in the value itself; accuracies are spaced linearly."""
     lo = options.vmin if options.vmin is not None else min(float(v.min()) for v in values)
     hi = options.vmax if options.vmax is not None else max(float(v.max()) for v in values)
     if options.log:
         lo, hi = max(lo, 1e-12), max(hi, 1e-12 * 10)
         return np.geomspace(lo, hi, options.levels)
+    span = hi - lo
+    if is_loss(options.metric) and span > 0.1:
+        return lo + np.concatenate([[0.0], np.geomspace(0.01, span, options.levels - 1)])
     return np.linspace(lo, hi if hi > lo else lo + 1e-12, options.levels)
 
 
-def colourbar_ticks(levels: np.ndarray) -> list[float]:
-    """About six round ticks inside the levels' range (none on the extension triangles)."""
-    return [t for t in ticker.MaxNLocator(6).tick_values(levels[0], levels[-1]) if levels[0] <= t <= levels[-1]]
+def clipping(values: list[np.ma.MaskedArray], levels: np.ndarray) -> str:
+    """matplotlib's `extend`: which ends of the levels the data pass (drawn as arrows on the colour bar)."""
+    tolerance = 1e-9 * max(1.0, abs(levels[-1]))
+    above = any(float(v.max()) > levels[-1] + tolerance for v in values)
+    below = any(float(v.min()) < levels[0] - tolerance for v in values)
+    return {(True, True): "both", (True, False): "max", (False, True): "min"}.get((above, below), "neither")
 
 
-def colour_norm(levels: np.ndarray, log: bool) -> colors.Normalize:
-    return colors.LogNorm(levels[0], levels[-1]) if log else colors.Normalize(levels[0], levels[-1])
+def colourbar_ticks(levels: np.ndarray, options: PlotOptions) -> list[float]:
+    """Round ticks inside the levels' range (none on the extension arrows): 1-2-5 steps where the
+    levels are spaced geometrically, about six evenly spaced ones otherwise."""
+    lo, hi = levels[0], levels[-1]
+    if options.log or (is_loss(options.metric) and not np.allclose(np.diff(levels), np.diff(levels)[0])):
+        decades = range(int(np.floor(np.log10(max(lo, 1e-12)))), int(np.ceil(np.log10(hi))) + 1)
+        for mantissas in ((1, 2, 5), (1, 1.5, 2, 3, 5, 7)):  # finer steps where the range is short
+            ticks = [m * 10.0 ** e for e in decades for m in mantissas if lo < m * 10.0 ** e <= hi]
+            if len(ticks) >= 3:
+                break
+        return ticks if len(ticks) <= 8 else ticks[::2]
+    return [t for t in ticker.MaxNLocator(6).tick_values(lo, hi) if lo <= t <= hi]
+
+
+def colour_norm(levels: np.ndarray, extend: str = "neither") -> colors.Normalize:
+    """Each band between two levels gets its own colour, evenly spread over the colour map whatever
+    the levels' spacing; the arrows of a clipped end get the map's end colours."""
+    return colors.BoundaryNorm(levels, ncolors=256, extend=extend)
 
 
 def save(fig: Figure, stem: Path, options: PlotOptions) -> list[Path]:
@@ -124,19 +154,35 @@ def save(fig: Figure, stem: Path, options: PlotOptions) -> list[Path]:
 
 
 def draw_trajectory(ax, surface: Surface) -> None:
-    """The optimisation path, where the file carries one ([n, 2] coordinates in /trajectory)."""
-    if surface.trajectory is not None:
-        ax.plot(surface.trajectory[:, 0], surface.trajectory[:, 1], "o-", color="crimson", ms=2, lw=0.8)
+    """The optimisation path, where the file carries one ([n, 2] coordinates in /trajectory): its
+    snapshots as dots, the first one marked with its file name's epoch, the final model (the origin)
+    as a star."""
+    path = surface.trajectory
+    if path is None:
+        return
+    ax.plot(path[:, 0], path[:, 1], "o-", color="crimson", ms=2, lw=0.8)
+    names = surface.header.trajectory_snapshots
+    digits = "".join(c for c in Path(names[0]).stem if c.isdigit()) if names else ""
+    ax.annotate(f"epoch {int(digits)}" if digits else "start", path[0], xytext=(3, 3), textcoords="offset points",
+                fontsize=6, color="crimson")
+    ax.plot(0, 0, marker="*", color="white", mec="crimson", ms=7, ls="none")
 
 
-def draw_2d(ax, kind: str, surface: Surface, z: np.ma.MaskedArray, levels: np.ndarray, options: PlotOptions):
+def draw_basin_lines(ax, surface: Surface, z: np.ma.MaskedArray, deltas=(0.1, 0.5, 1.0)) -> None:
+    """White contour lines at this panel's own minimum + Δ: the sublevel sets whose widths are reported."""
+    bottom = float(z.min())
+    ax.contour(surface.x, surface.y, z, levels=[bottom + d for d in deltas], colors="white", linewidths=0.5)
+
+
+def draw_2d(ax, kind: str, surface: Surface, z: np.ma.MaskedArray, levels: np.ndarray, options: PlotOptions,
+            extend: str = "neither"):
     """One 2-D view of z [iy, ix] on `ax`; returns the mappable for a colour bar."""
-    norm = colour_norm(levels, options.log)
+    norm = colour_norm(levels, extend)
     if kind == "contour":
         mappable = ax.contour(surface.x, surface.y, z, levels=levels, norm=norm, cmap="viridis", linewidths=0.6)
-        ax.clabel(mappable, mappable.levels[::max(1, len(levels) // 6)], inline=True, fontsize=5, fmt="%.3g")
+        ax.clabel(mappable, mappable.levels[::max(1, len(levels) // 6)], inline=True, fontsize=6, fmt="%.3g")
     elif kind == "filled":
-        mappable = ax.contourf(surface.x, surface.y, z, levels=levels, norm=norm, cmap="viridis", extend="both")
+        mappable = ax.contourf(surface.x, surface.y, z, levels=levels, norm=norm, cmap="viridis", extend=extend)
     else:
         mappable = ax.pcolormesh(surface.x, surface.y, z, norm=norm, cmap="viridis", shading="nearest")
     ax.set_aspect("auto")
@@ -146,24 +192,26 @@ def draw_2d(ax, kind: str, surface: Surface, z: np.ma.MaskedArray, levels: np.nd
 
 def plot_2d(surface: Surface, z: np.ma.MaskedArray, kind: str, options: PlotOptions) -> Figure:
     levels = contour_levels([z], options)
+    extend = clipping([z], levels)
     with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(options.width, options.width * 0.8))
         if kind == "surface3d":
-            fig = Figure(figsize=(options.width, options.width * 0.8))
             ax = fig.add_subplot(projection="3d")  # Axes3D(fig) draws nothing on current matplotlib
             X, Y = np.meshgrid(surface.x, surface.y)
             shown = np.log10(np.clip(z.filled(np.nan), 1e-12, None)) if options.log else z.filled(np.nan)
-            ax.plot_surface(X, Y, np.clip(shown, None, np.log10(levels[-1]) if options.log else levels[-1]),
-                            cmap="viridis", linewidth=0, antialiased=True, rcount=200, ccount=200)
+            top = np.log10(levels[-1]) if options.log else levels[-1]
+            ax.plot_surface(X, Y, np.clip(shown, None, top), cmap="viridis", linewidth=0, antialiased=True,
+                            rcount=200, ccount=200)
             ax.set_zlabel(metric_label(options.metric, options.log))
             ax.set_xlabel("α")
             ax.set_ylabel("β")
-            ax.set_title(surface_title(surface))
+            clipped = extend in ("max", "both")
+            ax.set_title(surface_title(surface) + (f"\n(flat top: clipped at {levels[-1]:.3g})" if clipped else ""))
             return fig
-        else:
-            fig = Figure(figsize=(options.width, options.width * 0.8))
-            ax = fig.subplots()
-            mappable = draw_2d(ax, kind, surface, z, levels, options)
-            fig.colorbar(mappable, ax=ax, label=metric_label(options.metric), ticks=colourbar_ticks(levels))
+        ax = fig.subplots()
+        mappable = draw_2d(ax, kind, surface, z, levels, options, extend)
+        fig.colorbar(mappable, ax=ax, label=metric_label(options.metric), ticks=colourbar_ticks(levels, options),
+                     extend=extend if kind != "contour" else "neither")
         ax.set_xlabel(axis_label("x", surface))
         ax.set_ylabel(axis_label("y", surface))
         ax.set_title(surface_title(surface))
@@ -227,48 +275,79 @@ def plot_comparison(paths: list[str | Path], out: str | Path, options: PlotOptio
     return save(comparison_figure(paths, options), Path(out).with_suffix(""), options)
 
 
+def short_axis_label(axis: str, surface: Surface) -> str:
+    """The axis name for a narrow panel: which direction it follows, in a few words."""
+    symbol = "α" if axis == "x" else "β"
+    source = surface.header.direction_source
+    if source == "pca":
+        return f"{symbol} (path PC{1 if axis == 'x' else 2})"
+    return f"{symbol} ({'target' if source == 'target' else 'direction ' + axis})"
+
+
 def comparison_figure(paths: list[str | Path], options: PlotOptions = PlotOptions()) -> Figure:
-    """A panel per surface (same levels and colours) and 1-D slices through each minimum."""
+    """A panel per surface (same levels and colours; white lines at each panel's own minimum + 0.1,
+    0.5, 1 on loss panels) and 1-D slices through each minimum, along each model's own directions."""
     loaded = [load_for_plot(p, options.metric) for p in paths]
     if len({s.ndim for s, _ in loaded}) != 1:
         raise LandscapeError("cannot compare 1-D and 2-D surfaces in one figure")
     two_d = loaded[0][0].ndim == 2
-    levels = contour_levels([z for _, z in loaded], options)
+    values = [z for _, z in loaded]
+    levels = contour_levels(values, options)
+    extend = clipping(values, levels)
     n = len(loaded)
     with matplotlib.rc_context(STYLE):
         if two_d:
-            fig = Figure(figsize=(options.width, options.width * (1.0 / n + 0.45)))
-            top, bottom = fig.subfigures(2, 1, height_ratios=[1.0 / n + 0.08, 0.37])
-            panels = top.subplots(1, n, sharey=True, squeeze=False)[0]
-            for ax, (surface, z) in zip(panels, loaded):
-                mappable = draw_2d(ax, "filled", surface, z, levels, options)
-                ax.set_title(surface_title(surface).replace(" (", "\n("))
-                ax.set_xlabel("α")
-                ax.set_aspect("equal")
-            panels[0].set_ylabel("β")
-            top.colorbar(mappable, ax=panels, label=metric_label(options.metric), ticks=colourbar_ticks(levels))
+            same_y = all(np.array_equal(s.y, loaded[0][0].y) for s, _ in loaded)
+            cols = n if options.width >= 5 or n <= 2 else 2  # a single column gets a grid of panels
+            rows = -(-n // cols)
+            slices_height = 0.37 if options.width >= 5 else 0.62
+            fig = Figure(figsize=(options.width, options.width * (1.15 * rows / cols + 0.1 + slices_height)))
+            top, bottom = fig.subfigures(2, 1, height_ratios=[1.15 * rows / cols + 0.1, slices_height])
+            grid = top.subplots(rows, cols, sharey=same_y, squeeze=False)
+            panels = grid.ravel()[:n]
+            for ax in grid.ravel()[n:]:
+                ax.set_visible(False)
+            for index, (ax, (surface, z)) in enumerate(zip(panels, loaded)):
+                mappable = draw_2d(ax, "filled", surface, z, levels, options, extend)
+                if is_loss(options.metric) and not options.log:
+                    draw_basin_lines(ax, surface, z)
+                ax.set_title(surface_title(surface).replace(", ", "\n"))
+                ax.set_xlabel(short_axis_label("x", surface))
+                ax.set_aspect("equal" if same_y else "auto")
+                if not same_y or index % cols == 0:
+                    ax.set_ylabel(short_axis_label("y", surface))
+            top.colorbar(mappable, ax=panels, label=metric_label(options.metric), extend=extend,
+                         ticks=colourbar_ticks(levels, options), location="right" if cols == n else "bottom",
+                         shrink=0.9)
             slice_axes = bottom.subplots(1, 2)
             for surface, z in loaded:
                 along_x, along_y = minimum_slices(surface, z)
-                slice_axes[0].plot(surface.x, along_x, label=surface_title(surface))
-                slice_axes[1].plot(surface.y, along_y, label=surface_title(surface))
-            slice_axes[0].set_xlabel("α (slice through each minimum)")
-            slice_axes[1].set_xlabel("β (slice through each minimum)")
+                slice_axes[0].plot(surface.x, along_x, label=surface_title(surface).split(", ")[0])
+                slice_axes[1].plot(surface.y, along_y, label=surface_title(surface).split(", ")[0])
+            for ax, axis in zip(slice_axes, "xy"):
+                ax.set_xlabel(short_axis_label(axis, loaded[0][0]))
+            bottom.suptitle("slices through each model's minimum, each along its own axis", fontsize=7)
         else:
             fig = Figure(figsize=(options.width, options.width * 0.7))
             ax = fig.subplots()
             for surface, z in loaded:
-                ax.plot(surface.x, z, label=surface_title(surface))
-            ax.set_xlabel(axis_label("x", loaded[0][0]))
+                ax.plot(surface.x, z, label=surface_title(surface).split(", ")[0])
+            ax.set_xlabel(axis_label("x", loaded[0][0]) + "\n(each model along its own direction)")
             slice_axes = [ax]
         for ax in slice_axes:
             ax.set_ylabel(metric_label(options.metric))
             if options.log:
                 ax.set_yscale("log")
-        slice_axes[-1].legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        if options.width >= 5:
+            slice_axes[-1].legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        else:  # narrow: the legend goes under the slices, two names a row
+            handles, names = slice_axes[0].get_legend_handles_labels()
+            (bottom if two_d else fig).legend(handles, names, frameon=False, loc="outside lower center", ncol=2)
         if not options.log:
+            bottom_value = levels[0]
+            top_value = min(levels[-1], bottom_value + 2.0) if is_loss(options.metric) else levels[-1]
             for ax in slice_axes:
-                ax.set_ylim(levels[0] - 0.05 * (levels[-1] - levels[0]), levels[-1])
+                ax.set_ylim(bottom_value - 0.05 * (top_value - bottom_value), top_value)
         if options.note:
             fig.suptitle(options.note, fontsize=7, color="dimgray")
     return fig
@@ -282,7 +361,7 @@ def export_vtk(path: str | Path, out: str | Path, metric: str = "train_loss") ->
         raise LandscapeError(f"{path} is a 1-D surface; VTK export needs a 2-D one")
     # VTK orders points with x fastest; pyevtk takes [nx, ny, nz] arrays, so transpose [iy, ix].
     X, Y = np.meshgrid(surface.x, surface.y, indexing="ij")
-    column = lambda a: np.ascontiguousarray(a, dtype=np.float64)[:, :, None]  # noqa: E731
+    column = lambda a: np.ascontiguousarray(a, dtype=np.float64)[:, :, None]
     data = {name: column(np.where(surface.done, values, np.nan).T) for name, values in surface.values.items()}
     final = Path(out).with_suffix(".vts")
     with atomic_write(final) as tmp:  # pyevtk appends .vts to the name it is given

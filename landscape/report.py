@@ -20,6 +20,7 @@ from plotly.offline import get_plotlyjs
 from .errors import LandscapeError
 from .files import atomic_write
 from .storage import Surface, read_surface
+from .surface_metrics import finite_values
 
 HIDDEN_FIELDS = ("versions", "fingerprint")  # recorded for reproducibility, not for reading
 
@@ -31,12 +32,10 @@ def provenance_rows(surface: Surface) -> list[tuple[str, object]]:
 
 
 def surface_payload(surface: Surface) -> dict:
-    """The JSON the page needs for one surface (NaN for pending points becomes null)."""
-    def clean(a: np.ndarray):
-        return np.where(surface.done, a, np.nan).tolist() if a.ndim else a
+    """The JSON the page needs for one surface (pending and non-finite points become null)."""
     return {"name": Path(surface.path).name, "activation": surface.header.activation or "",
             "x": surface.x.tolist(), "y": None if surface.y is None else surface.y.tolist(),
-            "values": {k: clean(v) for k, v in sorted(surface.values.items())},
+            "values": {k: finite_values(surface, k).tolist() for k in sorted(surface.values)},
             "trajectory": None if surface.trajectory is None else surface.trajectory.tolist()}
 
 

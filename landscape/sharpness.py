@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .checkpoint import ModelSpec
+from .datasets import DatasetSpec
 from .directions import DirectionOptions
 from .engine import EvalOptions
 from .errors import LandscapeError
@@ -27,9 +29,11 @@ from .surface_metrics import DEFAULT_THRESHOLDS, finite_values
 class SharpnessConfig:
     """What `landscape sharpness` computes; defaults match the CLI's."""
 
-    checkpoints: tuple[str, ...]
+    checkpoints: tuple[str, ...]  # landscape checkpoints, or with `model.factory` your model's weights files
     out_dir: str = "sharpness"
     data: str | None = None
+    model: ModelSpec = field(default_factory=ModelSpec)
+    dataset: DatasetSpec = field(default_factory=DatasetSpec)
     directions: int = 20
     x: str = "-1:1:31"
     splits: tuple[str, ...] = ("train",)
@@ -40,6 +44,7 @@ class SharpnessConfig:
     eval: EvalOptions = field(default_factory=EvalOptions)
     device: str = "auto"
     force: bool = False
+    flush_seconds: float = 5.0
     quiet: bool = False
 
     def __post_init__(self):
@@ -52,9 +57,10 @@ class SharpnessConfig:
 
     def surface_config(self, checkpoint: str) -> SurfaceConfig:
         return SurfaceConfig(checkpoint=checkpoint, out=str(slices_path(self.out_dir, checkpoint)), data=self.data,
+                             model=self.model, dataset=self.dataset,
                              x=self.x, splits=self.splits, samples=self.samples, data_seed=self.data_seed,
                              directions=DirectionOptions(seed=self.seed), slices=self.directions, eval=self.eval,
-                             device=self.device, force=self.force, quiet=self.quiet)
+                             device=self.device, force=self.force, flush_seconds=self.flush_seconds, quiet=self.quiet)
 
 
 def slices_path(out_dir: str | Path, checkpoint: str | Path) -> Path:

@@ -27,9 +27,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import h5py
 import numpy as np
@@ -37,12 +38,13 @@ import torch
 
 from .directions import Direction
 from .errors import LandscapeError
+from .evaluate import loss_units
 from .files import atomic_write
 
 SCHEMA = "landscape.surface"
 SCHEMA_VERSION = 1
 STORAGE_ORDER = "[iy, ix]: rows follow ycoordinates, columns follow xcoordinates"
-UNITS = {"loss": "nats (mean cross-entropy per example)", "acc": "fraction of examples classified correctly"}
+ACCURACY_UNITS = "fraction of examples classified correctly"
 AXIS_NAMES = ("x", "y")
 
 
@@ -63,6 +65,8 @@ class SurfaceHeader:
     activation_params: dict = field(default_factory=dict)
     checkpoint_test_acc: float | None = None
     checkpoint_test_loss: float | None = None
+    model_factory: str | None = None  # your own model: the factory `--model` named (checkpoint: its weights)
+    model_args: dict = field(default_factory=dict)
     # the directions
     direction_source: str = "random"  # random | file | target | pca
     direction_norm: str = "filter"
@@ -81,6 +85,11 @@ class SurfaceHeader:
     explained_variance: tuple[float, ...] = ()
     # the data
     data_source: str | None = None
+    dataset: str = "cifar10"  # a torchvision set's name, imagefolder:PATH or MODULE:CALLABLE
+    data_sha256: str | None = None  # of the chosen examples and labels of every split, by content
+    normalization_mean: tuple[float, ...] = ()  # per channel, pixel units in [0, 1]; () when none applied
+    normalization_std: tuple[float, ...] = ()
+    image_size: int | None = None  # the size images were resized to, if they were
     splits: tuple[str, ...] = ("train",)
     samples: int | None = None
     data_seed: int = 0
@@ -88,6 +97,7 @@ class SurfaceHeader:
     grid_x: str | None = None
     grid_y: str | None = None
     precision: str = "fp32"
+    loss: str = "cross_entropy"
     batch_size: int | None = None
     device: str | None = None
     world_size: int = 1
@@ -96,7 +106,10 @@ class SurfaceHeader:
 
     @property
     def activation_label(self) -> str:
-        """The activation with its parameters, e.g. 'leaky_relu (negative_slope=0.3)'."""
+        """The activation with its parameters, e.g. 'leaky_relu (negative_slope=0.3)'; for your own
+        model, its factory and weights file."""
+        if self.activation is None:
+            return f"{self.model_factory or 'model'} ({Path(self.checkpoint or '').name})"
         params = ", ".join(f"{k}={v}" for k, v in self.activation_params.items() if k != "impl")
         return f"{self.activation}" + (f" ({params})" if params else "")
 
@@ -193,6 +206,14 @@ def _rewrite(path: Path, update: Callable[[h5py.File], Any]) -> None:
             update(f)
 
 
+def disk_needed(header: SurfaceHeader, points: int, directions: list[Direction]) -> int:
+    """Bytes a run needs free beside its file: the file (directions, value arrays, mask, 1 MB of
+    attributes and metadata) twice, since every flush writes a copy before renaming it."""
+    direction_bytes = sum(t.numel() * t.element_size() for d in directions for t in d.values())
+    array_bytes = points * (8 * len(value_names(header.splits)) + 1)
+    return 2 * (direction_bytes + array_bytes + (1 << 20))
+
+
 def create_surface_file(path: str | Path, header: SurfaceHeader, x: np.ndarray, y: np.ndarray | None,
                         directions: list[Direction], trajectory: np.ndarray | None = None) -> Path:
     """Write a new surface file with every point pending (for slices, y is None and there is a row
@@ -222,7 +243,8 @@ def create_surface_file(path: str | Path, header: SurfaceHeader, x: np.ndarray, 
             is_mask = name == "done"
             ds = f.create_dataset(name, shape=shape, dtype=np.uint8 if is_mask else np.float64,
                                   fillvalue=0 if is_mask else np.nan)
-            ds.attrs["units"] = "1 = computed, 0 = pending" if is_mask else UNITS[name.rsplit("_", 1)[1]]
+            units = loss_units(header.loss) if name.endswith("_loss") else ACCURACY_UNITS
+            ds.attrs["units"] = "1 = computed, 0 = pending" if is_mask else units
             ds.attrs["storage_order"] = STORAGE_ORDER
             for dim, scale in enumerate(reversed(scales)):  # y on dim 0, x on the last dim
                 ds.dims[dim].attach_scale(scale)

@@ -9,15 +9,25 @@ resumes work already on disk, so rerunning the same command continues an interru
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from .directions import DirectionOptions
 from .engine import EvalOptions
 from .errors import require_choice
 from .files import atomic_write
-from .findings import Findings, accuracy_values, decide, findings_markdown, slice_values, uncertainty_figure
+from .files import file_sha256
+from .findings import (
+    Findings,
+    accuracy_values,
+    checkpoint_values,
+    decide,
+    findings_markdown,
+    slice_values,
+    uncertainty_figure,
+)
 from .metrics import MetricsConfig, run_metrics
+from .model_metrics import HessianOptions
 from .output_landscape import run_output_landscape
 from .plots import PlotOptions, plot_comparison, plot_surface, save
 from .report import write_report
@@ -54,16 +64,19 @@ class StudyProfile:
     slice_grid: str
     output_seeds: int  # initialisations per activation of the output-landscape networks
     output_resolution: int
+    hessian: HessianOptions  # λmax and trace of every checkpoint (`landscape metrics --hessian`)
 
 
 PROFILES = {
     "paper": StudyProfile(name="paper", train=True, seeds=(0, 1, 2), epochs=50, train_samples=None, grid="-1:1:51",
                           samples=1000, checkpoint_dir="checkpoints", output_dir="figures", save_every=5,
                           path_points=31, directions=40, slice_grid="-1:1:21", output_seeds=20,
-                          output_resolution=400),
+                          output_resolution=400,
+                          hessian=HessianOptions(top_k=1, trace_samples=30, iterations=30, samples=500)),
     "quick": StudyProfile(name="quick", train=False, seeds=(0,), epochs=50, train_samples=None, grid="-1:1:11",
                           samples=200, checkpoint_dir="checkpoints", output_dir="runs/quick", save_every=5,
-                          path_points=9, directions=4, slice_grid="-1:1:11", output_seeds=5, output_resolution=100),
+                          path_points=9, directions=4, slice_grid="-1:1:11", output_seeds=5, output_resolution=100,
+                          hessian=HessianOptions(top_k=1, trace_samples=6, iterations=8, samples=100)),
 }
 
 
@@ -74,17 +87,18 @@ def checkpoint_path(profile: StudyProfile, name: str, seed: int) -> Path:
 
 def train_all(profile: StudyProfile, data: str | None, device: str, quiet: bool) -> dict[str, list[Path]]:
     """activation → its checkpoints, one per seed (same recipe and precision; only the activation and
-    the seed differ; snapshots for seed 0 only). Without `profile.train`, the shipped files."""
-    out: dict[str, list[Path]] = {}
-    for name, params in STUDY_ACTIVATIONS.items():
-        paths = [checkpoint_path(profile, name, seed) for seed in profile.seeds]
-        if profile.train:
-            paths = [train(TrainConfig(out=str(path), data=data, activation=name, activation_params=params,
-                                       epochs=profile.epochs, precision="fp32", seed=seed,
-                                       save_every=profile.save_every if seed == 0 else 0,
-                                       train_samples=profile.train_samples, device=device, quiet=quiet))
-                     for seed, path in zip(profile.seeds, paths)]
-        out[name] = paths
+    the seed differ; snapshots for seed 0 only). Without `profile.train`, the shipped files. Trains
+    seed by seed, so an interrupted study has every activation at the same number of seeds."""
+    out = {name: [checkpoint_path(profile, name, seed) for seed in profile.seeds] for name in STUDY_ACTIVATIONS}
+    if not profile.train:
+        return out
+    for index, seed in enumerate(profile.seeds):
+        for name, params in STUDY_ACTIVATIONS.items():
+            out[name][index] = train(TrainConfig(
+                out=str(out[name][index]), data=data, activation=name, activation_params=params,
+                epochs=profile.epochs, precision="fp32", seed=seed,
+                save_every=profile.save_every if seed == 0 else 0,
+                train_samples=profile.train_samples, device=device, quiet=quiet))
     return out
 
 
@@ -119,6 +133,31 @@ def sharpness_all(checkpoints: dict[str, list[Path]], profile: StudyProfile, dat
                              device=device, quiet=quiet)
     write_rows(run_sharpness(config), Path(config.out_dir) / "summary.json", Path(config.out_dir) / "summary.csv")
     return {name: [slices_path(config.out_dir, p) for p in paths] for name, paths in checkpoints.items()}
+
+
+def model_metrics_all(checkpoints: dict[str, list[Path]], profile: StudyProfile, data: str | None, device: str,
+                      quiet: bool) -> dict[str, list[dict]]:
+    """activation → a row per checkpoint: the loss and its standard error on the study's images, dead
+    units, Hessian λmax and trace. Each row is kept in CHECKPOINT_metrics.json, reused while the
+    checkpoint (by SHA-256) and the settings are the same."""
+    out_dir = Path(profile.output_dir) / "checkpoint_metrics"
+    rows: dict[str, list[dict]] = {}
+    for name, paths in checkpoints.items():
+        for path in paths:
+            cache = out_dir / f"{path.stem}_metrics.json"
+            settings = {"checkpoint_sha256": file_sha256(path), "data": data, "samples": profile.samples,
+                        "hessian": asdict(profile.hessian)}
+            stored = json.loads(cache.read_text()) if cache.is_file() else {}
+            if stored.get("settings") != settings:
+                config = MetricsConfig(checkpoints=(str(path),), data=data, samples=profile.samples,
+                                       hessian=profile.hessian, dead_units=True, device=device, quiet=quiet)
+                stored = {"settings": settings, "row": run_metrics(config)[0]}
+                with atomic_write(cache) as tmp:
+                    tmp.write_text(json.dumps(stored, indent=1))
+            rows.setdefault(name, []).append(stored["row"])
+    write_rows([r for per in rows.values() for r in per], Path(profile.output_dir) / "checkpoint_metrics.json",
+               Path(profile.output_dir) / "checkpoint_metrics.csv")
+    return rows
 
 
 def headline(findings: Findings, out: Path) -> list[str]:
@@ -156,12 +195,14 @@ def run_study(profile: str | StudyProfile, data: str | None = None, device: str 
         plot_surface(surface, out / "surfaces", PlotOptions(formats=("png",), vmax=5.0, dpi=200))
     plot_training_curves([RunPaths.beside(c).log for c in first], out / "training_curves", options)
     slices = sharpness_all(checkpoints, profile, data, device, quiet)
-    findings = decide({**slice_values(slices), "test_acc": accuracy_values(checkpoints)})
+    measured = model_metrics_all(checkpoints, profile, data, device, quiet)
+    findings = decide({**slice_values(slices), **checkpoint_values(measured), "test_acc": accuracy_values(checkpoints)})
     with atomic_write(out / "findings.json") as tmp:
         tmp.write_text(json.dumps(findings.to_json(), indent=1))
     with atomic_write(out / "findings.md") as tmp:
         tmp.write_text(findings_markdown(findings))
-    save(uncertainty_figure(findings, ("width_1", "width_0.1", "minimum", "curvature", "test_acc"), options),
+    save(uncertainty_figure(findings, ("width_1", "width_0.1", "minimum", "curvature", "hessian_max", "test_acc"),
+                            options),
          out / "uncertainty", options)
     plain = {name: {k: v for k, v in params.items() if k != "impl"} for name, params in STUDY_ACTIVATIONS.items()}
     run_output_landscape(plain, out, profile.output_seeds, profile.output_resolution, options=options)

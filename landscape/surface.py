@@ -1,4 +1,4 @@
-"""`landscape surface`: checkpoint → model → directions → grid evaluation → HDF5, resumable.
+"""`landscape surface`: checkpoint (or your model) → model → directions → grid evaluation → HDF5, resumable.
 
 Stage: orchestration of one surface. `plan_surface` resolves everything that decides the
 numbers once (grid, model, evaluation sets, directions and their provenance, the header);
@@ -21,11 +21,13 @@ import torch.distributed as dist
 from torch import nn
 
 from . import storage
-from .checkpoint import load_checkpoint, model_from, read_checkpoint
+from .checkpoint import ModelSpec, load_model, model_from, read_checkpoint
 from .data import SPLITS
+from .datasets import DatasetSpec
 from .directions import (
     Direction,
     DirectionOptions,
+    check_compatible,
     cosine,
     model_entries,
     random_directions,
@@ -35,7 +37,7 @@ from .directions import (
 from .engine import EvalOptions, PointEvaluator
 from .errors import LandscapeError, require_choice
 from .evaluate import EvalSet, load_eval_set
-from .files import exclusive_writer, file_sha256, require_writable_folder
+from .files import exclusive_writer, file_sha256, require_free_space, require_writable_folder
 from .grid import Axis, Grid, SliceGrid, auto_points, fit_axes, is_auto, require_covers
 from .progress import progress
 from .runtime import Ranks, library_versions, resolve_device, torchrun_ranks
@@ -44,11 +46,15 @@ from .storage import SurfaceHeader
 
 @dataclass(frozen=True)
 class SurfaceConfig:
-    """Everything `landscape surface` needs; defaults match the CLI's."""
+    """Everything `landscape surface` needs; defaults match the CLI's. `checkpoint` is a landscape
+    checkpoint, or with `model.factory` the weights file of your own model; `data` is where the
+    `dataset` lives (default: CIFAR-10)."""
 
     checkpoint: str
     out: str
     data: str | None = None
+    model: ModelSpec = field(default_factory=ModelSpec)
+    dataset: DatasetSpec = field(default_factory=DatasetSpec)
     x: str = "-1:1:51"
     y: str | None = None
     splits: tuple[str, ...] = ("train",)
@@ -105,9 +111,16 @@ def snapshot_files(folder: str) -> list[Path]:
 
 def path_plane(snapshot_dir: str, model: nn.Module, options: DirectionOptions) -> DirectionSource:
     """Directions x, y = the top principal axes of the training path from snapshot_dir to `model`."""
-    snapshots = [read_checkpoint(f) for f in snapshot_files(snapshot_dir)]
+    files = snapshot_files(snapshot_dir)
+    if len(files) < 3:
+        raise LandscapeError(f"--trajectory {snapshot_dir} holds {len(files)} snapshot(s); a path plane needs at "
+                             f"least 3 (train with a smaller --save-every)")
+    snapshots = [read_checkpoint(f) for f in files]
     entries = [model_entries(model_from(s), options.dir_type) for s in snapshots]
-    plane = trajectory_pca(model_entries(model, options.dir_type), entries, options.ignore_biasbn)
+    try:
+        plane = trajectory_pca(model_entries(model, options.dir_type), entries, options.ignore_biasbn)
+    except LandscapeError as e:
+        raise LandscapeError(f"--trajectory {snapshot_dir}: {e}") from None
     provenance = {"direction_source": "pca", "trajectory": snapshot_dir,
                   "trajectory_sha256": hashlib.sha256("".join(s.sha256 for s in snapshots).encode()).hexdigest(),
                   "trajectory_snapshots": tuple(s.path.name for s in snapshots),
@@ -127,7 +140,7 @@ def plan_directions(config: SurfaceConfig, model: nn.Module, count: int) -> Dire
         return DirectionSource(directions, {"direction_source": "file", "directions_file": config.directions_file,
                                             "directions_file_sha256": file_sha256(config.directions_file)})
     if config.target:
-        target, _ = load_checkpoint(config.target)
+        target = load_model(config.target, config.model).model
         return DirectionSource([target_direction(model, target, config.directions.dir_type)], {
             "direction_source": "target", "target": config.target, "target_sha256": file_sha256(config.target)})
     return DirectionSource(random_directions(model, config.directions, count), {"direction_source": "random"})
@@ -145,14 +158,30 @@ def plan_grid(config: SurfaceConfig, trajectory: np.ndarray | None) -> Grid | Sl
     return grid
 
 
-def fingerprint(config: SurfaceConfig, grid: Grid | SliceGrid, checkpoint_sha: str, provenance: dict) -> dict:
-    """The settings that decide the numbers (JSON-normalised): a resumed run must match them exactly."""
-    slices = {"slices": config.slices} if config.slices else {}
-    settings = {**slices, "checkpoint_sha256": checkpoint_sha, "grid": [str(grid.x), str(grid.y) if grid.y else None],
+def fingerprint(config: SurfaceConfig, grid: Grid | SliceGrid, model_sha: str, provenance: dict,
+                data_sha: str) -> dict:
+    """The settings that decide the numbers (JSON-normalised): a resumed run must match them exactly.
+    Settings added after the first files were written appear only when they differ from their
+    defaults, so those files stay resumable."""
+    added = {"slices": config.slices or None, "model": dataclasses.asdict(config.model) if config.model.factory else None,
+             "dataset": None if config.dataset.is_default else dataclasses.asdict(config.dataset)}
+    evaluation = {k: v for k, v in dataclasses.asdict(config.eval).items() if not (k == "loss" and v == "cross_entropy")}
+    settings = {**{k: v for k, v in added.items() if v is not None}, "checkpoint_sha256": model_sha,
+                "grid": [str(grid.x), str(grid.y) if grid.y else None],
                 "splits": list(config.splits), "samples": config.samples, "data_seed": config.data_seed,
-                "directions": dataclasses.asdict(config.directions), "eval": dataclasses.asdict(config.eval),
+                "data_sha256": data_sha, "directions": dataclasses.asdict(config.directions), "eval": evaluation,
                 **{k: v for k, v in provenance.items() if k.endswith("sha256") or k == "direction_source"}}
     return json.loads(json.dumps(settings))
+
+
+def same_settings(existing: dict | None, planned: dict) -> bool:
+    """Whether a file's stored fingerprint allows resuming the planned run. Files written before the
+    data were identified by content hold no data_sha256; for them the rest must match."""
+    if existing is None:
+        return False
+    if "data_sha256" not in existing:
+        planned = {k: v for k, v in planned.items() if k != "data_sha256"}
+    return existing == planned
 
 
 @dataclass(frozen=True)
@@ -173,26 +202,34 @@ def plan_surface(config: SurfaceConfig, ranks: Ranks = Ranks(), device: torch.de
     the header. Deterministic, so every torchrun rank plans the same surface by itself."""
     require_writable_folder(config.out, "--out")
     device = device or resolve_device(config.device)
-    checkpoint = read_checkpoint(config.checkpoint)
-    model = model_from(checkpoint).to(device, memory_format=torch.channels_last)
-    sets = [load_eval_set(config.data, split, config.samples, config.data_seed, device, config.quiet)
+    loaded = load_model(config.checkpoint, config.model)
+    model = loaded.model.to(device, memory_format=torch.channels_last)
+    sets = [load_eval_set(config.data, split, config.samples, config.data_seed, device, config.quiet, config.dataset)
             for split in config.splits]
+    data_sha = hashlib.sha256("".join(s.sha256 for s in sets).encode()).hexdigest()
     count = config.slices or (1 if config.y is None else 2)
     source = plan_directions(config, model, count)
+    entries = model_entries(model, config.directions.dir_type)
+    for name, direction in zip(storage.direction_names(SurfaceHeader(layout="slices" if config.slices else "plane"),
+                                                       count), source.directions):
+        check_compatible(entries, direction, f"direction {name}")  # before any file is written
     grid = plan_grid(config, source.trajectory)
-    meta, options = checkpoint.metadata, config.directions
+    meta, options = loaded.metadata, config.directions
     header = SurfaceHeader(
-        layout="slices" if config.slices else "plane", checkpoint=str(config.checkpoint), checkpoint_sha256=checkpoint.sha256,
+        layout="slices" if config.slices else "plane", checkpoint=str(config.checkpoint), checkpoint_sha256=loaded.sha256,
         architecture=meta.get("architecture"), depth=meta.get("depth"), activation=meta.get("activation"),
         activation_params=meta.get("activation_params", {}), checkpoint_test_acc=meta.get("test_acc"),
-        checkpoint_test_loss=meta.get("test_loss"), direction_norm=options.norm,
+        checkpoint_test_loss=meta.get("test_loss"), model_factory=meta.get("model_factory"),
+        model_args=meta.get("model_args", {}), direction_norm=options.norm,
         direction_ignore="biasbn" if options.ignore_biasbn else "none", direction_type=options.dir_type,
         direction_seed=options.seed, orthogonalized=options.orthogonalize,
         cosine_xy=cosine(*source.directions) if count == 2 else None, **source.provenance,
-        data_source=sets[0].source, splits=tuple(config.splits), samples=config.samples, data_seed=config.data_seed,
-        grid_x=str(grid.x), grid_y=str(grid.y) if grid.y else None, precision=config.eval.precision,
+        data_source=sets[0].source, dataset=config.dataset.name, data_sha256=data_sha,
+        normalization_mean=sets[0].mean or (), normalization_std=sets[0].std or (), image_size=config.dataset.image_size,
+        splits=tuple(config.splits), samples=config.samples, data_seed=config.data_seed,
+        grid_x=str(grid.x), grid_y=str(grid.y) if grid.y else None, precision=config.eval.precision, loss=config.eval.loss,
         batch_size=config.eval.batch_size, device=str(device), world_size=ranks.world, versions=library_versions(),
-        fingerprint=fingerprint(config, grid, checkpoint.sha256, source.provenance))
+        fingerprint=fingerprint(config, grid, loaded.sha256, source.provenance, data_sha))
     return SurfacePlan(config, grid, model, sets, source.directions, source.trajectory, header)
 
 
@@ -203,10 +240,11 @@ def prepare_file(plan: SurfacePlan, ranks: Ranks, hold: contextlib.ExitStack) ->
     if ranks.is_writer:
         out, config = Path(plan.config.out), plan.config
         try:
+            require_free_space(out, storage.disk_needed(plan.header, len(plan.grid.points()), plan.directions), "--out")
             hold.enter_context(exclusive_writer(out))
             if out.exists() and not config.force:
                 existing = storage.read_header(out).fingerprint if out.is_file() else None
-                if existing != plan.header.fingerprint:
+                if not same_settings(existing, plan.header.fingerprint):
                     raise LandscapeError(f"{out} holds a different surface (or another file); choose another --out "
                                          f"or pass --force to replace it")
             else:

@@ -6,6 +6,7 @@ a local quadratic fit, local minima, roughness and in-plane convexity, from the 
 from __future__ import annotations
 
 import math
+import warnings
 from collections import deque
 from dataclasses import asdict, dataclass
 
@@ -52,12 +53,19 @@ class SurfaceMetrics:
 
 
 def finite_values(surface: Surface, metric: str) -> np.ndarray:
-    """The metric's array with pending points as NaN (LandscapeError if absent or empty)."""
+    """The metric's array with pending and non-finite points as NaN (LandscapeError if absent or
+    empty). Finished points whose value is inf or NaN (a diverged model) stay so in the file; here
+    they are masked with a warning."""
     if metric not in surface.values:
         raise LandscapeError(f"{surface.path} has no {metric!r}; it has {', '.join(sorted(surface.values))}")
     if not surface.done.any():
         raise LandscapeError(f"{surface.path} has no finished points yet")
-    return np.where(surface.done, surface.values[metric], np.nan)
+    values = surface.values[metric]
+    diverged = int((surface.done & ~np.isfinite(values)).sum())
+    if diverged:
+        warnings.warn(f"{surface.path}: {diverged} finished point(s) of {metric} are not finite (inf or NaN, "
+                      f"e.g. where the model diverges); they are masked", stacklevel=2)
+    return np.where(surface.done & np.isfinite(values), values, np.nan)
 
 
 def neighbours(shape: tuple[int, int], iy: int, ix: int):

@@ -106,7 +106,7 @@ class RunPaths:
     snapshots: Path
 
     @classmethod
-    def beside(cls, out: str | Path) -> "RunPaths":
+    def beside(cls, out: str | Path) -> RunPaths:
         out = Path(out)
         stem = out.with_suffix("")
         return cls(out, Path(f"{stem}.state.pt"), Path(f"{stem}.log.jsonl"), Path(f"{stem}.snapshots"))
@@ -289,7 +289,7 @@ def run_training(config: TrainConfig, paths: RunPaths, train_set: ImageSet | Non
         test_set = load_cifar10(config.data, "test", quiet=config.quiet)
     if config.train_samples:
         train_set = train_set.subset(balanced_subset(train_set.labels, config.train_samples, config.seed))
-    on_device = [ImageSet(s.images.to(device), s.labels.to(device), s.classes, s.source)
+    on_device = [dataclasses.replace(s, images=s.images.to(device), labels=s.labels.to(device))
                  for s in (train_set, test_set)]
     state = start_or_resume(config, paths, device)
     steps_per_epoch = math.ceil(len(train_set) / config.batch_size)

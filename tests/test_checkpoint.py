@@ -2,7 +2,9 @@ import pytest
 import torch
 
 from landscape import LandscapeError, load_checkpoint, save_checkpoint
-from landscape.checkpoint import build_model, model_metadata
+from landscape.checkpoint import ModelSpec, build_model, load_model, model_metadata
+from landscape.files import file_sha256
+from landscape.imports import import_callable
 
 
 def test_round_trip_rebuilds_model_from_metadata(tmp_path):
@@ -39,3 +41,73 @@ def test_bad_checkpoints_give_one_line_errors(tmp_path):
     save_checkpoint(wrong_depth, build_model(meta), {**meta, "depth": 14})
     with pytest.raises(LandscapeError, match="does not match the cifar_resnet-14"):
         load_checkpoint(wrong_depth)
+
+
+USER_MODEL = '''
+import torch
+from torch import nn
+
+
+class SmallNet(nn.Module):
+    def __init__(self, channels=1, classes=3, hidden=8):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(channels, hidden, 3, padding=1), nn.BatchNorm2d(hidden), nn.ReLU(),
+                                      nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Linear(hidden, classes)
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+def small_net(**kwargs):
+    return SmallNet(**kwargs)
+'''
+
+
+def user_model_file(folder):
+    path = folder / "user_model.py"
+    path.write_text(USER_MODEL)
+    return path
+
+
+@pytest.mark.parametrize("wrap", ["plain", "state_dict", "model", "dataparallel"])
+def test_your_own_model_from_a_file_and_a_state_dict(tmp_path, wrap):
+    spec = ModelSpec(f"{user_model_file(tmp_path)}:small_net", {"classes": 4})
+    torch.manual_seed(0)
+    reference = import_callable(spec.factory, "--model")(classes=4).eval()
+    state = reference.state_dict()
+    payload = {"plain": state, "state_dict": {"state_dict": state, "epoch": 3}, "model": {"model": state},
+               "dataparallel": {f"module.{k}": v for k, v in state.items()}}[wrap]
+    torch.save(payload, tmp_path / "w.pt")
+    loaded = load_model(tmp_path / "w.pt", spec)
+    x = torch.randn(2, 1, 28, 28)
+    assert torch.equal(loaded.model(x), reference(x)) and not loaded.model.training
+    assert loaded.metadata == {"model_factory": spec.factory, "model_args": {"classes": 4}}
+    assert loaded.sha256 == file_sha256(tmp_path / "w.pt")
+
+
+def test_a_torchvision_model_out_of_the_box(tmp_path):
+    from torchvision.models import resnet18
+    torch.save(resnet18(num_classes=10).state_dict(), tmp_path / "r18.pt")
+    loaded = load_model(tmp_path / "r18.pt", ModelSpec("torchvision.models:resnet18", {"num_classes": 10}))
+    assert loaded.model.fc.out_features == 10
+
+
+def test_your_own_model_refusals_are_one_line(tmp_path):
+    factory = f"{user_model_file(tmp_path)}:small_net"
+    torch.save(import_callable(factory, "--model")(classes=3).state_dict(), tmp_path / "w.pt")
+    cases = [
+        (ModelSpec(factory, {"classes": 5}), "w.pt", "does not fit --model"),  # head of another shape
+        (ModelSpec(factory, {"hidden": 8, "channels": 1, "classes": 3, "depth": 2}), "w.pt", "unexpected keyword"),
+        (ModelSpec("no_such_module_xyz:net"), "w.pt", "cannot import no_such_module_xyz"),
+        (ModelSpec(f"{tmp_path / 'user_model.py'}:missing"), "w.pt", "has no attribute 'missing'"),
+        (ModelSpec("torch:pi"), "w.pt", "is not callable"),
+        (ModelSpec("torch.nn:Identity"), "w.pt", "unexpected key"),  # a model with no parameters at all
+        (ModelSpec(factory), "missing.pt", "weights file .*missing.pt does not exist"),
+    ]
+    torch.save({"epoch": 3}, tmp_path / "nostate.pt")
+    cases.append((ModelSpec(factory), "nostate.pt", "holds no state_dict"))
+    for spec, weights, message in cases:
+        with pytest.raises(LandscapeError, match=message) as e:
+            load_model(tmp_path / weights, spec)
+        assert "\n" not in str(e.value)

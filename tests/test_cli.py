@@ -1,12 +1,25 @@
 import subprocess
 import sys
 
+import h5py
+import pytest
+import torch
+
 from landscape import load_checkpoint
 from landscape.cli import build_parser, main
 
 
 def run_cli(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "landscape", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_help_renders_for_the_tool_and_every_command(capsys):
+    assert main(["--help"]) == 0
+    commands = build_parser()._subparsers._group_actions[0].choices
+    for name in commands:
+        assert main([name, "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "%%" not in text and "95 % intervals" in text
 
 
 def test_every_train_flag_has_help():
@@ -23,7 +36,7 @@ def test_train_end_to_end_from_image_folder(tmp_path, image_folder):
     assert result.returncode == 0 and result.stderr == "", result.stderr
     model, meta = load_checkpoint(out)
     assert meta["activation_params"] == {"beta": 1.5, "impl": "compiled"}
-    assert meta["data_source"] == str(image_folder.resolve())
+    assert meta["data_source"] == str(image_folder)
 
 
 def test_user_errors_are_one_line_with_exit_2(tmp_path, capsys):
@@ -63,3 +76,97 @@ def test_pipeline_end_to_end_through_the_installed_command(tmp_path, image_folde
     assert "figs/comparison_train_loss.png" in written and (tmp_path / "figs" / "s_train_loss_filled.png").exists()
     assert run("report", "s.h5", "--out", "r.html").strip() == "r.html"
     assert "m.pt" in run("info", "m.pt")
+
+
+def test_your_own_model_and_data_end_to_end(tmp_path, capsys):
+    """A model from a .py file on single-channel 28×28 images: surface, slices, metrics, figures, report;
+    the centre equals the model's own loss computed here independently."""
+    import json
+
+    import numpy as np
+    import torch.nn.functional as F
+    from PIL import Image
+
+    from landscape.data import balanced_subset
+    from landscape.imports import import_callable
+    from landscape.storage import read_surface
+
+    from .test_checkpoint import user_model_file
+
+    g = np.random.default_rng(0)
+    for split, n in (("train", 6), ("test", 4)):
+        for label, name in enumerate(("circle", "square", "star")):
+            (tmp_path / "shapes" / split / name).mkdir(parents=True)
+            for i in range(n):
+                pixels = np.clip(60 * label + g.integers(0, 80, (28, 28)), 0, 255).astype(np.uint8)
+                Image.fromarray(pixels, mode="L").save(tmp_path / "shapes" / split / name / f"{i}.png")
+    factory = f"{user_model_file(tmp_path)}:small_net"
+    torch.manual_seed(0)
+    net = import_callable(factory, "--model")(channels=1, classes=3).eval()
+    torch.save({"model": net.state_dict()}, tmp_path / "weights.pt")
+    own = ["--model", factory, "--model-args", '{"channels": 1, "classes": 3}', "--weights", str(tmp_path / "weights.pt"),
+           "--dataset", f"imagefolder:{tmp_path / 'shapes'}", "--samples", "9", "--quiet"]
+    out = tmp_path / "own.h5"
+    assert main(["surface", *own, "--x=-1:1:3", "--y=-1:1:3", "--split", "train", "test", "--out", str(out)]) == 0
+
+    surface = read_surface(out)
+    def read(split):
+        files = sorted((tmp_path / "shapes" / split).glob("*/*.png"))
+        images = torch.tensor(np.stack([np.asarray(Image.open(f)) for f in files]), dtype=torch.float32) / 255
+        return images, torch.tensor([("circle", "square", "star").index(f.parent.name) for f in files])
+    images, labels = read("test")
+    chosen = balanced_subset(labels, 9, 0)
+    mean, std = read("train")[0].mean(), read("train")[0].std()  # the training images' statistics, for every split
+    with torch.no_grad():
+        logits = net(((images[chosen] - mean) / std).unsqueeze(1))
+    assert surface.values["test_loss"][1, 1] == pytest.approx(float(F.cross_entropy(logits, labels[chosen])), rel=1e-3)
+    header = surface.header
+    assert header.model_factory == factory and header.model_args == {"channels": 1, "classes": 3}
+    assert header.dataset.startswith("imagefolder:") and header.normalization_mean == pytest.approx((float(mean),),
+                                                                                                    abs=1e-4)
+    assert len(header.data_sha256) == 64 and header.activation is None
+
+    assert main(["sharpness", *own, "--directions", "2", "--x=-1:1:5", "--out-dir", str(tmp_path / "sl"),
+                 "--json", str(tmp_path / "rows.json")]) == 0
+    rows = json.loads((tmp_path / "rows.json").read_text())
+    assert rows[0]["directions"] == 2 and rows[0]["activation"] == f"{factory} (weights.pt)"
+    assert main(["metrics", str(out)]) == 0
+    assert main(["plot", str(out), "--out-dir", str(tmp_path / "figs"), "--kinds", "filled"]) == 0
+    assert main(["report", str(out), "--out", str(tmp_path / "r.html")]) == 0
+    assert "weights.pt" in (tmp_path / "r.html").read_text()
+    capsys.readouterr()
+    assert main(["surface", *own, "--x=-1:1:3", "--y=-1:1:3", "--split", "train", "test", "--out", str(out)]) == 0
+
+
+def test_a_torchvision_model_on_cifar_shaped_folders_with_another_loss(tmp_path, image_folder):
+    from torchvision.models import resnet18
+
+    from landscape.storage import read_surface
+
+    torch.manual_seed(0)
+    torch.save(resnet18(num_classes=10).state_dict(), tmp_path / "r18.pt")
+    out = tmp_path / "r18.h5"
+    assert main(["surface", "--model", "torchvision.models:resnet18", "--model-args", '{"num_classes": 10}',
+                 "--weights", str(tmp_path / "r18.pt"), "--data", str(image_folder), "--loss", "mse",
+                 "--x=-0.5:0.5:3", "--samples", "10", "--out", str(out), "--quiet"]) == 0
+    surface = read_surface(out)
+    assert surface.complete and surface.header.loss == "mse" and surface.header.dataset == "cifar10"
+    with h5py.File(out) as f:
+        assert "squared error" in f["train_loss"].attrs["units"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "torchvision.models:resnet18"], "with --model give the weights with --weights FILE"),
+    (["--weights", "w.pt"], "--weights belongs to --model"),
+    ([], "give a checkpoint, or your own model"),
+    (["--model", "torchvision.models:resnet18", "--weights", "w.pt", "--model-args", "[1]"], "must be a JSON object"),
+    (["--model", "torchvision.models:resnet18", "--weights", "w.pt", "--model-args", "{x"], "must be a JSON object"),
+    (["m.pt", "--dataset", "imagenet"], "unknown dataset 'imagenet'"),
+    (["m.pt", "--mean", "0.5,a", "--std", "1"], "--mean must be comma-separated numbers"),
+    (["m.pt", "--loss", "hinge"], "unknown loss 'hinge'"),
+])
+def test_model_and_data_flag_mistakes(tmp_path, capsys, args, message):
+    assert main(["surface", *args, "--out", str(tmp_path / "s.h5"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not (tmp_path / "s.h5").exists()

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from landscape import LandscapeError, balanced_subset, load_cifar10
-from landscape.data import augment, normalize
+from landscape.data import as_given, augment, normalize
 
 from .conftest import REAL_CIFAR, needs_real_cifar, synthetic_images
 
@@ -83,3 +83,11 @@ def test_real_cifar10_test_split():
     test = load_cifar10(str(REAL_CIFAR), "test", quiet=True)
     assert test.images.shape == (10_000, 3, 32, 32)
     assert torch.equal(torch.bincount(test.labels), torch.full((10,), 1000))
+
+
+def test_provenance_keeps_paths_as_given(image_folder, monkeypatch):
+    monkeypatch.chdir(image_folder.parent)
+    assert load_cifar10(image_folder.name, "test").source == image_folder.name  # relative stays relative
+    monkeypatch.setenv("HOME", str(image_folder.parent))
+    assert as_given(image_folder / "train") == f"~/{image_folder.name}/train"
+    assert as_given("runs/data") == "runs/data"

@@ -34,11 +34,10 @@ def test_evaluator_returns_the_model_to_its_weights_even_after_an_error():
     before = {k: v.clone() for k, v in model.state_dict().items()}
     (d,) = random_directions(model, DirectionOptions(seed=1, ignore_biasbn=False), 1)
     data = [EvalSet("train", torch.randn(8, 3), torch.arange(8) % 2)]
-    with pytest.raises(RuntimeError, match="stop"):
-        with PointEvaluator(model, [d], data) as evaluator:
-            assert evaluator.names == ["train_loss", "train_acc"]
-            evaluator(np.array([0.5, 0.0]))
-            raise RuntimeError("stop")
+    with pytest.raises(RuntimeError, match="stop"), PointEvaluator(model, [d], data) as evaluator:
+        assert evaluator.names == ["train_loss", "train_acc"]
+        evaluator(np.array([0.5, 0.0]))
+        raise RuntimeError("stop")
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 

@@ -11,10 +11,9 @@ def test_atomic_write_replaces_only_on_success(tmp_path):
         assert tmp.parent == path.parent and tmp != path
         tmp.write_text("first")
     assert path.read_text() == "first"
-    with pytest.raises(RuntimeError):
-        with atomic_write(path) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("crash while writing")
+    with pytest.raises(RuntimeError), atomic_write(path) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("crash while writing")
     assert path.read_text() == "first" and [p.name for p in path.parent.iterdir()] == ["out.txt"]
 
 

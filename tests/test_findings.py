@@ -37,3 +37,21 @@ def test_markdown_and_figure():
     assert [ax.get_title() for ax in fig.axes if ax.get_visible()][:3] == [
         "basin width at Δ = 1 (wider)", "minimum training loss (lower)", "test accuracy (higher)"]
     assert fig._suptitle.get_text() == "quick"
+
+
+def test_checkpoint_rows_become_measures_per_seed():
+    from landscape.findings import checkpoint_values
+
+    rows = {"relu": [{"hessian_eig_1": 30.0, "hessian_trace": 400.0, "dead_never_positive": 0.25,
+                      "loss_standard_error": 0.01}, {"hessian_eig_1": 32.0, "hessian_trace": 420.0,
+                                                     "dead_never_positive": 0.0, "loss_standard_error": 0.02}],
+            "mish": [{"hessian_eig_1": 20.0, "hessian_trace": 300.0, "dead_never_positive": 0.0,
+                      "loss_standard_error": 0.01}, {"hessian_eig_1": 21.0, "hessian_trace": 310.0,
+                                                     "dead_never_positive": 0.0, "loss_standard_error": 0.01}]}
+    values = checkpoint_values(rows)
+    assert values["hessian_max"]["relu"].tolist() == [[30.0], [32.0]]
+    assert values["dead_units"]["relu"].tolist() == [[25.0], [0.0]]  # percent of channels
+    findings = decide(values)
+    assert {c.measure for c in findings.comparisons} == {"hessian_max", "hessian_trace", "dead_units"}
+    assert "s.e. of the loss over the images" in findings_markdown(findings).splitlines()[0]
+    assert checkpoint_values({"relu": [{"hessian_eig_1": 1.0}]}).keys() == {"hessian_max"}

@@ -37,9 +37,12 @@ def test_comparison_panels_share_levels_and_colours(tmp_path):
     for cs in contour_sets[1:]:
         np.testing.assert_array_equal(cs.levels, contour_sets[0].levels)
         assert (cs.norm.vmin, cs.norm.vmax) == (contour_sets[0].norm.vmin, contour_sets[0].norm.vmax)
-    assert contour_sets[0].levels[0] == pytest.approx(0.5) and contour_sets[0].levels[-1] == pytest.approx(9.5)
-    assert [ax.get_title() for ax in panels] == ["relu\n(test acc 90.0%)", "swish\n(test acc 90.0%)",
-                                                 "mish\n(test acc 90.0%)"]
+    levels = contour_sets[0].levels
+    assert levels[0] == pytest.approx(0.5) and levels[-1] == pytest.approx(9.5)
+    assert levels[1] == pytest.approx(0.51) and np.allclose(np.diff(np.log(levels[1:] - 0.5)),
+                                                             np.log((9.5 - 0.5) / 0.01) / 10)  # geometric above min
+    assert [ax.get_title() for ax in panels] == ["ReLU\ntest acc 90.0%", "Swish\ntest acc 90.0%",
+                                                 "Mish\ntest acc 90.0%"]
     along_x = fig.axes[-2].get_lines()[2].get_ydata()  # mish: slice through the minimum at β = 0
     np.testing.assert_allclose(along_x, 0.5 + np.linspace(-1, 1, 9) ** 2)
 
@@ -131,6 +134,82 @@ def test_titles_name_the_activation_with_its_parameters(tmp_path):
     header = SurfaceHeader(activation="leaky_relu", activation_params={"negative_slope": 0.3},
                            checkpoint_test_acc=0.8681)
     surface = Surface("x.h5", np.zeros(3), None, {}, np.ones(3, bool), header)
-    assert surface_title(surface) == "leaky_relu (negative_slope=0.3) (test acc 86.8%)"
+    assert surface_title(surface) == "Leaky ReLU (slope 0.3), test acc 86.8%"
     compiled = SurfaceHeader(activation="mish", activation_params={"impl": "compiled"})
-    assert surface_title(Surface("m.h5", np.zeros(3), None, {}, np.ones(3, bool), compiled)) == "mish"
+    assert surface_title(Surface("m.h5", np.zeros(3), None, {}, np.ones(3, bool), compiled)) == "Mish"
+    swish = SurfaceHeader(activation="swish", activation_params={"beta": 1.5, "impl": "native"})
+    assert surface_title(Surface("s.h5", np.zeros(3), None, {}, np.ones(3, bool), swish)) == "Swish (β 1.5)"
+
+
+def text_boxes(fig):
+    """The window boxes of every visible, non-empty text in a drawn figure, with the text."""
+    import matplotlib.text
+
+    renderer = fig.canvas.get_renderer()
+    fig.draw(renderer)
+    tick_labels, drawn_ticks = set(), set()  # matplotlib keeps labels of ticks outside the view: not drawn
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis, *([ax.zaxis] if ax.name == "3d" else [])):
+            lo, hi = sorted(axis.get_view_interval())
+            for tick in axis.get_major_ticks() + axis.get_minor_ticks():
+                tick_labels.update((tick.label1, tick.label2))
+                if lo - 1e-9 <= tick.get_loc() <= hi + 1e-9:
+                    drawn_ticks.update((tick.label1, tick.label2))
+    return [(t.get_text(), t.get_window_extent(renderer)) for t in fig.findobj(matplotlib.text.Text)
+            if t.get_visible() and t.get_text().strip() and t.get_window_extent(renderer).width > 0
+            and (t not in tick_labels or t in drawn_ticks)]
+
+
+def overlaps(boxes) -> list[tuple[str, str]]:
+    found = []
+    for i, (a, box_a) in enumerate(boxes):
+        for b, box_b in boxes[i + 1:]:
+            width = min(box_a.x1, box_b.x1) - max(box_a.x0, box_b.x0)
+            height = min(box_a.y1, box_b.y1) - max(box_a.y0, box_b.y0)
+            same = a == b and np.allclose(box_a.get_points(), box_b.get_points())  # one label drawn twice (3-D)
+            if width > 1 and height > 1 and not same:  # more than a pixel of two texts in common
+                found.append((a, b))
+    return found
+
+
+@pytest.mark.parametrize("width", [3.3, 6.9])
+def test_figures_at_single_and_double_column_width(tmp_path, width):
+    """Every kind at each column width: the requested size, human titles, labelled axes, an honest
+    clipping arrow, and no text drawn over other text."""
+    import matplotlib.backends.backend_agg
+
+    from landscape.plots import plot_1d, plot_2d, load_for_plot
+
+    relu = bowl_surface(tmp_path / "relu.h5", "relu", 3.0, trajectory=np.array([[0.8, 0.6], [0.3, 0.1], [0, 0]]))
+    leaky = tmp_path / "leaky.h5"
+    x, y = np.linspace(-1, 1, 9), np.linspace(-1, 1, 7)
+    create_surface_file(leaky, SurfaceHeader(activation="leaky_relu", activation_params={"negative_slope": 0.3},
+                                             checkpoint_test_acc=0.87, splits=("train",)), x, y, [])
+    beta, alpha = np.meshgrid(y, x, indexing="ij")
+    loss = 0.2 + 40 * (alpha ** 2 + beta ** 2)  # rises far above the clip
+    write_points(leaky, list(range(63)), {"train_loss": loss.ravel().tolist(), "train_acc": [0.5] * 63})
+    options = PlotOptions(width=width, dpi=100, vmax=5.0)
+    surface, z = load_for_plot(relu, "train_loss")
+    figures = {kind: plot_2d(surface, z, kind, options) for kind in ("contour", "filled", "heatmap", "surface3d")}
+    figures["line"] = plot_1d(load_for_plot(line_surface(tmp_path / "line.h5"), "train_loss")[0], options)
+    figures["comparison"] = comparison_figure([relu, leaky, bowl_surface(tmp_path / "mish.h5", "mish", 1.0)], options)
+    for kind, fig in figures.items():
+        matplotlib.backends.backend_agg.FigureCanvasAgg(fig)
+        fig.savefig(tmp_path / f"{kind}.png", dpi=100)
+        image = matplotlib.image.imread(tmp_path / f"{kind}.png")
+        assert image.shape[1] == round(100 * width), kind
+        texts = [t for t, _ in text_boxes(fig)]
+        assert all("_" not in t for t in texts), (kind, texts)  # no code names such as leaky_relu
+        assert overlaps(text_boxes(fig)) == [], kind
+        for ax in fig.axes:  # every axis says what it is, itself or through the axes it shares with
+            if ax.get_visible() and ax.get_label() != "<colorbar>" and ax.name != "3d":
+                assert any(o.get_xlabel() for o in ax.get_shared_x_axes().get_siblings(ax)), kind
+                assert any(o.get_ylabel() for o in ax.get_shared_y_axes().get_siblings(ax)), kind
+    comparison = figures["comparison"]
+    assert "Leaky ReLU (slope 0.3)\ntest acc 87.0%" in [ax.get_title() for ax in comparison.axes]
+    colour_bar = next(ax for ax in comparison.axes if ax.get_label() == "<colorbar>")
+    assert colour_bar.get_ylabel() == "train loss"
+    assert next(c for c in comparison.axes[0].collections if hasattr(c, "levels")).extend == "max"  # clipped at 5
+    assert "clipped at 5" in figures["surface3d"].axes[0].get_title()
+    assert "slices through each model's minimum, each along its own axis" in [t for t, _ in text_boxes(comparison)]
+    assert "start" in [t for t, _ in text_boxes(figures["filled"])]  # the path's first snapshot is marked

@@ -3,6 +3,7 @@ import json
 import h5py
 
 from landscape import load_checkpoint
+from landscape.model_metrics import HessianOptions
 from landscape.study import STUDY_ACTIVATIONS, StudyProfile, run_study
 
 
@@ -11,7 +12,8 @@ def test_study_end_to_end_on_tiny_data(tmp_path, image_folder):
     profile = StudyProfile(name="test", train=True, seeds=(0, 1), epochs=2, train_samples=20, grid="-1:1:3",
                            samples=10, checkpoint_dir=str(tmp_path / "ck"), output_dir=str(tmp_path / "out"),
                            save_every=1, path_points=3, directions=3, slice_grid="-1:1:5", output_seeds=3,
-                           output_resolution=20)
+                           output_resolution=20, hessian=HessianOptions(top_k=1, trace_samples=3, iterations=3,
+                                                                        samples=20))
     summary = run_study(profile, data=str(image_folder), device="cpu", quiet=True)
     out = tmp_path / "out"
     assert summary[0].startswith("report: ") and len(summary) < 20 and max(map(len, summary[3:])) < 120
@@ -41,6 +43,11 @@ def test_study_end_to_end_on_tiny_data(tmp_path, image_folder):
     assert table[0].startswith("| activation |") and "| basin width at Δ = 1 (wider) |" in table[0]
     assert len(table) > 6
     assert any(line.startswith("- width_1: mish − relu = ") for line in table)
+    by_activation = {r["activation"]: r for r in findings["rows"]}
+    assert by_activation["mish"]["hessian_max_over"] == "2 seeds" and by_activation["relu"]["dead_units"] >= 0
+    metrics = json.loads((out / "checkpoint_metrics.json").read_text())
+    assert len(metrics) == 8 and all(r["hessian_images"] == 20 and "hessian_trace_ci95" in r for r in metrics)
+    assert any(line.startswith("- hessian_max: mish − relu = ") for line in table)
     rows = json.loads((out / "surface_metrics.json").read_text())
     assert [r["activation"] for r in rows] == list(STUDY_ACTIVATIONS)
     for name in ("comparison_train_loss.png", "comparison_test_loss.pdf", "comparison_path_train_loss.png",

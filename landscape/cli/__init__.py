@@ -13,6 +13,7 @@ import traceback
 
 from ..errors import LandscapeError
 from ..version import __version__
+from .common import show
 from .figures import add_curves_parser, add_plot_parser, add_report_parser
 from .metrics import add_metrics_parser
 from .output_landscape import add_output_landscape_parser
@@ -26,8 +27,15 @@ PARSERS = (add_train_parser, add_surface_parser, add_plot_parser, add_curves_par
            add_output_landscape_parser, add_study_parser)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with its usage errors on one line (the usage itself is one `--help` away)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="landscape", description="Measure and draw the loss landscapes of "
+    parser = OneLineParser(prog="landscape", description="Measure and draw the loss landscapes of "
                                      "neural networks (Li et al. 2018), starting from a checkpoint.")
     parser.add_argument("--version", action="version", version=f"landscape {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -50,7 +58,10 @@ def attach_grid_values(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(attach_grid_values(sys.argv[1:] if argv is None else argv))
+    try:
+        args = build_parser().parse_args(attach_grid_values(sys.argv[1:] if argv is None else argv))
+    except SystemExit as e:  # --help, --version (0) or a usage error (2)
+        return e.code
     # torch.compile on a CPU-only machine warns that it found no CUDA runtime: true and irrelevant.
     logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     received = []
@@ -64,11 +75,17 @@ def main(argv: list[str] | None = None) -> int:
     except LandscapeError as e:
         if args.debug:
             traceback.print_exc()
-        print(f"landscape {args.command}: error: {e}", file=sys.stderr)
+        show(f"landscape {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # the machine failed a read or write (disk full, file vanished): not a bug of ours
+        if args.debug:
+            traceback.print_exc()
+        show(f"landscape {args.command}: error: {e}; finished work up to the last flush is saved, fix this and "
+             f"rerun the same command to resume", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        print(f"landscape {args.command}: interrupted; finished work is saved, rerun the same command to resume",
-              file=sys.stderr)
+        show(f"landscape {args.command}: interrupted; finished work is saved, rerun the same command to resume",
+             file=sys.stderr)
         return 128 + (received[0] if received else signal.SIGINT)
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -4,14 +4,31 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import sys
 
+from ..checkpoint import ModelSpec
+from ..datasets import NAMED, DatasetSpec
 from ..engine import EvalOptions
 from ..errors import LandscapeError
+from ..evaluate import LOSSES
 from ..runtime import PRECISIONS
 from ..surface_metrics import DEFAULT_THRESHOLDS
 
 DATA_HELP = ("CIFAR-10 folder (train/<class>/, test/<class>/) or a folder holding cifar-10-batches-py; "
              "default $LANDSCAPE_DATA, else download via torchvision")
+DATASET_DATA_HELP = DATA_HELP + "; with --dataset NAME: the folder holding torchvision's copy of that set"
+
+
+def terminal_safe(text: object) -> str:
+    """`text` with control characters (an escape sequence in a file name, say) written as \\xNN, so
+    that nothing read from a path or a file can drive the terminal."""
+    return "".join(c if c in "\n\t" or c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
+def show(*lines: object, file=None) -> None:
+    """Print each of `lines` on its own line, terminal-safe."""
+    print("\n".join(terminal_safe(line) for line in lines), file=file or sys.stdout)
 
 
 def default_of(options: type, name: str):
@@ -21,8 +38,9 @@ def default_of(options: type, name: str):
 
 
 def subcommand(sub, name: str, summary: str, description: str, run) -> argparse.ArgumentParser:
-    """A subcommand parser with the flags every subcommand shares; `run(args)` does the work."""
-    p = sub.add_parser(name, help=summary, description=description,
+    """A subcommand parser with the flags every subcommand shares; `run(args)` does the work. Texts
+    are plain: a '%' needs no escaping (argparse formats `help`, not `description`)."""
+    p = sub.add_parser(name, help=summary.replace("%", "%%"), description=description,
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--device", default="auto",
                    help="where to compute: auto (a CUDA GPU if present, else CPU), cpu, cuda, cuda:N")
@@ -66,5 +84,71 @@ def add_eval_flags(p: argparse.ArgumentParser) -> None:
                    help="fp32, or bf16 autocast")
 
 
+    p.add_argument("--loss", default=default_of(EvalOptions, "loss"),
+                   help=f"loss at every point: {', '.join(LOSSES)} (squared error to one-hot labels), or "
+                        f"MODULE:CALLABLE taking (outputs, labels) and returning the batch mean")
+
+
 def eval_options_of(args: argparse.Namespace) -> EvalOptions:
-    return EvalOptions(args.batch_size, args.precision)
+    return EvalOptions(args.batch_size, args.precision, args.loss)
+
+
+def add_model_flags(p: argparse.ArgumentParser, many: bool) -> None:
+    """Your own model: a factory, its keyword arguments and the weights file(s) it is filled from."""
+    p.add_argument("--model", default=None, metavar="MODULE:CALLABLE",
+                   help="your own model instead of a landscape checkpoint: an importable factory "
+                        "(e.g. torchvision.models:resnet18) or path/to/file.py:callable returning an nn.Module")
+    p.add_argument("--model-args", default="{}", metavar="JSON",
+                   help="keyword arguments of --model as a JSON object, e.g. '{\"num_classes\": 10}'")
+    p.add_argument("--weights", nargs="+" if many else None, default=None, metavar="FILE",
+                   help="with --model: state_dict file(s) (torch.save of model.state_dict(), or a dict holding it "
+                        "under 'state_dict' or 'model'; a DataParallel 'module.' prefix is removed), read with "
+                        "weights_only=True")
+
+
+def model_of(args: argparse.Namespace, positional: list[str]) -> tuple[list[str], ModelSpec]:
+    """The weights files and how to build their model, from either the positional checkpoint(s) or
+    --model/--weights."""
+    weights = args.weights if isinstance(args.weights, list) or args.weights is None else [args.weights]
+    if args.model is None:
+        if weights:
+            raise LandscapeError("--weights belongs to --model MODULE:CALLABLE; a landscape checkpoint is "
+                                 "given without a flag")
+        if not positional:
+            raise LandscapeError("give a checkpoint, or your own model with --model MODULE:CALLABLE --weights FILE")
+        return positional, ModelSpec()
+    if positional or not weights:
+        raise LandscapeError("with --model give the weights with --weights FILE (and no checkpoint)")
+    try:
+        model_args = json.loads(args.model_args)
+    except json.JSONDecodeError as e:
+        raise LandscapeError(f"--model-args must be a JSON object; {e}") from None
+    if not isinstance(model_args, dict):
+        raise LandscapeError(f"--model-args must be a JSON object like '{{\"num_classes\": 10}}'; got {args.model_args}")
+    return weights, ModelSpec(args.model, model_args)
+
+
+def channel_values(text: str | None, flag: str) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise LandscapeError(f"{flag} must be comma-separated numbers, one per channel; got {text!r}") from None
+
+
+def add_dataset_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", default=default_of(DatasetSpec, "name"),
+                   help=f"the data: {', '.join(NAMED)} (torchvision; downloaded into the cache folder unless "
+                        f"--data holds them), imagefolder:PATH (PATH/{{train,test}}/<class>/ or PATH/<class>/), "
+                        f"or MODULE:CALLABLE called with the split name, returning (inputs, labels) tensors")
+    p.add_argument("--image-size", type=int, default=None, help="resize images to N×N pixels")
+    p.add_argument("--mean", default=None,
+                   help="per-channel mean for standardising, comma-separated in [0, 1] pixel units (default: "
+                        "the named set's published statistics, or computed from an image folder's images)")
+    p.add_argument("--std", default=None, help="per-channel standard deviation, as --mean")
+
+
+def dataset_of(args: argparse.Namespace) -> DatasetSpec:
+    return DatasetSpec(args.dataset, args.image_size, channel_values(args.mean, "--mean"),
+                       channel_values(args.std, "--std"))

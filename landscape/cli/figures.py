@@ -14,7 +14,7 @@ from ..plots import (
 )
 from ..report import write_report
 from ..study_figures import plot_training_curves
-from .common import add_figure_flags, comma_list, default_of, subcommand
+from .common import add_figure_flags, comma_list, default_of, show, subcommand
 
 
 def add_plot_parser(sub) -> None:
@@ -55,7 +55,7 @@ def run_plot(args: argparse.Namespace) -> None:
     if args.vtk:
         written += [export_vtk(path, f"{args.out_dir}/{os.path.basename(path).rsplit('.', 1)[0]}", args.metric)
                     for path in args.surfaces]
-    print("\n".join(map(str, written)))
+    show(*written)
 
 
 def add_curves_parser(sub) -> None:
@@ -70,7 +70,7 @@ def add_curves_parser(sub) -> None:
 
 def run_curves(args: argparse.Namespace) -> None:
     options = PlotOptions(log=args.log, formats=comma_list(args.format), dpi=args.dpi, width=args.width)
-    print("\n".join(map(str, plot_training_curves(args.logs, args.out, options))))
+    show(*plot_training_curves(args.logs, args.out, options))
 
 
 def add_report_parser(sub) -> None:
@@ -85,4 +85,4 @@ def add_report_parser(sub) -> None:
 
 
 def run_report(args: argparse.Namespace) -> None:
-    print(write_report(args.surfaces, args.out, args.title))
+    show(write_report(args.surfaces, args.out, args.title))

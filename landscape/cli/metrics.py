@@ -11,6 +11,7 @@ from .common import (
     add_table_flags,
     add_thresholds_flag,
     default_of,
+    show,
     subcommand,
     thresholds_of,
 )
@@ -42,6 +43,9 @@ def add_metrics_parser(sub) -> None:
                    help="Rademacher vectors for the trace estimate")
     p.add_argument("--iterations", type=int, default=default_of(HessianOptions, "iterations"),
                    help="maximum power iterations per eigenvalue")
+    p.add_argument("--hessian-samples", type=int, default=None,
+                   help="class-balanced images for the Hessian (default: --samples); each Hessian-vector "
+                        "product costs about two backward passes over them")
     p.add_argument("--dead-units", action="store_true", help="share of channels never positive / always ≈ 0")
     p.add_argument("--eps", type=float, default=default_of(MetricsConfig, "eps"),
                    help="magnitude below which a unit counts as silent")
@@ -50,12 +54,12 @@ def add_metrics_parser(sub) -> None:
 
 def run_metrics_command(args: argparse.Namespace) -> None:
     thresholds = thresholds_of(args)
-    hessian = HessianOptions(top_k=args.top_k, trace_samples=args.trace_samples,
-                             iterations=args.iterations) if args.hessian else None
+    hessian = HessianOptions(top_k=args.top_k, trace_samples=args.trace_samples, iterations=args.iterations,
+                             samples=args.hessian_samples) if args.hessian else None
     config = MetricsConfig(surfaces=tuple(args.surfaces), checkpoints=tuple(args.checkpoint), metric=args.metric,
                            thresholds=thresholds, store=not args.no_store, data=args.data, split=args.split,
                            samples=args.samples, data_seed=args.data_seed, hessian=hessian,
                            dead_units=args.dead_units, eps=args.eps, device=args.device, quiet=args.quiet)
     rows = run_metrics(config)
     write_rows(rows, args.json, args.csv)
-    print(markdown_table(rows))
+    show(markdown_table(rows))

@@ -7,7 +7,7 @@ from ..activations import ACTIVATIONS
 from ..errors import LandscapeError
 from ..output_landscape import run_output_landscape
 from ..plots import PlotOptions
-from .common import add_figure_flags, comma_list, subcommand
+from .common import add_figure_flags, comma_list, show, subcommand
 
 
 def add_output_landscape_parser(sub) -> None:
@@ -15,7 +15,7 @@ def add_output_landscape_parser(sub) -> None:
                    "Evaluate randomly initialised 2 → 64 → 32 → 16 → 1 networks (one per activation, the same "
                    "seeds, hence the same weights, for each) on a grid over [0, 10]², min–max scaled (the Mish "
                    "paper's figure); measure the smoothness of each image (mean |∇²f|, mean |∇f|) over many "
-                   "seeds, compare the subject activation with each other one (paired by seed, 95 %% intervals), "
+                   "seeds, compare the subject activation with each other one (paired by seed, 95 % intervals), "
                    "and write output_landscape.{png,pdf,json} into --out-dir.",
                    run_output_landscape_command)
     p.add_argument("--activations", default="relu,leaky_relu,swish,mish",
@@ -39,5 +39,5 @@ def run_output_landscape_command(args: argparse.Namespace) -> None:
     activations = {n: {"negative_slope": 0.3} if n == "leaky_relu" else {} for n in names}
     summary = run_output_landscape(activations, args.out_dir, args.seeds, args.resolution, args.subject,
                                    PlotOptions(formats=comma_list(args.format), dpi=args.dpi, width=args.width))
-    print("\n".join(c["text"] for c in summary["comparisons"]))
-    print("\n".join(summary["figures"]))
+    show(*(c["text"] for c in summary["comparisons"]))
+    show(*summary["figures"])

@@ -7,12 +7,17 @@ from ..data import SPLITS
 from ..sharpness import SharpnessConfig, run_sharpness
 from ..tables import write_rows
 from .common import (
-    DATA_HELP,
+    DATASET_DATA_HELP,
+    add_dataset_flags,
     add_eval_flags,
+    add_model_flags,
     add_table_flags,
     add_thresholds_flag,
+    dataset_of,
     default_of,
     eval_options_of,
+    model_of,
+    show,
     subcommand,
     thresholds_of,
 )
@@ -24,15 +29,17 @@ def add_sharpness_parser(sub) -> None:
                    "through the trained weights, the same direction seeds for every checkpoint, so comparisons "
                    "are paired), one resumable HDF5 file per checkpoint; then each model's minimum, curvature "
                    "and basin widths (sub-grid, censored where the basin leaves the grid) as means over the "
-                   "directions with 95 %% intervals.",
+                   "directions with 95 % intervals.",
                    run_sharpness_command)
-    p.add_argument("checkpoints", nargs="+", help="checkpoints written by `landscape train`")
+    p.add_argument("checkpoints", nargs="*", help="checkpoints written by `landscape train`; or use --model/--weights")
+    add_model_flags(p, many=True)
     p.add_argument("--directions", type=int, default=default_of(SharpnessConfig, "directions"),
                    help="number K of random directions (slices) per checkpoint")
     p.add_argument("--x", default=default_of(SharpnessConfig, "x"), help="α grid of every slice, START:STOP:NUM")
     p.add_argument("--out-dir", default=default_of(SharpnessConfig, "out_dir"),
                    help="folder for CHECKPOINT_slices.h5 files")
-    p.add_argument("--data", default=None, help=DATA_HELP)
+    p.add_argument("--data", default=None, help=DATASET_DATA_HELP)
+    add_dataset_flags(p)
     p.add_argument("--split", nargs="+", choices=SPLITS, default=list(default_of(SharpnessConfig, "splits")),
                    help="data split(s) to evaluate (widths are measured on the first)")
     p.add_argument("--samples", type=int, default=default_of(SharpnessConfig, "samples"),
@@ -44,21 +51,25 @@ def add_sharpness_parser(sub) -> None:
     add_thresholds_flag(p)
     add_eval_flags(p)
     p.add_argument("--force", action="store_true", help="replace slices files made with other settings")
+    p.add_argument("--flush-seconds", type=float, default=default_of(SharpnessConfig, "flush_seconds"),
+                   help="write results to disk at least this often")
     add_table_flags(p)
 
 
 def run_sharpness_command(args: argparse.Namespace) -> None:
     thresholds = thresholds_of(args)
-    config = SharpnessConfig(checkpoints=tuple(args.checkpoints), out_dir=args.out_dir, data=args.data,
+    weights, model = model_of(args, args.checkpoints)
+    config = SharpnessConfig(checkpoints=tuple(weights), out_dir=args.out_dir, data=args.data, model=model,
+                             dataset=dataset_of(args),
                              directions=args.directions, x=args.x, splits=tuple(args.split), samples=args.samples,
                              data_seed=args.data_seed, seed=args.seed, thresholds=thresholds,
                              eval=eval_options_of(args), device=args.device,
-                             force=args.force, quiet=args.quiet)
+                             force=args.force, flush_seconds=args.flush_seconds, quiet=args.quiet)
     rows = run_sharpness(config, metric=f"{args.split[0]}_loss")
     write_rows(rows, args.json, args.csv)
     widest = max(thresholds)
     for row in rows:
-        print(f"{row['activation']}: minimum {row['minimum']:.4f}, width at Δ={widest:g} "
+        show(f"{row['activation']}: minimum {row['minimum']:.4f}, width at Δ={widest:g} "
               f"{row[f'width_{widest:g}']:.3f} [{row[f'width_{widest:g}_low']:.3f}, "
               f"{row[f'width_{widest:g}_high']:.3f}] (95 % interval over {row['directions']} directions; "
               f"{row[f'censored_{widest:g}']} censored)  {row['source']}")

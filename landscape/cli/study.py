@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from ..errors import LandscapeError
 from ..study import PROFILES, run_study
-from .common import DATA_HELP, subcommand
+from .common import DATA_HELP, show, subcommand
 
 
 def add_study_parser(sub) -> None:
@@ -14,7 +14,7 @@ def add_study_parser(sub) -> None:
                    "ResNet-20 with relu, leaky_relu (0.3), swish and mish on one recipe (trained, resumed or "
                    "skipped), a 2-D train/test surface and a training-path surface for each, many random "
                    "slices per checkpoint, the output landscapes of random networks, the findings with their "
-                   "95 %% intervals, figures and two HTML reports; ends with a short summary.",
+                   "95 % intervals, figures and two HTML reports; ends with a short summary.",
                    run_study_command)
     p.add_argument("--profile", choices=tuple(PROFILES), default="quick",
                    help="quick: the shipped seed-0 checkpoints, 11×11 grids and 4 slices on 200 images, into "
@@ -35,4 +35,4 @@ def run_study_command(args: argparse.Namespace) -> None:
         except ValueError:
             raise LandscapeError(f"--seeds must be comma-separated integers; got {args.seeds!r}") from None
         profile = replace(profile, seeds=seeds)
-    print("\n".join(run_study(profile, args.data, args.device, args.quiet)))
+    show(*run_study(profile, args.data, args.device, args.quiet))

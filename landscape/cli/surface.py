@@ -8,10 +8,15 @@ from ..data import SPLITS
 from ..directions import DIRECTION_TYPES, NORMALIZATIONS, DirectionOptions
 from ..surface import SurfaceConfig, run_surface
 from .common import (
-    DATA_HELP,
+    DATASET_DATA_HELP,
+    add_dataset_flags,
     add_eval_flags,
+    add_model_flags,
+    dataset_of,
     default_of,
     eval_options_of,
+    model_of,
+    show,
     subcommand,
 )
 
@@ -22,9 +27,12 @@ def add_surface_parser(sub) -> None:
                    "Resumable: rerun the same command to continue. Under `torchrun "
                    "--nproc_per_node=K -m landscape surface ...` the points are shared by K ranks.",
                    run_surface_command)
-    p.add_argument("checkpoint", help="checkpoint written by `landscape train` (or save_checkpoint)")
+    p.add_argument("checkpoint", nargs="?", default=None,
+                   help="checkpoint written by `landscape train` (or save_checkpoint); or use --model/--weights")
+    add_model_flags(p, many=False)
     p.add_argument("--out", required=True, help="surface file to write (HDF5, .h5)")
-    p.add_argument("--data", default=None, help=DATA_HELP)
+    p.add_argument("--data", default=None, help=DATASET_DATA_HELP)
+    add_dataset_flags(p)
     p.add_argument("--x", default=default_of(SurfaceConfig, "x"),
                    help="α grid START:STOP:NUM along direction x (with --trajectory also auto:NUM: fitted to the path)")
     p.add_argument("--y", default=None, help="β grid START:STOP:NUM along direction y (omit for a 1-D surface)")
@@ -57,11 +65,13 @@ def add_surface_parser(sub) -> None:
 def run_surface_command(args: argparse.Namespace) -> None:
     directions = DirectionOptions(norm=args.norm, ignore_biasbn=not args.include_biasbn, dir_type=args.dir_type,
                                   seed=args.seed, orthogonalize=args.orthogonalize)
-    config = SurfaceConfig(checkpoint=args.checkpoint, out=args.out, data=args.data, x=args.x, y=args.y,
+    (weights,), model = model_of(args, [args.checkpoint] if args.checkpoint else [])
+    config = SurfaceConfig(checkpoint=weights, out=args.out, data=args.data, model=model, dataset=dataset_of(args),
+                           x=args.x, y=args.y,
                            splits=tuple(args.split), samples=args.samples, data_seed=args.data_seed,
                            directions=directions, target=args.target, directions_file=args.directions,
                            trajectory=args.trajectory, eval=eval_options_of(args),
                            device=args.device, force=args.force, flush_seconds=args.flush_seconds, quiet=args.quiet)
     path = run_surface(config)
     if int(os.environ.get("RANK", "0")) == 0:
-        print(path)
+        show(path)

@@ -9,7 +9,7 @@ from ..errors import LandscapeError
 from ..runtime import PRECISIONS
 from ..tables import markdown_table
 from ..train import OPTIMIZERS, SCHEDULES, TrainConfig, train
-from .common import DATA_HELP, default_of, subcommand
+from .common import DATA_HELP, default_of, show, subcommand
 
 
 def add_train_parser(sub) -> None:
@@ -76,7 +76,7 @@ def run_train(args: argparse.Namespace) -> None:
                          batch_size=args.batch_size, seed=args.seed, precision=args.precision,
                          train_samples=args.train_samples, save_every=args.save_every, device=args.device,
                          quiet=args.quiet)
-    print(train(config))
+    show(train(config))
 
 
 def add_info_parser(sub) -> None:
@@ -87,4 +87,4 @@ def add_info_parser(sub) -> None:
 
 
 def run_info(args: argparse.Namespace) -> None:
-    print(markdown_table([checkpoint_summary(path) for path in args.checkpoints], digits=None))  # pre-rounded
+    show(markdown_table([checkpoint_summary(path) for path in args.checkpoints], digits=None))  # pre-rounded
