@@ -2,40 +2,49 @@
 
 Stage: directions → grid evaluation. A `PointEvaluator` moves the model's weights to
 θ + α·x + β·y in place (no model rebuild) and scores every evaluation set there; the model
-returns to θ when it closes. `compute_surface` is the in-memory sweep of a whole grid;
-`surface.execute` is the resumable, file-backed, multi-process one. Both call the same
-evaluator, so they give the same numbers.
+returns to θ when it closes. A `BatchedEvaluator` scores K points in one pass instead: the K
+perturbed weight sets are stacked and run together through `torch.func.vmap` (few, large kernels:
+what fills a GPU). `choose_points_per_batch` times both on the actual device and model and picks
+the faster. `compute_surface` is the in-memory sweep of a whole grid; `surface.execute` is the
+resumable, file-backed, multi-process one. Both call the same evaluators, so they give the same
+numbers.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
+from torch.func import functional_call, vmap
 
 from .directions import Direction, check_compatible, model_entries
 from .errors import LandscapeError, require_choice
 from .evaluate import EvalSet, evaluate, loss_function, require_loss
 from .grid import Grid
 from .progress import progress
-from .runtime import PRECISIONS
+from .runtime import PRECISIONS, autocast
 from .storage import value_names
 
 
 @dataclass(frozen=True)
 class EvalOptions:
     """Evaluation batch size (64 keeps ResNet-20's activations in cache: benchmarks/bench_surface.py),
-    precision and loss (a name from evaluate.LOSSES or MODULE:CALLABLE)."""
+    precision, loss (a name from evaluate.LOSSES or MODULE:CALLABLE) and grid points per pass
+    (how the work is grouped; it does not change the numbers beyond float rounding)."""
 
     batch_size: int = 64
     precision: str = "fp32"
     loss: str = "cross_entropy"
+    points_per_batch: int | None = None  # grid points per pass; None: the fastest here, measured at start
 
     def __post_init__(self):
         require_choice("precision", self.precision, PRECISIONS)
         require_loss(self.loss)
+        if self.points_per_batch is not None and self.points_per_batch < 1:
+            raise LandscapeError(f"--points-per-batch must be at least 1 (or auto); got {self.points_per_batch}")
         if self.batch_size < 1:
             raise LandscapeError(f"--batch-size must be at least 1; got {self.batch_size}")
 
@@ -75,11 +84,133 @@ class PointEvaluator:
             values += [score.loss, score.accuracy]
         return values
 
-    def __enter__(self) -> PointEvaluator:
+    def many(self, points: np.ndarray) -> list[list[float]]:
+        """The values at each of `points` [K, ≥ len(directions)], in order."""
+        return [self(point) for point in points]
+
+    def __enter__(self) -> "PointEvaluator":
         return self
 
     def __exit__(self, *exc) -> None:
         self.move_to([])
+
+
+class BatchedEvaluator(PointEvaluator):
+    """Scores up to `points_per_batch` grid points in one pass: the entries at θ + Σ c·d for every
+    point are stacked on a leading dimension and the model runs over them with `torch.func.vmap`
+    (BatchNorm in eval mode, as per point). The model's own tensors are never changed."""
+
+    def __init__(self, model: nn.Module, directions: list[Direction], sets: list[EvalSet],
+                 options: EvalOptions = EvalOptions(), dir_type: str = "weights", points_per_batch: int = 8):
+        super().__init__(model, directions, sets, options, dir_type)
+        if points_per_batch < 1:
+            raise LandscapeError(f"--points-per-batch must be at least 1; got {points_per_batch}")
+        self.points_per_batch = points_per_batch
+        state = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+        self.fixed = {k: v.detach() for k, v in state.items() if k not in self.entries}
+
+        def forward(entries: dict[str, torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
+            return functional_call(self.model, {**self.fixed, **entries}, (inputs,))
+        self.forward = vmap(forward, in_dims=(0, None))
+
+    @torch.no_grad()
+    def stacked_entries(self, points: np.ndarray) -> dict[str, torch.Tensor]:
+        """Every moved entry at each point, [K, *shape]."""
+        out = {}
+        for name, origin in self.origin.items():
+            coefficients = torch.as_tensor(points[:, :len(self.directions)], dtype=origin.dtype,
+                                           device=origin.device)
+            moved = origin.expand(len(points), *origin.shape).clone()
+            for j, direction in enumerate(self.directions):
+                moved += coefficients[:, j].view(-1, *([1] * origin.dim())) * direction[name]
+            out[name] = moved
+        return out
+
+    def many(self, points: np.ndarray) -> list[list[float]]:
+        rows: list[list[float]] = [[] for _ in points]
+        for start in range(0, len(points), self.points_per_batch):
+            chunk = points[start:start + self.points_per_batch]
+            entries = self.stacked_entries(chunk)
+            for s in self.sets:
+                for k, (loss, accuracy) in enumerate(self.score(entries, s, len(chunk))):
+                    rows[start + k] += [loss, accuracy]
+        return rows
+
+    def score(self, entries: dict[str, torch.Tensor], s: EvalSet, count: int) -> list[tuple[float, float]]:
+        """(loss, accuracy) of each of the `count` stacked weight sets on one evaluation set."""
+        total = torch.zeros(count, dtype=torch.float64, device=s.inputs.device)
+        correct = torch.zeros(count, dtype=torch.int64, device=s.inputs.device)
+        size = self.options.batch_size
+        with torch.inference_mode(), autocast(s.inputs.device, self.options.precision):
+            for begin in range(0, len(s.labels), size):
+                outputs = self.batched_forward(entries, s.inputs[begin:begin + size])  # [K, B, classes]
+                if outputs.dtype in (torch.bfloat16, torch.float16):
+                    outputs = outputs.float()
+                target = s.labels[begin:begin + size]
+                for k in range(count):
+                    total[k] += self.loss(outputs[k], target).double()
+                    correct[k] += (outputs[k].argmax(1) == target).sum()
+        n = len(s.labels)
+        return [(float(t) / n, int(c) / n) for t, c in zip(total, correct)]
+
+    def batched_forward(self, entries: dict[str, torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
+        try:
+            return self.forward(entries, inputs)
+        except RuntimeError as e:  # e.g. a custom autograd.Function without a vmap rule
+            raise NotBatchable(f"this model cannot score several points per pass through torch.func.vmap "
+                               f"({str(e).splitlines()[0][:160]}); use --points-per-batch 1") from None
+
+    def __call__(self, point: np.ndarray) -> list[float]:
+        return self.many(np.asarray(point)[None, :])[0]
+
+    def __exit__(self, *exc) -> None:
+        pass  # the model's own tensors were never moved
+
+
+class NotBatchable(LandscapeError):
+    """The model has an operation that vmap cannot batch (our compiled Swish/Mish kernels, say)."""
+
+
+def evaluator_for(model: nn.Module, directions: list[Direction], sets: list[EvalSet], options: EvalOptions,
+                  dir_type: str, points_per_batch: int) -> PointEvaluator:
+    """The per-point evaluator for one point per pass, the batched one for more."""
+    if points_per_batch == 1:
+        return PointEvaluator(model, directions, sets, options, dir_type)
+    return BatchedEvaluator(model, directions, sets, options, dir_type, points_per_batch)
+
+
+CANDIDATE_POINTS_PER_BATCH = (1, 2, 4, 8, 16, 32, 64)
+
+
+def choose_points_per_batch(model: nn.Module, directions: list[Direction], sets: list[EvalSet],
+                            options: EvalOptions, dir_type: str, candidates=CANDIDATE_POINTS_PER_BATCH) -> int:
+    """The number of points per pass that scores points fastest here: each candidate is timed on
+    one image batch (after a warm-up pass), in increasing order, until one runs out of memory, the
+    model cannot be batched, or it is more than 20 % slower per point than the best so far."""
+    probe = [EvalSet(sets[0].split, sets[0].inputs[:options.batch_size], sets[0].labels[:options.batch_size])]
+    best, best_rate = 1, 0.0
+    for count in candidates:
+        points = np.zeros((count, max(1, len(directions))))
+        try:
+            with evaluator_for(model, directions, probe, options, dir_type, count) as evaluator:
+                evaluator.many(points)  # warm-up
+                synchronize(probe[0].inputs.device)
+                started = time.perf_counter()
+                evaluator.many(points)
+                synchronize(probe[0].inputs.device)
+                rate = count / (time.perf_counter() - started)
+        except (torch.OutOfMemoryError, NotBatchable):
+            break
+        if rate > best_rate:
+            best, best_rate = count, rate
+        elif rate < 0.8 * best_rate:
+            break
+    return best
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def compute_surface(model: nn.Module, directions: list[Direction], sets: list[EvalSet], grid: Grid,
@@ -89,12 +220,15 @@ def compute_surface(model: nn.Module, directions: list[Direction], sets: list[Ev
     grid.shape}. The model is left at its original weights, in eval mode."""
     if len(directions) != grid.ndim:
         raise LandscapeError(f"a {grid.ndim}-D grid needs {grid.ndim} direction(s); got {len(directions)}")
-    with PointEvaluator(model, directions, sets, options, dir_type) as evaluator:
+    count = options.points_per_batch or choose_points_per_batch(model, directions, sets, options, dir_type)
+    points = grid.points()
+    with evaluator_for(model, directions, sets, options, dir_type, count) as evaluator:
         out = {n: np.full(grid.shape, np.nan) for n in evaluator.names}
-        bar = progress(int(np.prod(grid.shape)), "surface", "pt", quiet)
-        for index, point in enumerate(grid.points()):
-            for name, value in zip(evaluator.names, evaluator(point)):
-                out[name][np.unravel_index(index, grid.shape)] = value
-            bar.update()
+        bar = progress(len(points), "surface", "pt", quiet)
+        for start in range(0, len(points), count):
+            for offset, row in enumerate(evaluator.many(points[start:start + count])):
+                for name, value in zip(evaluator.names, row):
+                    out[name][np.unravel_index(start + offset, grid.shape)] = value
+            bar.update(min(count, len(points) - start))
         bar.close()
     return out

@@ -113,15 +113,15 @@ def samples_sha256(images: torch.Tensor, labels: torch.Tensor) -> str:
     return digest.hexdigest()
 
 
-def load_eval_set(data: str | None, split: str, samples: int, data_seed: int, device: torch.device,
+def load_eval_set(data: str | None, split: str, samples: int | None, data_seed: int, device: torch.device,
                   quiet: bool = False, dataset: DatasetSpec = DatasetSpec()) -> EvalSet:
-    """The same class-balanced `samples` examples of `split` for every point and every model, prepared
-    on `device`; more than the split holds is refused."""
-    if samples < 1:
+    """The same class-balanced `samples` examples of `split` (None: all of them) for every point and
+    every model, prepared on `device`; more than the split holds is refused."""
+    if samples is not None and samples < 1:
         raise LandscapeError(f"--samples must be at least 1; got {samples}")
     images = load_split(dataset, data, split, quiet=quiet)
-    if samples > len(images):
+    if samples is not None and samples > len(images):
         raise LandscapeError(f"--samples {samples} is more than the {len(images):,} examples of the {split} split")
-    chosen = images.subset(balanced_subset(images.labels, samples, data_seed))
+    chosen = images if samples is None else images.subset(balanced_subset(images.labels, samples, data_seed))
     return EvalSet(split, prepare_inputs(chosen.images, device, chosen.mean, chosen.std), chosen.labels.to(device),
                    images.source, samples_sha256(chosen.images, chosen.labels), chosen.mean, chosen.std)

@@ -32,10 +32,12 @@ CLAIMS = {"width_1": ("basin width at Δ = 1 (wider)", +1), "width_0.5": ("basin
           "hessian_max": ("Hessian λmax (flatter)", -1), "hessian_trace": ("Hessian trace (flatter)", -1),
           "dead_units": ("dead units, % of channels (fewer)", -1), "test_acc": ("test accuracy (higher)", +1)}
 # checkpoint measures that describe, not decide: shown in the table, compared with nothing
-LABELS = {"loss_standard_error": "s.e. of the loss over the images"}
+LABELS = {"loss_standard_error": "s.e. of the loss over the images",
+          "hessian_trace_ci95": "± of the trace estimate (95 %, over its probe vectors)"}
 # checkpoint-metrics row key → measure, and the factor to its unit
 CHECKPOINT_MEASURES = {"hessian_eig_1": ("hessian_max", 1.0), "hessian_trace": ("hessian_trace", 1.0),
-                       "dead_never_positive": ("dead_units", 100.0), "loss_standard_error": ("loss_standard_error", 1.0)}
+                       "hessian_trace_ci95": ("hessian_trace_ci95", 1.0), "dead_never_positive": ("dead_units", 100.0),
+                       "loss_standard_error": ("loss_standard_error", 1.0)}
 
 
 def label(measure: str) -> str:
@@ -108,15 +110,17 @@ def decide(values: dict[str, dict[str, np.ndarray]], subject: str = "mish") -> F
     return Findings(values, estimates, comparisons)
 
 
-def uncertainty_figure(findings: Findings, measures: tuple[str, ...], options: PlotOptions) -> Figure:
-    """A panel per measure: each activation's per-seed means (dots) and overall mean with its 95 % interval."""
+def uncertainty_figure(findings: Findings, measures: tuple[str, ...], options: PlotOptions,
+                       names: dict[str, str] | None = None) -> Figure:
+    """A panel per measure: each activation's per-seed means (dots) and overall mean with its 95 %
+    interval; activations labelled by `names` where given (e.g. 'Leaky ReLU (slope 0.3)')."""
     with matplotlib.rc_context(STYLE):
         fig = Figure(figsize=(options.width, options.width * 0.32 * ((len(measures) + 1) // 2)))
         axes = fig.subplots((len(measures) + 1) // 2, 2, squeeze=False).ravel()
         for ax, measure in zip(axes, measures):
             # dots: one per seed (its mean over directions), or one per direction when there is one seed
             dots = {a: np.nanmean(v, axis=1) if len(v) > 1 else v[0] for a, v in findings.values[measure].items()}
-            draw_estimates(ax, dots, findings.estimates[measure])
+            draw_estimates(ax, dots, findings.estimates[measure], names)
             ax.set_title(label(measure))
         if options.note:
             fig.suptitle(options.note, fontsize=7, color="dimgray")

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .activations import activation_factory
+from .activations import activation_factory, display_name
 from .files import atomic_write
 from .models import MLP
 from .plots import PlotOptions, save
@@ -90,7 +90,7 @@ def run_output_landscape(activations: dict[str, dict], out_dir: str | Path, seed
     estimates = {m: {a: estimate(v) for a, v in per.items()} for m, per in values.items()}
     comparisons = [c for m in values for c in compare(m, values[m], subject, claimed_sign=-1)]
     out = Path(out_dir)
-    label = {a: a + (f" ({', '.join(f'{v:g}' for v in p.values())})" if p else "") for a, p in activations.items()}
+    label = {a: display_name(a, p).replace(" (", "\n(") for a, p in activations.items()}
     images = {label[a]: output_image(random_network(a, 0, p), resolution) for a, p in activations.items()}
     figure = output_landscape_figure(images, {label[a]: v[:, 0] for a, v in values["curvature"].items()},
                                      {label[a]: e for a, e in estimates["curvature"].items()},

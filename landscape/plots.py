@@ -18,7 +18,6 @@ from matplotlib import colors, ticker
 from matplotlib.figure import Figure
 from pyevtk.hl import gridToVTK
 
-from .activations import display_name
 from .errors import LandscapeError, require_choice
 from .files import atomic_write
 from .storage import Surface, read_surface
@@ -88,9 +87,7 @@ def metric_label(metric: str, log: bool = False) -> str:
 
 def surface_title(surface: Surface) -> str:
     """The model as a reader names it ('Leaky ReLU (slope 0.3)'), with its test accuracy if known."""
-    header = surface.header
-    title = display_name(header.activation, header.activation_params) if header.activation else header.activation_label
-    acc = header.checkpoint_test_acc
+    title, acc = surface.header.title.replace("$", r"\$"), surface.header.checkpoint_test_acc  # no mathtext
     return f"{title}, test acc {100 * acc:.1f}%" if isinstance(acc, (int, float)) else title
 
 

@@ -27,11 +27,19 @@ function hover(metric, log) {
          "=%{customdata:.4g}<extra></extra>";
 }
 
+const CLIP_ABOVE_MINIMUM = 5;  // the opening view: a loss from the lowest minimum to 5 nats above it
+
+function colourRange(zs, metric, scale) {
+  const [zmin, zmax] = range(zs);
+  const clipped = scale === "clipped" && metric.endsWith("_loss") && zmax > zmin + CLIP_ABOVE_MINIMUM;
+  return [zmin, clipped ? zmin + CLIP_ABOVE_MINIMUM : zmax, clipped];
+}
+
 function draw() {
   const metric = metricSelect.value, log = scaleSelect.value === "log";
   const zs = surfaces.map(s => transform(s.values[metric], log));
-  const [zmin, zmax] = range(zs);
-  const title = (log ? "log10 " : "") + metric.replace("_", " ");
+  const [zmin, zmax, clipped] = colourRange(zs, metric, scaleSelect.value);
+  const title = (log ? "log10 " : "") + metric.replace("_", " ") + (clipped ? " (clipped)" : "");
   const twoD = surfaces[0].y !== null;
   if (twoD) {
     const panels = surfaces.map((s, i) => ({
@@ -49,10 +57,11 @@ function draw() {
       return {type: "scatter", mode: "lines", name: s.activation || s.name,
               x: axis === "x" ? s.x : s.y, y: axis === "x" ? zs[i][iy] : zs[i].map(row => row[ix])};
     });
-    Plotly.react("slice-x", slice("x"), {title: {text: "slice along α through each minimum"},
-                 xaxis: {title: {text: "α"}}, yaxis: {title: {text: title}}}, config);
-    Plotly.react("slice-y", slice("y"), {title: {text: "slice along β through each minimum"},
-                 xaxis: {title: {text: "β"}}, yaxis: {title: {text: title}}}, config);
+    const sliceRange = clipped ? {range: [zmin - 0.05 * (zmax - zmin), zmax]} : {};
+    Plotly.react("slice-x", slice("x"), {title: {text: "through each minimum, along each model's own α"},
+                 xaxis: {title: {text: "α"}}, yaxis: {title: {text: title}, ...sliceRange}}, config);
+    Plotly.react("slice-y", slice("y"), {title: {text: "through each minimum, along each model's own β"},
+                 xaxis: {title: {text: "β"}}, yaxis: {title: {text: title}, ...sliceRange}}, config);
     surfaces.forEach((s, i) => {
       const common = {x: s.x, y: s.y, z: zs[i], customdata: s.values[partner(metric)], cmin: zmin, cmax: zmax,
                       colorscale: "Viridis", hovertemplate: hover(metric, log)};

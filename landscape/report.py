@@ -12,6 +12,7 @@ import base64
 import dataclasses
 import html
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +20,14 @@ from plotly.offline import get_plotlyjs
 
 from .errors import LandscapeError
 from .files import atomic_write
+from .activations import display_name
+from .findings import label
 from .storage import Surface, read_surface
-from .surface_metrics import finite_values
+from .surface_metrics import finite_values, surface_metrics
+from .tables import format_estimate
 
 HIDDEN_FIELDS = ("versions", "fingerprint")  # recorded for reproducibility, not for reading
+SUMMARY_DELTAS = (0.1, 0.5, 1.0)
 
 
 def provenance_rows(surface: Surface) -> list[tuple[str, object]]:
@@ -33,7 +38,7 @@ def provenance_rows(surface: Surface) -> list[tuple[str, object]]:
 
 def surface_payload(surface: Surface) -> dict:
     """The JSON the page needs for one surface (pending and non-finite points become null)."""
-    return {"name": Path(surface.path).name, "activation": surface.header.activation or "",
+    return {"name": Path(surface.path).name, "activation": surface.header.title,
             "x": surface.x.tolist(), "y": None if surface.y is None else surface.y.tolist(),
             "values": {k: finite_values(surface, k).tolist() for k in sorted(surface.values)},
             "trajectory": None if surface.trajectory is None else surface.trajectory.tolist()}
@@ -46,17 +51,58 @@ def safe_json(obj) -> str:
 
 
 def table(rows: list[tuple[str, object]]) -> str:
-    cells = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(format_value(v))}</td></tr>"
-                    for k, v in rows)
+    cells = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{format_value(v)}</td></tr>" for k, v in rows)
     return f"<table>{cells}</table>"
 
 
 def format_value(value) -> str:
+    """A provenance value as readable, escaped HTML: 4 significant digits, lists as text, hashes
+    shortened (the full value on hover)."""
+    if isinstance(value, bool) or value is None:
+        return html.escape(str(value))
     if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, (dict, list, tuple)):
-        return json.dumps(value)
-    return str(value)
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(format_value(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{html.escape(str(k))}={format_value(v)}" for k, v in value.items())
+    text = str(value)
+    if len(text) == 64 and all(c in "0123456789abcdef" for c in text):
+        return f'<span title="{text}">{text[:12]}…</span>'
+    return html.escape(text)
+
+
+def summary_table(surfaces: list[Surface], study_rows: list[dict] = ()) -> str:
+    """The comparison at a glance: one row per surface from its own grid (minimum, widths, curvature),
+    then, when the study passes them, the means and 95 % intervals over directions and seeds."""
+    head = ["model", "test acc %", "minimum train loss", *(f"width Δ={d:g}" for d in SUMMARY_DELTAS),
+            "curvature (largest)", "local minima"]
+    rows = []
+    for surface in surfaces:
+        metric = "train_loss" if "train_loss" in surface.values else sorted(surface.values)[0]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # masked points were already announced when the page was built
+            result = surface_metrics(surface, metric, SUMMARY_DELTAS)
+        acc = surface.header.checkpoint_test_acc
+        rows.append([surface.header.title, "" if acc is None else f"{100 * acc:.1f}", f"{result.minimum:.3g}",
+                     *(f"{w.radius:.2f}" + ("≥" if w.grid_fraction >= 1 else "") for w in result.widths),
+                     f"{max(result.hessian_eigenvalues, default=float('nan')):.3g}", str(result.local_minima)])
+    out = (f"<table><tr>{''.join(f'<th>{html.escape(h)}</th>' for h in head)}</tr>"
+           + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+           + "</table><p class=note>On these planes: widths are basin radii in direction units along "
+             "the grid (≥: the basin reaches the grid's edge); curvature is the largest eigenvalue of a "
+             "quadratic fit at the minimum. One plane is one random draw.</p>")
+    if study_rows:
+        measures = [m for m in ("test_acc", "minimum", "width_0.1", "width_0.5", "width_1", "curvature",
+                                "hessian_max", "hessian_trace", "dead_units") if m in study_rows[0]]
+        out += ("<h3>Over many directions and seeds (mean [95 % interval])</h3><table><tr><th>activation</th>"
+                + "".join(f"<th>{html.escape(label(m))}</th>" for m in measures) + "</tr>"
+                + "".join("<tr><td>" + html.escape(display_name(r["activation"], r.get("activation_params"))) + "</td>"
+                          + "".join(
+                    f"<td>{html.escape(format_estimate(r[m], r.get(f'{m}_low'), r.get(f'{m}_high')))}</td>"
+                    for m in measures) + "</tr>" for r in study_rows) + "</table>"
+                + f"<p class=note>Intervals over: {html.escape(study_rows[0].get('width_1_over', ''))}.</p>")
+    return out
 
 
 def surface_section(index: int, surface: Surface) -> str:
@@ -66,8 +112,8 @@ def surface_section(index: int, surface: Surface) -> str:
     views = (f'<div class="plot" id="s{index}-3d"></div><div class="plot" id="s{index}-contour"></div>'
              if surface.ndim == 2 else f'<div class="plot wide" id="s{index}-line"></div>')
     return (f'<section><h2>{html.escape(Path(surface.path).name)}</h2><div class="row">{views}</div>'
-            f'<details open><summary>Metadata</summary>{meta}</details>'
-            f'<details open><summary>Metrics of width and smoothness</summary>{metrics}</details></section>')
+            f'<details><summary>Provenance</summary>{meta}</details>'
+            f'<details><summary>Stored metrics of width and smoothness</summary>{metrics}</details></section>')
 
 
 def figure_section(figures: list[Path]) -> str:
@@ -80,7 +126,7 @@ def figure_section(figures: list[Path]) -> str:
     return f"<section><h2>Uncertainty and other study figures</h2>{items}</section>"
 
 
-def render_report(surfaces: list[Surface], title: str, figures: list[Path] = ()) -> str:
+def render_report(surfaces: list[Surface], title: str, figures: list[Path] = (), study_rows: list[dict] = ()) -> str:
     """The whole page as a string."""
     metrics = sorted(set.intersection(*(set(s.values) for s in surfaces)), key=lambda m: (m.endswith("_acc"), m))
     options = "".join(f'<option value="{html.escape(m)}">{html.escape(m.replace("_", " "))}</option>'
@@ -101,8 +147,9 @@ th {{ background: #f4f4f4; font-weight: 600; }} td {{ font-family: monospace; wo
 <script>{get_plotlyjs()}</script></head>
 <body><h1>{html.escape(title)}</h1>
 <div class="controls"><label>Quantity <select id="metric">{options}</select></label>
-<label>Scale <select id="scale"><option value="linear">linear</option>
-<option value="log">log</option></select></label></div>
+<label>Scale <select id="scale"><option value="clipped">clipped: minimum to minimum + 5</option>
+<option value="linear">full range</option><option value="log">log</option></select></label></div>
+<section><h2>Summary</h2>{summary_table(surfaces, study_rows)}</section>
 <section><h2>Comparison</h2><div class="row"><div class="plot wide" id="comparison"></div></div>
 <div class="row"><div class="plot" id="slice-x"></div><div class="plot" id="slice-y"></div></div></section>
 {figure_section(list(figures))}
@@ -113,8 +160,9 @@ th {{ background: #f4f4f4; font-weight: 600; }} td {{ font-family: monospace; wo
 
 
 def write_report(paths: list[str | Path], out: str | Path, title: str = "Loss landscapes",
-                 figures: list[str | Path] = ()) -> Path:
-    """Write the report for these surface files (and PNG `figures`, embedded) to `out` atomically."""
+                 figures: list[str | Path] = (), study_rows: list[dict] = ()) -> Path:
+    """Write the report for these surface files (and PNG `figures`, embedded; `study_rows`: the
+    findings' per-activation estimates) to `out` atomically."""
     figures = [Path(f) for f in figures]
     for figure in figures:
         if figure.suffix != ".png" or not figure.is_file():
@@ -127,5 +175,5 @@ def write_report(paths: list[str | Path], out: str | Path, title: str = "Loss la
         raise LandscapeError("cannot put 1-D and 2-D surfaces in one report; make one report for each")
     out = Path(out)
     with atomic_write(out) as tmp:
-        tmp.write_text(render_report(surfaces, title, figures), encoding="utf-8")
+        tmp.write_text(render_report(surfaces, title, figures, study_rows), encoding="utf-8")
     return out

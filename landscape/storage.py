@@ -36,6 +36,7 @@ import h5py
 import numpy as np
 import torch
 
+from .activations import display_name
 from .directions import Direction
 from .errors import LandscapeError
 from .evaluate import loss_units
@@ -105,6 +106,11 @@ class SurfaceHeader:
     fingerprint: dict = field(default_factory=dict)  # the settings a resumed run must match
 
     @property
+    def title(self) -> str:
+        """The model as a reader names it: 'Leaky ReLU (slope 0.3)', or your model's factory and weights."""
+        return display_name(self.activation, self.activation_params) if self.activation else self.activation_label
+
+    @property
     def activation_label(self) -> str:
         """The activation with its parameters, e.g. 'leaky_relu (negative_slope=0.3)'; for your own
         model, its factory and weights file."""
@@ -124,6 +130,7 @@ class SurfaceProgress:
     wall_time_s: float | None = None
     points_per_s: float | None = None
     images_per_s: float | None = None
+    points_per_batch: int | None = None  # grid points scored per pass in the last run (engine.BatchedEvaluator)
 
 
 @dataclass(frozen=True)
@@ -322,9 +329,11 @@ def write_points(path: str | Path, flat_indices: list[int], results: dict[str, l
     _rewrite(Path(path), update)
 
 
-def record_timing(path: str | Path, seconds: float, points: int, images: int) -> None:
-    """Store how long the last run took for its `points` grid points and `images` image passes."""
-    timing = {"wall_time_s": seconds, "points_per_s": points / seconds, "images_per_s": images / seconds}
+def record_timing(path: str | Path, seconds: float, points: int, images: int, points_per_batch: int = 1) -> None:
+    """Store how long the last run took for its `points` grid points and `images` image passes, and
+    how many points it scored per pass."""
+    timing = {"wall_time_s": seconds, "points_per_s": points / seconds, "images_per_s": images / seconds,
+              "points_per_batch": points_per_batch}
     _rewrite(Path(path), lambda f: f.attrs.update(timing))
 
 

@@ -12,6 +12,7 @@ import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from .activations import display_name
 from .directions import DirectionOptions
 from .engine import EvalOptions
 from .errors import require_choice
@@ -201,12 +202,14 @@ def run_study(profile: str | StudyProfile, data: str | None = None, device: str 
         tmp.write_text(json.dumps(findings.to_json(), indent=1))
     with atomic_write(out / "findings.md") as tmp:
         tmp.write_text(findings_markdown(findings))
+    names = {name: display_name(name, params).replace(" (", "\n(") for name, params in STUDY_ACTIVATIONS.items()}
     save(uncertainty_figure(findings, ("width_1", "width_0.1", "minimum", "curvature", "hessian_max", "test_acc"),
-                            options),
+                            options, names),
          out / "uncertainty", options)
     plain = {name: {k: v for k, v in params.items() if k != "impl"} for name, params in STUDY_ACTIVATIONS.items()}
     run_output_landscape(plain, out, profile.output_seeds, profile.output_resolution, options=options)
     write_report(path_surfaces, out / "report_training_path.html", title=f"{TITLE}: planes of the training paths")
     write_report(surfaces, out / "report.html", title=TITLE,
-                 figures=[out / "uncertainty.png", out / "output_landscape.png"])
+                 figures=[out / "uncertainty.png", out / "output_landscape.png"],
+                 study_rows=[{**r, "activation_params": STUDY_ACTIVATIONS[r["activation"]]} for r in findings.rows()])
     return headline(findings, out)

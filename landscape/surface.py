@@ -34,7 +34,7 @@ from .directions import (
     target_direction,
     trajectory_pca,
 )
-from .engine import EvalOptions, PointEvaluator
+from .engine import EvalOptions, PointEvaluator, choose_points_per_batch, evaluator_for
 from .errors import LandscapeError, require_choice
 from .evaluate import EvalSet, load_eval_set
 from .files import exclusive_writer, file_sha256, require_free_space, require_writable_folder
@@ -58,7 +58,7 @@ class SurfaceConfig:
     x: str = "-1:1:51"
     y: str | None = None
     splits: tuple[str, ...] = ("train",)
-    samples: int = 1000
+    samples: int | None = 1000  # per split; None: the whole split
     data_seed: int = 0
     directions: DirectionOptions = field(default_factory=DirectionOptions)
     target: str | None = None
@@ -165,7 +165,8 @@ def fingerprint(config: SurfaceConfig, grid: Grid | SliceGrid, model_sha: str, p
     defaults, so those files stay resumable."""
     added = {"slices": config.slices or None, "model": dataclasses.asdict(config.model) if config.model.factory else None,
              "dataset": None if config.dataset.is_default else dataclasses.asdict(config.dataset)}
-    evaluation = {k: v for k, v in dataclasses.asdict(config.eval).items() if not (k == "loss" and v == "cross_entropy")}
+    evaluation = {"batch_size": config.eval.batch_size, "precision": config.eval.precision,
+                  **({} if config.eval.loss == "cross_entropy" else {"loss": config.eval.loss})}
     settings = {**{k: v for k, v in added.items() if v is not None}, "checkpoint_sha256": model_sha,
                 "grid": [str(grid.x), str(grid.y) if grid.y else None],
                 "splits": list(config.splits), "samples": config.samples, "data_seed": config.data_seed,
@@ -226,7 +227,7 @@ def plan_surface(config: SurfaceConfig, ranks: Ranks = Ranks(), device: torch.de
         cosine_xy=cosine(*source.directions) if count == 2 else None, **source.provenance,
         data_source=sets[0].source, dataset=config.dataset.name, data_sha256=data_sha,
         normalization_mean=sets[0].mean or (), normalization_std=sets[0].std or (), image_size=config.dataset.image_size,
-        splits=tuple(config.splits), samples=config.samples, data_seed=config.data_seed,
+        splits=tuple(config.splits), samples=len(sets[0].labels), data_seed=config.data_seed,
         grid_x=str(grid.x), grid_y=str(grid.y) if grid.y else None, precision=config.eval.precision, loss=config.eval.loss,
         batch_size=config.eval.batch_size, device=str(device), world_size=ranks.world, versions=library_versions(),
         fingerprint=fingerprint(config, grid, loaded.sha256, source.provenance, data_sha))
@@ -261,11 +262,12 @@ def prepare_file(plan: SurfacePlan, ranks: Ranks, hold: contextlib.ExitStack) ->
         raise LandscapeError(error)
 
 
-def sweep(evaluator: PointEvaluator, plan: SurfacePlan, pending: np.ndarray, ranks: Ranks) -> None:
-    """Evaluate the pending points, rank r taking every world-th; rank 0 flushes results to disk at
-    least every `flush_seconds`, and once more when interrupted (Ctrl-C, or SIGTERM through the CLI)."""
+def sweep(evaluator: PointEvaluator, plan: SurfacePlan, pending: np.ndarray, ranks: Ranks, count: int) -> None:
+    """Evaluate the pending points, `count` per pass, rank r taking every world-th group; rank 0
+    flushes results to disk at least every `flush_seconds`, and once more when interrupted (Ctrl-C,
+    or SIGTERM through the CLI)."""
     config, points, width = plan.config, plan.grid.points(), len(evaluator.names)
-    rounds = -(-len(pending) // ranks.world)
+    rounds = -(-len(pending) // (ranks.world * count))
     buffer: list[list[float]] = []
     last_flush = time.monotonic()
     bar = progress(len(pending), "surface", "pt", config.quiet or not ranks.is_writer)
@@ -276,16 +278,16 @@ def sweep(evaluator: PointEvaluator, plan: SurfacePlan, pending: np.ndarray, ran
         buffer.clear()
     try:
         for r in range(rounds):
-            slot = r * ranks.world + ranks.rank
-            row = [-1.0] + [np.nan] * width
-            if slot < len(pending):
-                row = [float(pending[slot])] + evaluator(points[pending[slot]])
-            rows = [row]
+            start = (r * ranks.world + ranks.rank) * count
+            mine = pending[start:start + count]
+            rows = [[float(i)] + values for i, values in zip(mine, evaluator.many(points[mine]))]
+            rows += [[-1.0] + [np.nan] * width] * (count - len(rows))  # every rank sends `count` rows
             if ranks.world > 1:  # tensors on the evaluation device: nccl gathers CUDA tensors only
                 device = plan.sets[0].inputs.device
-                gathered = [torch.zeros(width + 1, dtype=torch.float64, device=device) for _ in range(ranks.world)]
-                dist.all_gather(gathered, torch.tensor(row, dtype=torch.float64, device=device))
-                rows = [g.tolist() for g in gathered]
+                gathered = [torch.zeros(count, width + 1, dtype=torch.float64, device=device)
+                            for _ in range(ranks.world)]
+                dist.all_gather(gathered, torch.tensor(rows, dtype=torch.float64, device=device))
+                rows = [row for g in gathered for row in g.tolist()]
             rows = [g for g in rows if g[0] >= 0]
             buffer += rows
             bar.update(len(rows))
@@ -301,6 +303,19 @@ def sweep(evaluator: PointEvaluator, plan: SurfacePlan, pending: np.ndarray, ran
         bar.close()
 
 
+def points_per_batch(plan: SurfacePlan, ranks: Ranks) -> int:
+    """--points-per-batch, or the fastest here as rank 0 measures it (every rank uses rank 0's)."""
+    count = plan.config.eval.points_per_batch
+    if count is None:
+        count = choose_points_per_batch(plan.model, plan.directions, plan.sets, plan.config.eval,
+                                        plan.config.directions.dir_type) if ranks.is_writer else 0
+        if ranks.world > 1:
+            box = [count]
+            dist.broadcast_object_list(box, src=0)
+            count = box[0]
+    return count
+
+
 def execute(plan: SurfacePlan, ranks: Ranks = Ranks()) -> Path:
     """Create (or resume) the plan's file and evaluate its pending points, holding its writer lock."""
     with contextlib.ExitStack() as hold:
@@ -309,13 +324,14 @@ def execute(plan: SurfacePlan, ranks: Ranks = Ranks()) -> Path:
             dist.barrier()
         out = Path(plan.config.out)
         pending = np.flatnonzero(~storage.read_done(out).ravel())
+        count = points_per_batch(plan, ranks) if len(pending) else 1
         started = time.perf_counter()
-        with PointEvaluator(plan.model, plan.directions, plan.sets, plan.config.eval,
-                            plan.config.directions.dir_type) as evaluator:
-            sweep(evaluator, plan, pending, ranks)
+        with evaluator_for(plan.model, plan.directions, plan.sets, plan.config.eval,
+                           plan.config.directions.dir_type, count) as evaluator:
+            sweep(evaluator, plan, pending, ranks, count)
         if ranks.is_writer and len(pending):
             storage.record_timing(out, time.perf_counter() - started, len(pending),
-                                  len(pending) * sum(len(s.labels) for s in plan.sets))
+                                  len(pending) * sum(len(s.labels) for s in plan.sets), count)
         if ranks.world > 1:
             dist.barrier()
     return out

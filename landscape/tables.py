@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from pathlib import Path
 
 from .files import atomic_write
@@ -20,6 +21,15 @@ def format_cell(value, digits: int | None = 4) -> str:
     if isinstance(value, float) and digits is not None:
         return f"{value:.{digits}g}"
     return str(value)
+
+
+def format_estimate(mean: float, low: float | None = None, high: float | None = None) -> str:
+    """'mean [low, high]' rounded to what the interval supports (two significant digits of its
+    half-width); three significant digits where there is no interval."""
+    if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)) or high <= low:
+        return f"{mean:.3g}"
+    decimals = max(0, 1 - math.floor(math.log10((high - low) / 2)))
+    return f"{mean:.{decimals}f} [{low:.{decimals}f}, {high:.{decimals}f}]"
 
 
 def markdown_table(rows: list[dict], digits: int | None = 4) -> str:

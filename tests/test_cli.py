@@ -33,7 +33,8 @@ def test_train_end_to_end_from_image_folder(tmp_path, image_folder):
     out = tmp_path / "m.pt"
     result = run_cli("train", "--data", str(image_folder), "--depth", "8", "--epochs", "1", "--batch-size", "8",
                      "--activation", "swish", "--beta", "1.5", "--impl", "compiled", "--out", str(out), "--quiet")
-    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert result.returncode == 0 and result.stdout.strip() == str(out), result.stderr
+    assert result.stderr.startswith("Swish (β 1.5), 1 epochs at ") and result.stderr.count("\n") == 1
     model, meta = load_checkpoint(out)
     assert meta["activation_params"] == {"beta": 1.5, "impl": "compiled"}
     assert meta["data_source"] == str(image_folder)
@@ -68,8 +69,8 @@ def test_pipeline_end_to_end_through_the_installed_command(tmp_path, image_folde
     run("surface", "m.pt", "--data", data, "--x=-1:1:3", "--y=-1:1:3", "--samples", "10", "--out", "s.h5")
     run("surface", "m.pt", "--data", data, "--x=auto:3", "--y=auto:3", "--samples", "10",
         "--trajectory", "m.snapshots", "--out", "path.h5")
-    table = run("metrics", "s.h5", "path.h5", "--json", "rows.json")
-    assert table.startswith("| source | activation |")
+    lines = run("metrics", "s.h5", "path.h5", "--json", "rows.json").splitlines()
+    assert len(lines) == 2 and lines[0].startswith("s.h5 (mish): minimum ")
     rows = json.loads((tmp_path / "rows.json").read_text())
     assert [r["activation"] for r in rows] == ["mish", "mish"]
     written = run("plot", "s.h5", "path.h5", "--out-dir", "figs", "--kinds", "filled").split()

@@ -15,8 +15,11 @@ from .test_report import bowl_surface
 def test_cli_stores_metrics_and_writes_json_csv(tmp_path, capsys):
     path = bowl_surface(tmp_path / "b.h5", "mish", 1.0, nx=41, ny=41)
     assert main(["metrics", str(path), "--json", str(tmp_path / "m.json"), "--csv", str(tmp_path / "m.csv")]) == 0
+    line = capsys.readouterr().out
+    assert line.count("\n") == 1 and line.startswith(f"{path} (mish): minimum 0.5, basin radius at Δ=1 ")
+    assert main(["metrics", str(path), "--table", "--no-store"]) == 0
     table = capsys.readouterr().out
-    assert "width_radius_0.5" in table and "mish" in table
+    assert table.startswith("| source | activation |") and "width_radius_0.5" in table
     stored = read_surface(path).metrics
     assert stored["minimum"] == pytest.approx(0.5) and stored["local_minima"] == 1
     assert len(stored["widths"]) == 3

@@ -137,6 +137,9 @@ def test_titles_name_the_activation_with_its_parameters(tmp_path):
     assert surface_title(surface) == "Leaky ReLU (slope 0.3), test acc 86.8%"
     compiled = SurfaceHeader(activation="mish", activation_params={"impl": "compiled"})
     assert surface_title(Surface("m.h5", np.zeros(3), None, {}, np.ones(3, bool), compiled)) == "Mish"
+    foreign = SurfaceHeader(model_factory="nets.py:build", checkpoint="runs/$x$ {a}.pt")
+    title = surface_title(Surface("f.h5", np.zeros(3), None, {}, np.ones(3, bool), foreign))
+    assert title == r"nets.py:build (\$x\$ {a}.pt)"  # a file name is text, never TeX
     swish = SurfaceHeader(activation="swish", activation_params={"beta": 1.5, "impl": "native"})
     assert surface_title(Surface("s.h5", np.zeros(3), None, {}, np.ones(3, bool), swish)) == "Swish (β 1.5)"
 
@@ -208,7 +211,7 @@ def test_figures_at_single_and_double_column_width(tmp_path, width):
     comparison = figures["comparison"]
     assert "Leaky ReLU (slope 0.3)\ntest acc 87.0%" in [ax.get_title() for ax in comparison.axes]
     colour_bar = next(ax for ax in comparison.axes if ax.get_label() == "<colorbar>")
-    assert colour_bar.get_ylabel() == "train loss"
+    assert "train loss" in (colour_bar.get_ylabel(), colour_bar.get_xlabel())  # vertical or, narrow, below
     assert next(c for c in comparison.axes[0].collections if hasattr(c, "levels")).extend == "max"  # clipped at 5
     assert "clipped at 5" in figures["surface3d"].axes[0].get_title()
     assert "slices through each model's minimum, each along its own axis" in [t for t, _ in text_boxes(comparison)]

@@ -1,3 +1,4 @@
+import re
 import shutil
 
 import numpy as np
@@ -60,6 +61,11 @@ def test_report_refuses_surfaces_with_no_points(tmp_path):
 
 
 @pytest.mark.browser
+def significant_digits(number: str) -> int:
+    mantissa = number.split("e")[0].replace(".", "").lstrip("0")
+    return len(mantissa.rstrip("0")) if "." not in number.split("e")[0] else len(mantissa)
+
+
 def test_report_in_headless_chromium(tmp_path, two_surfaces):
     chromium = shutil.which("chromium")
     if not chromium:
@@ -78,6 +84,14 @@ def test_report_in_headless_chromium(tmp_path, two_surfaces):
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         page.goto(report.as_uri())
         page.wait_for_function("document.body.dataset.metric === 'train_loss'")
+        # the opening view: training loss on one colour range clipped at the lowest minimum + 5
+        assert page.evaluate("document.body.dataset.scale") == "clipped"
+        assert page.evaluate("document.getElementById('comparison').layout.coloraxis.cmax") == pytest.approx(5.5)
+        assert page.evaluate("document.getElementById('comparison').layout.coloraxis.cmin") == pytest.approx(0.5)
+        text = page.inner_text("body")
+        assert text.index("Summary") < text.index("Comparison") and "ReLU" in text and "Mish" in text
+        assert page.evaluate("[...document.querySelectorAll('details')].every(d => !d.open)")  # provenance folded
+        assert max(significant_digits(n) for n in re.findall(r"\d[\d.]*(?:e[-+]?\d+)?", text)) <= 5
         containers = page.eval_on_selector_all(".plot", "els => els.map(e => [e.id, !!e._fullLayout, "
                                                "e.querySelectorAll('svg, canvas').length])")
         assert len(containers) == 3 + 2 * 3
@@ -95,10 +109,21 @@ def test_report_in_headless_chromium(tmp_path, two_surfaces):
         page.wait_for_function("document.body.dataset.scale === 'log'")
         log_z = page.evaluate("document.getElementById('comparison').data[1].z[3][4]")
         assert log_z == pytest.approx(np.log10(np.exp(-0.5)))
-        assert EVIL in page.inner_text("body")
+        assert EVIL in page.text_content("body")  # shown as text (in the folded provenance), never run
         page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
         browser.close()
     assert not errors, errors
     assert not requests, requests
     assert not dialogs
     assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def test_summary_table_with_the_studys_intervals(tmp_path, two_surfaces):
+    rows = [{"activation": "leaky_relu", "activation_params": {"negative_slope": 0.3}, "width_1": 0.8836, "width_1_low": 0.857, "width_1_high": 0.91,
+             "width_1_over": "3 seeds × 40 directions", "hessian_max": 31.234, "hessian_max_low": 29.0,
+             "hessian_max_high": 33.5}]
+    page = write_report(two_surfaces, tmp_path / "r.html", study_rows=rows).read_text()
+    assert "<td>Leaky ReLU (slope 0.3)</td><td>0.884 [0.857, 0.910]</td><td>31.2 [29.0, 33.5]</td>" in page
+    assert "Intervals over: 3 seeds × 40 directions" in page and "<th>Hessian λmax (flatter)</th>" in page
+    summary = page[page.index("<h2>Summary</h2>"):page.index("<h2>Comparison</h2>")]
+    assert "<td>ReLU</td><td>90.0</td><td>0.5</td>" in summary  # the bowl's minimum, from its own grid

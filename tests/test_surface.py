@@ -189,7 +189,7 @@ def test_stops_at_ten_random_moments_then_resume_gives_the_uninterrupted_arrays(
     """SIGKILL, SIGTERM and SIGINT at ten random moments, rerunning each time: the file always opens,
     no finished point is lost, and the end holds exactly the arrays of an uninterrupted run. A second
     writer is refused while the first is paused."""
-    grid = ["--x", "-1:1:21", "--y", "-1:1:21"]
+    grid = ["--x", "-1:1:21", "--y", "-1:1:21", "--points-per-batch", "1"]  # bit-identical needs one grouping
     reference, resumed = tmp_path / "ref.h5", tmp_path / "resumed.h5"
     subprocess.run(cli(*surface_args(tiny_checkpoint, image_folder, reference, *grid)), check=True)
     grid += ["--flush-seconds", "0"]
@@ -280,3 +280,26 @@ def test_an_mlp_checkpoint_gets_a_surface_and_slices(tmp_path, image_folder):
     assert surface.complete and surface.header.architecture == "mlp" and surface.header.depth == 2
     assert main(["sharpness", str(ckpt), "--directions", "2", "--x=-1:1:5", "--samples", "20", "--data",
                  str(image_folder), "--out-dir", str(tmp_path / "sh"), "--quiet"]) == 0
+
+
+def test_batched_surface_equals_the_per_point_surface_and_records_its_grouping(tmp_path, tiny_checkpoint,
+                                                                                image_folder):
+    grid = ["--x=-1:1:5", "--y=-1:1:3", "--split", "train", "test"]
+    for count in ("1", "4"):
+        assert main(["surface", *surface_args(tiny_checkpoint, image_folder, tmp_path / f"k{count}.h5", *grid),
+                     "--points-per-batch", count]) == 0
+    one, four = read_surface(tmp_path / "k1.h5"), read_surface(tmp_path / "k4.h5")
+    assert one.progress.points_per_batch == 1 and four.progress.points_per_batch == 4
+    assert one.header.fingerprint == four.header.fingerprint  # the grouping is not a setting of the numbers
+    for name in one.values:
+        np.testing.assert_allclose(four.values[name], one.values[name], rtol=1e-6)
+
+
+def test_samples_all_takes_the_whole_split(tmp_path, tiny_checkpoint, image_folder):
+    out = tmp_path / "all.h5"
+    args = [str(tiny_checkpoint), "--data", str(image_folder), "--samples", "all", "--x=-1:1:3", "--out", str(out),
+            "--quiet"]
+    assert main(["surface", *args]) == 0
+    surface = read_surface(out)
+    assert surface.header.samples == 40 and surface.header.fingerprint["samples"] is None
+    assert main(["surface", *args[:3], "al", *args[4:]]) == 2

@@ -19,3 +19,12 @@ def test_json_and_csv_round_trip(tmp_path):
     with open(tmp_path / "r.csv") as f:
         read = list(csv.DictReader(f))
     assert json.loads(read[0]["widths"]) == [1, 2] and read[1]["extra"] == "x" and float(read[0]["loss"]) == 0.123456
+
+
+def test_estimates_are_rounded_to_what_their_interval_supports():
+    from landscape.tables import format_estimate
+
+    assert format_estimate(0.81482, 0.79541, 0.83412) == "0.815 [0.795, 0.834]"  # half-width 0.019: 3 decimals
+    assert format_estimate(7.3891, 6.988, 7.789) == "7.39 [6.99, 7.79]"
+    assert format_estimate(412.7, 380.2, 445.9) == "413 [380, 446]"
+    assert format_estimate(87.99) == "88" and format_estimate(0.11435, float("nan"), float("nan")) == "0.114"

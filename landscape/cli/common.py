@@ -56,6 +56,16 @@ def add_figure_flags(p: argparse.ArgumentParser, width: float, dpi: int) -> None
     p.add_argument("--width", type=float, default=width, help="figure width in inches (single column 3.3, double 6.9)")
 
 
+def sample_count(text: str) -> int | None:
+    """--samples: a number of images, or 'all' (None: the whole split)."""
+    if text == "all":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number or all; got {text!r}") from None
+
+
 def comma_list(text: str) -> tuple[str, ...]:
     return tuple(item for item in text.split(",") if item)
 
@@ -84,13 +94,25 @@ def add_eval_flags(p: argparse.ArgumentParser) -> None:
                    help="fp32, or bf16 autocast")
 
 
+    p.add_argument("--points-per-batch", default="auto", metavar="K",
+                   help="grid points scored in one pass (their weights stacked, run with torch.func.vmap; fills a "
+                        "GPU), or auto: the fastest of 1, 2, 4, … 64 as timed at start on this device and model "
+                        "(on this CPU usually 1); recorded in the file, the numbers do not depend on it")
     p.add_argument("--loss", default=default_of(EvalOptions, "loss"),
                    help=f"loss at every point: {', '.join(LOSSES)} (squared error to one-hot labels), or "
                         f"MODULE:CALLABLE taking (outputs, labels) and returning the batch mean")
 
 
 def eval_options_of(args: argparse.Namespace) -> EvalOptions:
-    return EvalOptions(args.batch_size, args.precision, args.loss)
+    if args.points_per_batch == "auto":
+        count = None
+    else:
+        try:
+            count = int(args.points_per_batch)
+        except ValueError:
+            raise LandscapeError(f"--points-per-batch must be a whole number or auto; got "
+                                 f"{args.points_per_batch!r}") from None
+    return EvalOptions(args.batch_size, args.precision, args.loss, count)
 
 
 def add_model_flags(p: argparse.ArgumentParser, many: bool) -> None:

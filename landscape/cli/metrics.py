@@ -22,7 +22,8 @@ def add_metrics_parser(sub) -> None:
                    "Surface metrics (minimum, sublevel-set width, curvature, local minima, "
                    "roughness, in-plane convexity), stored back into each file; with --checkpoint, "
                    "the loss and its standard error, and optionally the Hessian spectrum and trace "
-                   "(--hessian) and dead units (--dead-units). Prints a table; --json/--csv save it.",
+                   "(--hessian) and dead units (--dead-units). Prints a line per input (--table: the whole "
+                   "table as Markdown); --json/--csv save every column.",
                    run_metrics_command)
     p.add_argument("surfaces", nargs="*", help="surface files (.h5)")
     p.add_argument("--checkpoint", nargs="+", default=[], help="checkpoints to measure with the model and data")
@@ -50,6 +51,25 @@ def add_metrics_parser(sub) -> None:
     p.add_argument("--eps", type=float, default=default_of(MetricsConfig, "eps"),
                    help="magnitude below which a unit counts as silent")
     add_table_flags(p)
+    p.add_argument("--table", action="store_true", help="print every column as a Markdown table (wide)")
+
+
+def summary_line(row: dict) -> str:
+    """The headline numbers of one row: the minimum (or loss), the widest width, λmax, dead units."""
+    parts = []
+    if "minimum" in row:
+        parts.append(f"minimum {row['minimum']:.4g}")
+        radii = sorted((k for k in row if k.startswith("width_radius_")), key=lambda k: float(k.rsplit("_", 1)[1]))
+        if radii:
+            parts.append(f"basin radius at Δ={radii[-1].rsplit('_', 1)[1]} {row[radii[-1]]:.3g}")
+    else:
+        parts.append(f"loss {row['loss']:.4g} ± {row['loss_standard_error']:.2g} ({row['images']} images)")
+    if "hessian_eig_1" in row:
+        parts.append(f"Hessian λmax {row['hessian_eig_1']:.4g}, trace {row['hessian_trace']:.4g} "
+                     f"± {row['hessian_trace_ci95']:.2g}")
+    if "dead_never_positive" in row:
+        parts.append(f"dead units {100 * row['dead_never_positive']:.2g} %")
+    return f"{row['source']} ({row.get('activation')}): " + ", ".join(parts)
 
 
 def run_metrics_command(args: argparse.Namespace) -> None:
@@ -62,4 +82,4 @@ def run_metrics_command(args: argparse.Namespace) -> None:
                            dead_units=args.dead_units, eps=args.eps, device=args.device, quiet=args.quiet)
     rows = run_metrics(config)
     write_rows(rows, args.json, args.csv)
-    show(markdown_table(rows))
+    show(markdown_table(rows) if args.table else "\n".join(summary_line(r) for r in rows))

@@ -7,6 +7,7 @@ from ..data import SPLITS
 from ..sharpness import SharpnessConfig, run_sharpness
 from ..tables import write_rows
 from .common import (
+    sample_count,
     DATASET_DATA_HELP,
     add_dataset_flags,
     add_eval_flags,
@@ -42,8 +43,8 @@ def add_sharpness_parser(sub) -> None:
     add_dataset_flags(p)
     p.add_argument("--split", nargs="+", choices=SPLITS, default=list(default_of(SharpnessConfig, "splits")),
                    help="data split(s) to evaluate (widths are measured on the first)")
-    p.add_argument("--samples", type=int, default=default_of(SharpnessConfig, "samples"),
-                   help="class-balanced images per split, the same at every point")
+    p.add_argument("--samples", type=sample_count, default=default_of(SharpnessConfig, "samples"),
+                   help="class-balanced images per split, the same at every point, or all (the whole split)")
     p.add_argument("--data-seed", type=int, default=default_of(SharpnessConfig, "data_seed"),
                    help="seed choosing the images")
     p.add_argument("--seed", type=int, default=default_of(SharpnessConfig, "seed"),

@@ -3,11 +3,17 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+
+import numpy as np
 
 from ..data import SPLITS
 from ..directions import DIRECTION_TYPES, NORMALIZATIONS, DirectionOptions
+from ..storage import Surface, read_surface
 from ..surface import SurfaceConfig, run_surface
+from ..surface_metrics import finite_values
 from .common import (
+    sample_count,
     DATASET_DATA_HELP,
     add_dataset_flags,
     add_eval_flags,
@@ -38,8 +44,8 @@ def add_surface_parser(sub) -> None:
     p.add_argument("--y", default=None, help="β grid START:STOP:NUM along direction y (omit for a 1-D surface)")
     p.add_argument("--split", nargs="+", choices=SPLITS, default=list(default_of(SurfaceConfig, "splits")),
                    help="data split(s) to evaluate")
-    p.add_argument("--samples", type=int, default=default_of(SurfaceConfig, "samples"),
-                   help="class-balanced images per split, the same at every point")
+    p.add_argument("--samples", type=sample_count, default=default_of(SurfaceConfig, "samples"),
+                   help="class-balanced images per split, the same at every point, or all (the whole split)")
     p.add_argument("--data-seed", type=int, default=default_of(SurfaceConfig, "data_seed"),
                    help="seed choosing the images")
     p.add_argument("--seed", type=int, default=default_of(DirectionOptions, "seed"), help="seed of the random directions")
@@ -75,3 +81,17 @@ def run_surface_command(args: argparse.Namespace) -> None:
     path = run_surface(config)
     if int(os.environ.get("RANK", "0")) == 0:
         show(path)
+        show(headline(read_surface(path)), file=sys.stderr)
+
+
+def headline(surface: Surface) -> str:
+    """One line for the end of a run: how long it took and where the minimum lies."""
+    metric = f"{surface.header.splits[0]}_loss"
+    values = finite_values(surface, metric)
+    index = np.unravel_index(int(np.nanargmin(values)), values.shape)
+    where = f"α={surface.x[index[-1]]:.3g}" + (f", β={surface.y[index[0]]:.3g}" if surface.y is not None else "")
+    timing = surface.progress
+    took = (f" in {timing.wall_time_s:.0f} s ({timing.points_per_s:.3g} points/s)"
+            if timing.wall_time_s and timing.points_per_s else "")
+    return (f"{surface.progress.points_done} points{took}; minimum {metric.replace('_', ' ')} "
+            f"{np.nanmin(values):.4g} at {where}")

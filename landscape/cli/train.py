@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
-from ..activations import ACTIVATIONS, IMPLEMENTATIONS, activation_defaults
+from ..activations import ACTIVATIONS, IMPLEMENTATIONS, activation_defaults, display_name
 from ..checkpoint import ARCHITECTURES, checkpoint_summary
 from ..errors import LandscapeError
 from ..runtime import PRECISIONS
@@ -76,7 +77,12 @@ def run_train(args: argparse.Namespace) -> None:
                          batch_size=args.batch_size, seed=args.seed, precision=args.precision,
                          train_samples=args.train_samples, save_every=args.save_every, device=args.device,
                          quiet=args.quiet)
-    show(train(config))
+    path = train(config)
+    summary = checkpoint_summary(path)
+    show(path)
+    show(f"{display_name(config.activation, config.activation_params)}, {summary['epochs']} epochs at "
+         f"{summary['s/epoch']} s/epoch on {summary['device']}: test accuracy {summary['test acc %']} %, "
+         f"test loss {summary['test loss']}, train loss {summary['train loss']}", file=sys.stderr)
 
 
 def add_info_parser(sub) -> None:
