@@ -129,6 +129,26 @@ def hessian_spectrum(model: nn.Module, inputs: torch.Tensor, labels: torch.Tenso
                            options.trace_samples, len(labels))
 
 
+def gradient_norms(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    """Per weight tensor (dim > 1, in layer order): the norm of the gradient of the mean cross-entropy
+    on these examples, in train mode as training sees it: vanishing or exploding gradients by layer.
+    The model's buffers (BatchNorm statistics), its .grad fields and every random state are left as
+    they were, so measuring does not change a training run."""
+    buffers = {k: v.detach().clone() for k, v in model.named_buffers()}
+    was_training = model.training
+    weights = [(name, p) for name, p in model.named_parameters() if p.dim() > 1]
+    devices = [inputs.device] if inputs.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        model.train()
+        loss = F.cross_entropy(model(inputs).float(), labels)
+        grads = torch.autograd.grad(loss, [p for _, p in weights])
+    with torch.no_grad():
+        for name, value in model.named_buffers():
+            value.copy_(buffers[name])
+    model.train(was_training)
+    return {name: float(g.norm()) for (name, _), g in zip(weights, grads)}
+
+
 def dead_units(model: nn.Module, inputs: torch.Tensor, eps: float = 1e-6, batch_size: int = 200) -> list[DeadUnits]:
     """For every activation module: the share of channels (dim 1) whose output is never > 0, and
     the share whose |output| < eps for every image and position (the dying-ReLU measure)."""

@@ -32,6 +32,7 @@ from .checkpoint import (
 from .data import ImageSet, augment, balanced_subset, load_cifar10
 from .errors import LandscapeError, require_choice
 from .evaluate import Score, evaluate, prepare_inputs
+from .model_metrics import gradient_norms
 from .files import atomic_write, exclusive_writer
 from .runtime import PRECISIONS, Precision, autocast, library_versions, resolve_device
 
@@ -187,6 +188,13 @@ def start_or_resume(config: TrainConfig, paths: RunPaths, device: torch.device) 
     return state
 
 
+class Diverged(Exception):
+    """The training loss became inf or NaN: the run stops there and says so in its log and checkpoint."""
+
+
+GRADIENT_PROBE = 256  # training images (the first ones, not augmented) on which gradient norms are measured
+
+
 def train_one_epoch(state: RunState, config: TrainConfig, train_set: ImageSet, total_steps: int) -> Score:
     """One pass over `train_set` (uint8 images already on the device); returns the running score."""
     model, optimizer = state.model, state.optimizer
@@ -207,6 +215,8 @@ def train_one_epoch(state: RunState, config: TrainConfig, train_set: ImageSet, t
         with autocast(device, config.precision):
             logits = model(inputs)
         loss = F.cross_entropy(logits.float(), labels)
+        if not torch.isfinite(loss):
+            raise Diverged(f"loss {loss.item()} at step {i + 1} of epoch {state.epoch + 1}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -251,6 +261,7 @@ def final_metadata(config: TrainConfig, state: RunState, train_set: ImageSet, te
             "train_loss": scores["train"].loss, "train_acc": scores["train"].accuracy,
             "test_loss": scores["test"].loss, "test_acc": scores["test"].accuracy,
             "seconds_per_epoch": sum(seconds) / len(seconds), "wall_time_s": sum(seconds),
+            "diverged_epoch": next((r["epoch"] for r in state.log if "diverged" in r), None),
             "device": str(device), "versions": library_versions(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
@@ -296,15 +307,25 @@ def run_training(config: TrainConfig, paths: RunPaths, train_set: ImageSet | Non
     total_steps = config.epochs * steps_per_epoch
     if config.save_every and state.epoch == 0:
         save_checkpoint(paths.snapshots / "epoch_000.pt", state.model, snapshot_metadata(config, 0))
-    while state.epoch < config.epochs:
+    probe = (prepare_inputs(on_device[0].images[:GRADIENT_PROBE], device), on_device[0].labels[:GRADIENT_PROBE])
+    at_init = gradient_norms(state.model, *probe) if state.epoch == 0 else None
+    diverged = None
+    while state.epoch < config.epochs and diverged is None:
         started = time.perf_counter()
-        running = train_one_epoch(state, config, on_device[0], total_steps)
+        try:
+            running = train_one_epoch(state, config, on_device[0], total_steps)
+        except Diverged as e:
+            diverged, running = str(e), Score(float("nan"), float("nan"))
         test = score_set(state.model, on_device[1], config)
         state.epoch += 1
         record = {"epoch": state.epoch, "train_loss": running.loss, "train_acc": running.accuracy,
                   "test_loss": test.loss, "test_acc": test.accuracy,
                   "lr": learning_rate(config.schedule, config.lr, state.epoch * steps_per_epoch - 1, total_steps),
                   "seconds": time.perf_counter() - started}
+        if diverged:
+            record["diverged"] = diverged
+        if state.epoch == 1 and at_init is not None:  # vanishing or exploding gradients, layer by layer
+            record.update(gradient_norms_init=at_init, gradient_norms=gradient_norms(state.model, *probe))
         state.log.append(record)
         if config.save_every and state.epoch % config.save_every == 0:
             save_checkpoint(paths.snapshots / f"epoch_{state.epoch:03d}.pt", state.model,

@@ -76,3 +76,21 @@ def test_dead_units_sees_every_activation_implementation(name, params):
     model = nn.Sequential(nn.Conv2d(3, 4, 1), get_activation(name, **params), nn.Conv2d(4, 2, 1))
     (site,) = dead_units(model, torch.randn(6, 3, 4, 4))
     assert site.site == "1" and site.channels == 4
+
+
+def test_gradient_norms_match_autograd_and_leave_the_model_alone():
+    from landscape.model_metrics import gradient_norms
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 7), nn.BatchNorm1d(7), nn.ReLU(), nn.Dropout(0.5), nn.Linear(7, 3)).eval()
+    inputs, labels = torch.randn(16, 5), torch.randint(0, 3, (16,))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.get_rng_state()
+    norms = gradient_norms(model, inputs, labels)
+    assert list(norms) == ["0.weight", "4.weight"] and not model.training
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())  # running statistics kept
+    assert torch.equal(torch.get_rng_state(), rng) and all(p.grad is None for p in model.parameters())
+    torch.set_rng_state(rng)  # the same dropout mask as inside: the same gradient, computed directly
+    model.train()
+    F.cross_entropy(model(inputs), labels).backward()
+    assert norms["4.weight"] == pytest.approx(float(model[4].weight.grad.norm()), rel=1e-6)

@@ -120,3 +120,28 @@ def test_mlp_trains_saves_and_loads_with_its_settings(tmp_path, tiny_sets):
     assert "architecture" not in TrainConfig().recipe()  # ResNet recipes read as before MLPs existed
     with pytest.raises(LandscapeError, match="--dropout must be in"):
         TrainConfig(architecture="mlp", dropout=1.0)
+
+
+def test_gradient_norms_are_logged_and_measuring_them_changes_nothing(tmp_path, tiny_sets, monkeypatch):
+    measured = train(TrainConfig(out=str(tmp_path / "a.pt"), **TINY), *tiny_sets)
+    first = json.loads(RunPaths.beside(measured).log.read_text().splitlines()[0])
+    model, _ = load_checkpoint(measured)
+    weights = [name for name, p in model.named_parameters() if p.dim() > 1]
+    assert list(first["gradient_norms_init"]) == weights and list(first["gradient_norms"]) == weights
+    assert all(v > 0 for v in first["gradient_norms_init"].values())
+    engine = importlib.import_module("landscape.train")
+    monkeypatch.setattr(engine, "gradient_norms", lambda model, inputs, labels: {})
+    unmeasured = train(TrainConfig(out=str(tmp_path / "b.pt"), **TINY), *tiny_sets)
+    a, b = load_checkpoint(measured)[0].state_dict(), load_checkpoint(unmeasured)[0].state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)  # BatchNorm statistics and random streams untouched
+
+
+def test_a_diverging_run_stops_and_says_when(tmp_path, tiny_sets):
+    config = TrainConfig(out=str(tmp_path / "d.pt"), **{**TINY, "lr": 1e12, "weight_decay": 0.0})
+    path = train(config, *tiny_sets)
+    _, meta = load_checkpoint(path)
+    log = [json.loads(line) for line in RunPaths.beside(path).log.read_text().splitlines()]
+    assert meta["diverged_epoch"] == log[-1]["epoch"] and "loss" in log[-1]["diverged"]
+    assert len(log) <= TINY["epochs"]
+    assert load_checkpoint(train(TrainConfig(out=str(tmp_path / "ok.pt"), **TINY), *tiny_sets))[1][
+        "diverged_epoch"] is None

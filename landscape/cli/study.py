@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
+from ..depth_study import DEPTH_PROFILES, run_depth_study
 from ..errors import LandscapeError
 from ..study import PROFILES, run_study
 from .common import DATA_HELP, show, subcommand
@@ -21,6 +22,11 @@ def add_study_parser(sub) -> None:
                         "runs/quick (minutes); paper: trains what is missing of 3 seeds × 4 activations (50 epochs), "
                         "51×51 grids, 40 slices per checkpoint on 1,000 images, into checkpoints/ and figures/ "
                         "(many CPU hours; finished work is skipped)")
+    p.add_argument("--study", choices=("activation", "depth"), default="activation",
+                   help="activation: the ResNet-20 comparison above; depth: fully connected networks of 15–25 "
+                        "hidden layers per activation (RMSProp, 50 epochs), accuracy, divergence and gradients "
+                        "against depth, landscapes of the shallowest and deepest (quick: 2 and 6 layers, 2 epochs "
+                        "on 2,000 images, into runs/quick_depth)")
     p.add_argument("--seeds", default=None,
                    help="comma-separated training seeds to include instead of the profile's (e.g. 0: the "
                         "findings from the shipped checkpoints alone, intervals over directions only)")
@@ -28,11 +34,12 @@ def add_study_parser(sub) -> None:
 
 
 def run_study_command(args: argparse.Namespace) -> None:
-    profile = PROFILES[args.profile]
+    profile = (DEPTH_PROFILES if args.study == "depth" else PROFILES)[args.profile]
     if args.seeds is not None:
         try:
             seeds = tuple(int(s) for s in args.seeds.split(","))
         except ValueError:
             raise LandscapeError(f"--seeds must be comma-separated integers; got {args.seeds!r}") from None
         profile = replace(profile, seeds=seeds)
-    show(*run_study(profile, args.data, args.device, args.quiet))
+    run = run_depth_study if args.study == "depth" else run_study
+    show(*run(profile, args.data, args.device, args.quiet))

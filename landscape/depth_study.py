@@ -1,0 +1,191 @@
+"""The depth study (issue 15): do deep fully connected networks keep training with Mish when they
+fail with ReLU? Accuracy, divergence and gradients against depth, and the landscapes of the
+shallowest and deepest networks of each activation.
+
+Stage: orchestration, like `study.py`: every step calls the library function that owns it and
+skips or resumes work already on disk. The networks are `models.MLP` (L hidden layers of equal
+width, each Linear → BatchNorm → activation → dropout), trained by `train.train` with RMSProp on
+one recipe for all; training records divergence and per-layer gradient norms itself.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+
+from .activations import display_name
+from .checkpoint import read_checkpoint
+from .errors import require_choice
+from .files import atomic_write
+from .metrics import MetricsConfig, run_metrics
+from .plots import STYLE, PlotOptions, plot_comparison, save
+from .sharpness import SharpnessConfig, run_sharpness
+from .stats import compare, describe
+from .study import STUDY_ACTIVATIONS
+from .surface import SurfaceConfig, run_surface
+from .tables import markdown_table, write_rows
+from .train import RunPaths, TrainConfig, train
+
+CHANCE = 0.1  # CIFAR-10: ten balanced classes
+LEFT_CHANCE = 0.2  # best test accuracy below this: the run never really left chance level
+
+
+@dataclass(frozen=True)
+class DepthProfile:
+    """What the depth sweep trains and measures."""
+
+    name: str
+    depths: tuple[int, ...]
+    seeds: tuple[int, ...]
+    epochs: int
+    train_samples: int | None
+    width: int
+    dropout: float
+    lr: float  # RMSProp, no momentum, no weight decay, cosine schedule, batch 128: the same for every run
+    checkpoint_dir: str
+    output_dir: str
+    grid: str  # 2-D surfaces of the shallowest and deepest network of each activation
+    samples: int
+    directions: int  # random slices of those networks
+    slice_grid: str
+
+
+DEPTH_PROFILES = {
+    "paper": DepthProfile(name="paper", depths=(15, 17, 19, 21, 23, 25), seeds=(0,), epochs=50, train_samples=None,
+                          width=500, dropout=0.25, lr=1e-3, checkpoint_dir="checkpoints/depth",
+                          output_dir="figures/depth", grid="-1:1:31", samples=1000, directions=20,
+                          slice_grid="-1:1:21"),
+    "quick": DepthProfile(name="quick", depths=(2, 6), seeds=(0,), epochs=2, train_samples=2000, width=64,
+                          dropout=0.25, lr=1e-3, checkpoint_dir="runs/quick_depth/checkpoints",
+                          output_dir="runs/quick_depth", grid="-1:1:7", samples=200, directions=3,
+                          slice_grid="-1:1:9"),
+}
+
+
+def depth_checkpoint(profile: DepthProfile, depth: int, name: str, seed: int) -> Path:
+    suffix = "" if seed == 0 else f"_seed{seed}"
+    return Path(profile.checkpoint_dir) / f"mlp{depth}_{name}{suffix}.pt"
+
+
+def train_sweep(profile: DepthProfile, data: str | None, device: str, quiet: bool) -> dict[tuple[str, int], list[Path]]:
+    """(activation, depth) → checkpoints, one per seed; seed by seed, shallow to deep, so that an
+    interrupted sweep has whole depths done for every activation."""
+    out: dict[tuple[str, int], list[Path]] = {}
+    for seed in profile.seeds:
+        for depth in profile.depths:
+            for name, params in STUDY_ACTIVATIONS.items():
+                path = train(TrainConfig(
+                    out=str(depth_checkpoint(profile, depth, name, seed)), data=data, architecture="mlp",
+                    depth=depth, width=profile.width, dropout=profile.dropout, activation=name,
+                    activation_params=params, epochs=profile.epochs, optimizer="rmsprop", lr=profile.lr,
+                    momentum=0.0, weight_decay=0.0, seed=seed, train_samples=profile.train_samples,
+                    device=device, quiet=quiet))
+                out.setdefault((name, depth), []).append(path)
+    return out
+
+
+def run_row(path: Path, depth: int, seed: int, dead: dict) -> dict:
+    """One run's outcome: accuracy, divergence, chance level, gradients at the ends of the network."""
+    meta = read_checkpoint(path).metadata
+    log = [json.loads(line) for line in RunPaths.beside(path).log.read_text().splitlines()]
+    best = max((r["test_acc"] for r in log if np.isfinite(r["test_acc"])), default=float("nan"))
+    first = log[0]
+    row = {"activation": meta["activation"], "depth": depth, "seed": seed, "test_acc": meta["test_acc"],
+           "best_test_acc": best, "diverged_epoch": meta.get("diverged_epoch"),
+           "never_left_chance": bool(not best >= LEFT_CHANCE), "dead_units": dead.get("dead_never_positive")}
+    for key in ("gradient_norms_init", "gradient_norms"):
+        norms = list(first.get(key, {}).values())
+        if norms:  # first hidden layer over the head: < 1 means the gradient fades towards the input
+            row[f"{key}_first"], row[f"{key}_last"] = norms[0], norms[-1]
+    return row
+
+
+def depth_figure(rows: list[dict], options: PlotOptions) -> Figure:
+    """Test accuracy against depth, a line per activation (mean over seeds), the seeds' range as a band."""
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(options.width, options.width * 0.6))
+        ax = fig.subplots()
+        for name, params in STUDY_ACTIVATIONS.items():
+            depths = sorted({r["depth"] for r in rows if r["activation"] == name})
+            per = [[100 * r["test_acc"] for r in rows if r["activation"] == name and r["depth"] == d] for d in depths]
+            ax.plot(depths, [np.nanmean(v) for v in per], "o-", label=display_name(name, params))
+            ax.fill_between(depths, [np.nanmin(v) for v in per], [np.nanmax(v) for v in per], alpha=0.2)
+        ax.axhline(100 * CHANCE, color="gray", lw=0.8, ls=":", label="chance")
+        ax.set_xlabel("hidden layers")
+        ax.set_ylabel("test accuracy (%)")
+        ax.legend(frameon=False)
+    return fig
+
+
+def divergence_table(rows: list[dict]) -> str:
+    """Activation × depth: the final test accuracy, or what went wrong."""
+    def cell(r: dict) -> str:
+        if r["diverged_epoch"] is not None:
+            return f"diverged (epoch {r['diverged_epoch']})"
+        return f"{100 * r['test_acc']:.1f}" + (" (chance)" if r["never_left_chance"] else "")
+    depths = sorted({r["depth"] for r in rows})
+    table = [{"activation": display_name(name, params),
+              **{f"L={d}": "; ".join(cell(r) for r in rows if r["activation"] == name and r["depth"] == d)
+                 for d in depths}} for name, params in STUDY_ACTIVATIONS.items()]
+    return markdown_table(table)
+
+
+def landscapes(runs: dict[tuple[str, int], list[Path]], profile: DepthProfile, data: str | None, device: str,
+               quiet: bool) -> list[Path]:
+    """2-D surfaces and random slices of the shallowest and deepest network of each activation (seed 0),
+    on the same images; one comparison figure per depth on shared levels."""
+    out = Path(profile.output_dir)
+    ends = (min(profile.depths), max(profile.depths))
+    surfaces = {d: [run_surface(SurfaceConfig(checkpoint=str(runs[(name, d)][0]),
+                                              out=str(out / "surfaces" / f"{runs[(name, d)][0].stem}.h5"), data=data,
+                                              x=profile.grid, y=profile.grid, samples=profile.samples, device=device,
+                                              quiet=quiet))
+                    for name in STUDY_ACTIVATIONS] for d in ends}
+    rows = run_metrics(MetricsConfig(surfaces=tuple(str(p) for per in surfaces.values() for p in per)))
+    bottom = min(r["minimum"] for r in rows)
+    options = PlotOptions(formats=("png", "pdf"), width=6.9, dpi=200, vmin=bottom, vmax=bottom + 5)
+    written = [p for d in ends for p in plot_comparison(surfaces[d], out / f"landscape_depth_{d}", options)]
+    config = SharpnessConfig(checkpoints=tuple(str(runs[(name, d)][0]) for d in ends for name in STUDY_ACTIVATIONS),
+                             out_dir=str(out / "sharpness"), data=data, directions=profile.directions,
+                             x=profile.slice_grid, samples=profile.samples, device=device, quiet=quiet)
+    write_rows(run_sharpness(config), out / "sharpness" / "summary.json", out / "sharpness" / "summary.csv")
+    return written
+
+
+def run_depth_study(profile: str | DepthProfile, data: str | None = None, device: str = "auto",
+                    quiet: bool = False) -> list[str]:
+    """Train the sweep, measure every run, draw accuracy against depth, the landscapes of the ends,
+    and Mish's paired comparisons of test accuracy at every depth; returns the terminal summary."""
+    if isinstance(profile, str):
+        require_choice("depth profile", profile, tuple(DEPTH_PROFILES))
+        profile = DEPTH_PROFILES[profile]
+    out = Path(profile.output_dir)
+    runs = train_sweep(profile, data, device, quiet)
+    rows = []
+    for (name, depth), paths in runs.items():
+        for seed, path in zip(profile.seeds, paths):
+            dead = run_metrics(MetricsConfig(checkpoints=(str(path),), data=data, samples=profile.samples,
+                                             dead_units=True, device=device, quiet=True))[0]
+            rows.append(run_row(path, depth, seed, dead))
+    write_rows(rows, out / "runs.json", out / "runs.csv")
+    options = PlotOptions(formats=("png", "pdf"), width=6.9, dpi=200)
+    figures = save(depth_figure(rows, options), out / "accuracy_vs_depth", options)
+    table = divergence_table(rows)
+    comparisons = []
+    for depth in profile.depths:
+        values = {name: np.array([[100 * r["test_acc"]] for r in rows if r["activation"] == name
+                                  and r["depth"] == depth]) for name in STUDY_ACTIVATIONS}
+        comparisons += [f"L={depth}: {describe(c)}" for c in compare("test_acc", values, "mish", claimed_sign=+1)]
+    with atomic_write(out / "depth.md") as tmp:
+        tmp.write_text(table + "\n\n" + "\n".join(f"- {c}" for c in comparisons) + "\n")
+    figures += landscapes(runs, profile, data, device, quiet)
+    deepest = max(profile.depths)
+    return [f"runs: {out / 'runs.json'}; table and comparisons: {out / 'depth.md'}",
+            f"figures: {', '.join(str(f) for f in figures if f.suffix == '.png')}",
+            *[f"  {display_name(r['activation'])} L={deepest}: test acc {100 * r['test_acc']:.1f} %"
+              + (f", diverged at epoch {r['diverged_epoch']}" if r["diverged_epoch"] is not None else "")
+              for r in rows if r["depth"] == deepest and r["seed"] == profile.seeds[0]]]
