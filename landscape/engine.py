@@ -185,8 +185,9 @@ CANDIDATE_POINTS_PER_BATCH = (1, 2, 4, 8, 16, 32, 64)
 def choose_points_per_batch(model: nn.Module, directions: list[Direction], sets: list[EvalSet],
                             options: EvalOptions, dir_type: str, candidates=CANDIDATE_POINTS_PER_BATCH) -> int:
     """The number of points per pass that scores points fastest here: each candidate is timed on
-    one image batch (after a warm-up pass), in increasing order, until one runs out of memory, the
-    model cannot be batched, or it is more than 20 % slower per point than the best so far."""
+    one image batch (after a warm-up pass), in increasing order, and taken if more than 10 % faster
+    than the best so far, until one runs out of memory, the model cannot be batched, or it is more
+    than 20 % slower per point than the best."""
     probe = [EvalSet(sets[0].split, sets[0].inputs[:options.batch_size], sets[0].labels[:options.batch_size])]
     best, best_rate = 1, 0.0
     for count in candidates:
@@ -201,7 +202,7 @@ def choose_points_per_batch(model: nn.Module, directions: list[Direction], sets:
                 rate = count / (time.perf_counter() - started)
         except (torch.OutOfMemoryError, NotBatchable):
             break
-        if rate > best_rate:
+        if rate > 1.1 * best_rate:  # more points per pass only when clearly faster: timing noise picks nothing
             best, best_rate = count, rate
         elif rate < 0.8 * best_rate:
             break

@@ -313,7 +313,9 @@ def run_training(config: TrainConfig, paths: RunPaths, train_set: ImageSet | Non
     while state.epoch < config.epochs and diverged is None:
         started = time.perf_counter()
         try:
-            running = train_one_epoch(state, config, on_device[0], total_steps)
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                torch.manual_seed(config.seed * 1_000_003 + state.epoch)  # dropout's stream: the same on a rerun
+                running = train_one_epoch(state, config, on_device[0], total_steps)
         except Diverged as e:
             diverged, running = str(e), Score(float("nan"), float("nan"))
         test = score_set(state.model, on_device[1], config)

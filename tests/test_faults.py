@@ -64,7 +64,7 @@ def test_training_stopped_by_sigterm_then_sigint_resumes_to_identical_weights(tm
 
 def test_slices_stopped_by_sigint_resume_to_the_uninterrupted_arrays(tmp_path, tiny_checkpoint, image_folder):
     args = ["sharpness", str(tiny_checkpoint), "--directions", "6", "--x=-1:1:41", "--samples", "20",
-            "--data", str(image_folder), "--quiet"]
+            "--data", str(image_folder), "--quiet", "--points-per-batch", "1"]  # bit-identical: one grouping
     subprocess.run(landscape(*args, "--out-dir", str(tmp_path / "straight")), check=True)
     out = tmp_path / "stopped" / "tiny_slices.h5"
     proc = subprocess.Popen(landscape(*args, "--out-dir", str(tmp_path / "stopped"), "--flush-seconds", "0"),

@@ -209,6 +209,8 @@ def test_stops_at_ten_random_moments_then_resume_gives_the_uninterrupted_arrays(
             proc.send_signal(signal.SIGCONT)
         proc.send_signal(stop)
         _, err = proc.communicate(timeout=120)
+        if round_ >= 3 and proc.returncode == 0 and read_surface(resumed).complete:
+            break  # on a busy machine the run may end before a late signal lands: nothing left to stop
         assert proc.returncode == code, err
         if code > 0:
             assert "interrupted; finished work is saved, rerun the same command to resume" in err

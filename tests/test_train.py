@@ -45,8 +45,11 @@ def test_training_lowers_the_loss(tmp_path, tiny_sets):
     assert log[-1]["train_loss"] < log[0]["train_loss"]
 
 
-def test_resume_after_interruption_gives_identical_weights(tmp_path, tiny_sets, monkeypatch):
-    straight = train(TrainConfig(out=str(tmp_path / "a.pt"), **TINY), *tiny_sets)
+@pytest.mark.parametrize("architecture", [{}, {"architecture": "mlp", "depth": 2, "width": 16, "dropout": 0.5}])
+def test_resume_after_interruption_gives_identical_weights(tmp_path, tiny_sets, monkeypatch, architecture):
+    """ResNet, and an MLP whose dropout draws random numbers: the resumed run ends bit-identical."""
+    settings = {**TINY, **architecture}
+    straight = train(TrainConfig(out=str(tmp_path / "a.pt"), **settings), *tiny_sets)
 
     engine = importlib.import_module("landscape.train")  # the package re-exports the function `train`
     real_epoch, calls = engine.train_one_epoch, []
@@ -57,7 +60,7 @@ def test_resume_after_interruption_gives_identical_weights(tmp_path, tiny_sets, 
             raise KeyboardInterrupt
         return real_epoch(*args, **kwargs)
 
-    config = TrainConfig(out=str(tmp_path / "b.pt"), **TINY)
+    config = TrainConfig(out=str(tmp_path / "b.pt"), **settings)
     monkeypatch.setattr(engine, "train_one_epoch", crash_in_second_epoch)
     with pytest.raises(KeyboardInterrupt):
         train(config, *tiny_sets)
