@@ -12,6 +12,7 @@ numbers.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -193,7 +194,10 @@ def choose_points_per_batch(model: nn.Module, directions: list[Direction], sets:
     for count in candidates:
         points = np.zeros((count, max(1, len(directions))))
         try:
-            with evaluator_for(model, directions, probe, options, dir_type, count) as evaluator:
+            with evaluator_for(model, directions, probe, options, dir_type, count) as evaluator, \
+                    warnings.catch_warnings():
+                # vmap's notice that an operation falls back to a loop: the timing below measures that cost
+                warnings.filterwarnings("ignore", message="There is a performance drop")
                 evaluator.many(points)  # warm-up
                 synchronize(probe[0].inputs.device)
                 started = time.perf_counter()
