@@ -73,11 +73,16 @@ def exclusive_writer(path: str | Path) -> Iterator[None]:
         os.close(fd)
 
 
+def nearest_existing(folder: Path) -> Path:
+    """`folder`, or its closest ancestor that exists (where it would be created)."""
+    return next(p for p in (folder, *folder.parents) if p.exists())
+
+
 def require_writable_folder(path: str | Path, flag: str) -> None:
     """Refuse, before any work, an output whose folder could not be created or written. Nothing is
     created here: the nearest folder that exists must be a writable folder."""
     folder = Path(path).absolute().parent
-    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    existing = nearest_existing(folder)
     if not existing.is_dir():
         raise LandscapeError(f"{flag} {path}: cannot create the folder {folder} ({existing} is a file)")
     if not os.access(existing, os.W_OK | os.X_OK):
@@ -86,9 +91,7 @@ def require_writable_folder(path: str | Path, flag: str) -> None:
 
 def require_free_space(path: str | Path, needed: int, flag: str) -> None:
     """Refuse, before any work, an output whose disk has less than `needed` bytes free."""
-    folder = Path(path).absolute().parent
-    existing = next(p for p in (folder, *folder.parents) if p.exists())
-    free = shutil.disk_usage(existing).free
+    free = shutil.disk_usage(nearest_existing(Path(path).absolute().parent)).free
     if free < needed:
         raise LandscapeError(f"{flag} {path}: {needed / 1e6:,.1f} MB needed, only {free / 1e6:,.1f} MB free on "
                              f"that disk")

@@ -166,9 +166,9 @@ def value_names(splits: tuple[str, ...]) -> list[str]:
     return [f"{split}_{kind}" for split in splits for kind in ("loss", "acc")]
 
 
-def direction_names(header: SurfaceHeader, count: int) -> list[str]:
+def direction_names(layout: str, count: int) -> list[str]:
     """The group names of the stored directions: x[, y] on a plane, 0 … K-1 for slices."""
-    return [str(k) for k in range(count)] if header.layout == "slices" else list(AXIS_NAMES[:count])
+    return [str(k) for k in range(count)] if layout == "slices" else list(AXIS_NAMES[:count])
 
 
 def _decode(value):
@@ -256,7 +256,7 @@ def create_surface_file(path: str | Path, header: SurfaceHeader, x: np.ndarray, 
             for dim, scale in enumerate(reversed(scales)):  # y on dim 0, x on the last dim
                 ds.dims[dim].attach_scale(scale)
         group = f.create_group("directions")
-        for axis, direction in zip(direction_names(header, len(directions)), directions):
+        for axis, direction in zip(direction_names(header.layout, len(directions)), directions):
             sub = group.create_group(axis)
             for name, tensor in direction.items():
                 sub.create_dataset(name, data=tensor.detach().cpu().numpy())
@@ -310,7 +310,7 @@ def read_directions(path: str | Path) -> list[Direction]:
     """The directions stored in a surface file, in order, as dicts of CPU tensors keyed by parameter name."""
     header = read_header(path)
     with h5py.File(path, "r") as f:
-        names = direction_names(header, len(f["directions"]))
+        names = direction_names(header.layout, len(f["directions"]))
         return [{name: torch.from_numpy(ds[()]) for name, ds in f["directions"][axis].items()} for axis in names]
 
 

@@ -211,8 +211,8 @@ def plan_surface(config: SurfaceConfig, ranks: Ranks = Ranks(), device: torch.de
     count = config.slices or (1 if config.y is None else 2)
     source = plan_directions(config, model, count)
     entries = model_entries(model, config.directions.dir_type)
-    for name, direction in zip(storage.direction_names(SurfaceHeader(layout="slices" if config.slices else "plane"),
-                                                       count), source.directions):
+    for name, direction in zip(storage.direction_names("slices" if config.slices else "plane", count),
+                               source.directions):
         check_compatible(entries, direction, f"direction {name}")  # before any file is written
     grid = plan_grid(config, source.trajectory)
     meta, options = loaded.metadata, config.directions

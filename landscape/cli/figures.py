@@ -75,9 +75,10 @@ def run_curves(args: argparse.Namespace) -> None:
 
 def add_report_parser(sub) -> None:
     p = subcommand(sub, "report", "write an interactive, offline HTML report (plotly) for surface files",
-                   "One self-contained HTML file: 3-D and contour views per surface, a comparison "
-                   "on a shared colour scale with loss/accuracy and linear/log switches, slices "
-                   "through each minimum, and metadata and metrics tables.",
+                   "One self-contained HTML file: a summary table, a comparison on one shared colour "
+                   "scale (opening on the training loss clipped at minimum + 5; switches for quantity and "
+                   "clipped/full/log scale), slices through each minimum, 3-D and contour views per surface, "
+                   "and each surface's provenance and metrics, folded.",
                    run_report)
     p.add_argument("surfaces", nargs="+", help="surface files (.h5) from `landscape surface`")
     p.add_argument("--out", default="report.html", help="HTML file to write")
