@@ -1,82 +1,210 @@
-"""Surface-engine speed: seconds per grid point for ResNet-20 on N real CIFAR-10 images.
+"""Surface-engine speed against the reference method's loop, side by side in one run.
 
-Times the engine the CLI uses (`PointEvaluator`: weights moved in place; `BatchedEvaluator`: K
-points stacked through vmap) for several image batch sizes, points per pass and both precisions,
-side by side in one run, so the CLI defaults rest on measurements and the ratios carry from one
-machine to another. Run alone (pause training):
+On the same checkpoint and the same N real CIFAR-10 training images, grid points are scored by
+  reference        a re-implementation of Li et al.'s per-point loop: a torchvision-style dataset of
+                   uint8 HWC arrays, PIL conversion + ToTensor + Normalize per image, DataLoader
+                   batch 128 without workers, weights set per point as new tensors, NCHW, fp32
+  fp32/bf16(/tf32) `landscape surface`'s per-point engine (prepared tensors, channels_last, batch 64,
+                   BatchNorm folded into the convolutions, one batch per CPU thread side by side)
+  fp32 1 worker    the same, one batch at a time on all threads (what the workers buy)
+  fp32 plain       one batch at a time and BatchNorm not folded (the engine before both)
+  fp32 compiled    the per-point engine through torch.compile (`--compile`; compile time not counted)
+  fp32 vmap K      K points per pass through torch.func.vmap (`BatchedEvaluator`)
+Methods take turns point by point (rounds after a warm-up), so drift on a shared machine hits all
+alike; the speed-up is the median over rounds of the reference's time over the method's in the
+same round. Ratios carry from one machine to the next, absolute times do not.
+Also: this machine's fp32 and bf16 matrix-multiply rates (the bound) and each method's largest
+loss difference from the reference at the same points. Hessian-vector products: bench_hvp.py.
+Run it alone (pause training):
 
-    python -m benchmarks.bench_surface --data ../shared/cifar10 [--samples 1000] [--device cuda] [--json out.json]
+    python -m benchmarks.bench_surface --data ../shared/cifar10 [--checkpoint checkpoints/resnet20_relu.pt]
+        [--samples 1000] [--rounds 12] [--device cuda] [--json benchmarks/bench_surface.json]
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import platform
 import statistics
 import time
+import warnings
+from collections.abc import Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from torchvision import transforms
 
-from landscape import activation_factory, resnet
+from landscape.checkpoint import load_checkpoint
+from landscape.data import CIFAR10_MEAN, CIFAR10_STD, balanced_subset, load_cifar10
 from landscape.directions import DirectionOptions, random_directions
 from landscape.engine import EvalOptions, evaluator_for, synchronize
-from landscape.evaluate import load_eval_set
+from landscape.evaluate import EvalSet, prepare_inputs
 from landscape.runtime import resolve_device
 
 MULTIPLY_ADDS_PER_IMAGE = 40.8e6  # ResNet-20 on a 32×32 image
 
 
-def seconds_per_point(model, directions, sets, options: EvalOptions, count: int, repeats: int) -> list[float]:
-    """Per-point times of `repeats` passes of `count` points each, after one warm-up pass."""
-    points = np.random.default_rng(0).uniform(-0.5, 0.5, (count, 2))
-    with evaluator_for(model, directions, sets, options, "weights", count) as evaluator:
-        evaluator.many(points)
-        times = []
-        for _ in range(repeats):
-            synchronize(sets[0].inputs.device)
+class ReferenceDataset(Dataset):
+    """The reference method's data: uint8 HWC arrays in memory, PIL + ToTensor + Normalize per image."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor):
+        self.data = images.permute(0, 2, 3, 1).numpy()  # as torchvision's CIFAR10.data
+        self.targets = labels.tolist()
+        self.transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize(CIFAR10_MEAN, CIFAR10_STD)])
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, i):
+        return self.transform(Image.fromarray(self.data[i])), self.targets[i]
+
+
+def reference_scorer(model: torch.nn.Module, directions, loader: DataLoader, device) -> Callable:
+    """Score points as the reference loop does: p.data = θ + Σ c·d per point, then the loader."""
+    params = list(model.named_parameters())
+    origin = [p.data.clone() for _, p in params]
+    steps = [[d[name] if name in d else torch.zeros_like(p) for name, p in params] for d in directions]
+
+    def score(points: np.ndarray) -> list[float]:
+        losses = []
+        for point in points:
+            for i, (_, p) in enumerate(params):
+                p.data = origin[i] + sum(float(c) * step[i] for c, step in zip(point, steps))
+            total, count = 0.0, 0
+            with torch.no_grad():
+                for x, y in loader:
+                    x, y = x.to(device), y.to(device)
+                    total += F.cross_entropy(model(x), y).item() * len(y)
+                    count += len(y)
+            losses.append(total / count)
+        return losses
+    return score
+
+
+def matmul_rate(dtype: torch.dtype, device, size: int = 2048, repeats: int = 5) -> float:
+    """Best GFLOP/s of a size × size matrix product in `dtype` (after one warm-up product)."""
+    a, b = (torch.randn(size, size, device=device).to(dtype) for _ in range(2))
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        synchronize(device)
+        started = time.perf_counter()
+        a @ b
+        synchronize(device)
+        best = min(best, time.perf_counter() - started)
+    return 2 * size ** 3 / best / 1e9
+
+
+def interleaved_times(scorers: dict[str, tuple[Callable, int]], points: np.ndarray, rounds: int, warmup: int,
+                      device) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Seconds per point of each scorer, taking turns (rotating order) for warmup + rounds rounds;
+    a round scores `chunk` consecutive points. Also every loss each scorer returned, by point."""
+    times = {name: [] for name in scorers}
+    losses = {name: [np.nan] * len(points) for name in scorers}
+    names = list(scorers)
+    for r in range(warmup + rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            score, chunk = scorers[name]
+            begin = (r * chunk) % len(points)
+            chunk_points = points[begin:begin + chunk]
+            synchronize(device)
             started = time.perf_counter()
-            evaluator.many(points)
-            synchronize(sets[0].inputs.device)
-            times.append((time.perf_counter() - started) / count)
-    return times
+            values = score(chunk_points)
+            synchronize(device)
+            if r >= warmup:
+                times[name].append((time.perf_counter() - started) / len(chunk_points))
+            losses[name][begin:begin + len(values)] = values
+    return times, losses
+
+
+def paired_ratios(reference: list[float], times: list[float]) -> dict[str, float]:
+    """The reference's time over this method's, round by round (the two ran back to back), summarised."""
+    return summary([r / t for r, t in zip(reference, times)])
+
+
+def summary(times: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(times), "min": min(times), "max": max(times), "n": len(times)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=None)
+    parser.add_argument("--data", default=None, help="CIFAR-10 folder (default: $LANDSCAPE_DATA or a download)")
+    parser.add_argument("--checkpoint", default="checkpoints/resnet20_relu.pt")
     parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=12, help="timed points per method (after 2 warm-up rounds)")
+    parser.add_argument("--points-per-batch", type=int, default=4, help="K of the vmap row")
+    parser.add_argument("--skip", default="", help="comma-separated methods to leave out (e.g. reference,bf16)")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--batch-sizes", default="64,256")
-    parser.add_argument("--points-per-batch", default="1,4,16")
-    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
+    warnings.filterwarnings("ignore", message="There is a performance drop")  # vmap: one operation runs as a loop
     device = resolve_device(args.device)
-    torch.manual_seed(0)
-    model = resnet(20, activation_factory("relu")).to(device, memory_format=torch.channels_last).eval()
+    skip = set(filter(None, args.skip.split(",")))
+
+    model = load_checkpoint(args.checkpoint)[0].to(device, memory_format=torch.channels_last).eval()
     directions = random_directions(model, DirectionOptions(seed=0), 2)
-    sets = [load_eval_set(args.data, "train", args.samples, 0, device, quiet=True)]
-    print(f"torch {torch.__version__}, {device}, {torch.get_num_threads()} threads, ResNet-20, "
-          f"{args.samples} training images per point")
-    print(f"{'precision':9s} {'batch':>5s} {'points/pass':>11s} {'s/point':>8s} {'images/s':>9s} {'GFLOP/s':>8s}")
+    train = load_cifar10(args.data, "train", quiet=True)
+    chosen = train.subset(balanced_subset(train.labels, args.samples, 0))
+    eval_set = EvalSet("train", prepare_inputs(chosen.images, device), chosen.labels.to(device))
+    points = np.random.default_rng(0).uniform(-0.5, 0.5, (max(64, args.points_per_batch * 16), 2))
+
+    reference_model = load_checkpoint(args.checkpoint)[0].to(device).eval()  # default layout, its own weights
+    loader = DataLoader(ReferenceDataset(chosen.images, chosen.labels), batch_size=128, shuffle=False, num_workers=0)
+    scorers = {}
+    if "reference" not in skip:
+        scorers["reference"] = (reference_scorer(reference_model, directions, loader, device), 1)
+    with contextlib.ExitStack() as evaluators:  # each returns the shared model to its weights on exit
+        for name, options, count in (("fp32", EvalOptions(), 1), ("bf16", EvalOptions(precision="bf16"), 1),
+                                     ("fp32 1 worker", EvalOptions(workers=1), 1),
+                                     ("fp32 plain", EvalOptions(workers=1, fold_batchnorm=False), 1),
+                                     ("fp32 compiled", EvalOptions(compile=True), 1),
+                                     *((("tf32", EvalOptions(precision="tf32"), 1),) if device.type == "cuda" else ()),
+                                     (f"fp32 vmap K={args.points_per_batch}", EvalOptions(), args.points_per_batch)):
+            if name not in skip and name.split()[0] not in skip:
+                evaluator = evaluators.enter_context(
+                    evaluator_for(model, directions, [eval_set], options, "weights", count))
+                scorers[name] = (lambda chunk, e=evaluator: [row[0] for row in e.many(chunk)], count)
+        times, losses = interleaved_times(scorers, points, args.rounds, 2, device)
+
+    rates = {"fp32": matmul_rate(torch.float32, device),  # small bf16 product: CPUs without bf16 units emulate it
+             "bf16": matmul_rate(torch.bfloat16, device, size=512 if device.type == "cpu" else 2048)}
+    machine = (platform.processor() or platform.machine()) if device.type == "cpu" else torch.cuda.get_device_name()
+    print(f"torch {torch.__version__}, {device} ({machine}), {torch.get_num_threads()} threads; ResNet-20 "
+          f"{args.checkpoint}, {args.samples} training images per point; matrix multiply "
+          f"fp32 {rates['fp32']:.0f} GFLOP/s, bf16 {rates['bf16']:.0f} GFLOP/s")
+
+    baseline = times.get("reference")
+    reference_losses = np.array(losses.get("reference", [np.nan] * len(points)))
+    fp32_losses = np.array(losses["fp32"]) if "fp32" in losses else reference_losses
     rows = []
-    for precision in ("fp32", "bf16"):
-        for batch in map(int, args.batch_sizes.split(",")):
-            for count in map(int, args.points_per_batch.split(",")):
-                options = EvalOptions(batch_size=batch, precision=precision)
-                times = seconds_per_point(model, directions, sets, options, count, args.repeats)
-                median = statistics.median(times)
-                row = {"precision": precision, "batch_size": batch, "points_per_batch": count,
-                       "seconds_per_point": median, "min": min(times), "max": max(times),
-                       "images_per_s": args.samples / median,
-                       "gflop_per_s": 2 * MULTIPLY_ADDS_PER_IMAGE * args.samples / median / 1e9}
-                rows.append(row)
-                print(f"{precision:9s} {batch:5d} {count:11d} {median:8.3f} {row['images_per_s']:9.0f} "
-                      f"{row['gflop_per_s']:8.1f}")
+    print(f"{'method':16s} {'s/point':>8s} {'min':>6s} {'max':>6s} {'images/s':>9s} {'GFLOP/s':>8s} "
+          f"{'of fp32 mm':>10s} {'max |Δloss|':>11s}  speed-up (range)")
+    for name, t in times.items():
+        stats = summary(t)
+        gflops = 2 * MULTIPLY_ADDS_PER_IMAGE * args.samples / stats["median"] / 1e9
+        against = fp32_losses if name in ("bf16", "tf32") else reference_losses
+        both = ~np.isnan(against) & ~np.isnan(np.array(losses[name]))
+        error = float(np.max(np.abs(np.array(losses[name])[both] - against[both]))) if both.any() else float("nan")
+        row = {"method": name, "seconds_per_point": stats, "seconds_by_round": t, "images_per_s": args.samples / stats["median"],
+               "gflop_per_s": gflops, "fraction_of_fp32_matmul_rate": gflops / rates["fp32"],
+               "speedup_vs_reference": paired_ratios(baseline, t) if baseline else None,
+               "max_abs_loss_difference": error,
+               "loss_difference_against": "fp32" if name in ("bf16", "tf32") else "reference"}
+        rows.append(row)
+        ratio = row["speedup_vs_reference"]
+        speedup = f"{ratio['median']:5.2f}× ({ratio['min']:.2f}-{ratio['max']:.2f})" if baseline else "-"
+        print(f"{name:16s} {stats['median']:8.3f} {stats['min']:6.3f} {stats['max']:6.3f} {row['images_per_s']:9.0f} "
+              f"{gflops:8.1f} {100 * row['fraction_of_fp32_matmul_rate']:9.0f}% {error:11.2e}  {speedup}")
+
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
-                       "samples": args.samples, "rows": rows}, f, indent=1)
+            json.dump({"device": str(device), "machine": machine, "torch": torch.__version__,
+                       "threads": torch.get_num_threads(), "checkpoint": args.checkpoint, "samples": args.samples,
+                       "matmul_gflop_per_s": rates, "surface": rows}, f, indent=1)
 
 
 if __name__ == "__main__":

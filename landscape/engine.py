@@ -7,10 +7,11 @@ perturbed weight sets are stacked and run together through `torch.func.vmap` (fe
 what fills a GPU). `choose_points_per_batch` times both on the actual device and model and picks
 the faster. `compute_surface` is the in-memory sweep of a whole grid; `surface.execute` is the
 resumable, file-backed, multi-process one. Both call the same evaluators, so they give the same
-numbers.
+numbers. Per point, BatchNorms that follow convolutions are folded into them (`folding`).
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 from collections.abc import Iterable
@@ -24,37 +25,56 @@ from torch.func import functional_call, vmap
 from .directions import Direction, check_compatible, model_entries
 from .errors import LandscapeError, require_choice
 from .evaluate import EvalSet, evaluate, loss_function, require_loss
+from .folding import FoldedModel
 from .grid import Grid
 from .progress import progress
 from .runtime import PRECISIONS, autocast
 from .storage import value_names
 
+CPU_BATCH_SIZE = 64  # keeps ResNet-20's activations in cache: benchmarks/bench_surface.py
+
 
 @dataclass(frozen=True)
 class EvalOptions:
-    """Evaluation batch size (64 keeps ResNet-20's activations in cache: benchmarks/bench_surface.py),
+    """Evaluation batch size (None: chosen for the device by `choose_batch_size`),
     precision, loss (a name from evaluate.LOSSES or MODULE:CALLABLE) and grid points per pass
-    (how the work is grouped; it does not change the numbers beyond float rounding)."""
+    (how the work is grouped; it does not change the numbers beyond float rounding), whether the
+    per-point path folds BatchNorms into convolutions (the same numbers up to float rounding), and
+    on a CPU how many image batches it scores at once (`evaluate.evaluate`; None: one per thread),
+    and whether the per-point path runs the model through torch.compile (CUDA graphs on a GPU)."""
 
-    batch_size: int = 64
+    batch_size: int | None = CPU_BATCH_SIZE
     precision: str = "fp32"
     loss: str = "cross_entropy"
     points_per_batch: int | None = None  # grid points per pass; None: the fastest here, measured at start
+    fold_batchnorm: bool = True
+    workers: int | None = None
+    compile: bool = False
 
     def __post_init__(self):
         require_choice("precision", self.precision, PRECISIONS)
         require_loss(self.loss)
         if self.points_per_batch is not None and self.points_per_batch < 1:
             raise LandscapeError(f"--points-per-batch must be at least 1 (or auto); got {self.points_per_batch}")
-        if self.batch_size < 1:
-            raise LandscapeError(f"--batch-size must be at least 1; got {self.batch_size}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise LandscapeError(f"--batch-size must be at least 1 (or auto); got {self.batch_size}")
+        if self.workers is not None and self.workers < 1:
+            raise LandscapeError(f"--workers must be at least 1 (or auto); got {self.workers}")
+
+    @property
+    def cpu_workers(self) -> int:
+        return self.workers or torch.get_num_threads()
 
 
 class PointEvaluator:
     """Scores `model` on `sets` at grid points (α[, β]) along `directions`.
 
     Use as a context manager: on exit the model's entries are back at their original values.
+    Scoring runs on a copy with BatchNorms folded into convolutions (sharing every other tensor)
+    when the options ask for it and the model has any.
     """
+
+    points_per_batch = 1
 
     def __init__(self, model: nn.Module, directions: list[Direction], sets: list[EvalSet],
                  options: EvalOptions = EvalOptions(), dir_type: str = "weights"):
@@ -66,6 +86,22 @@ class PointEvaluator:
         self.directions = [{k: d[k].to(self.origin[k]) for k in self.entries} for d in directions]
         self.names = value_names(tuple(s.split for s in sets))  # the order of the values returned
         self.loss = loss_function(options.loss)
+        self.folded = FoldedModel(model) if options.fold_batchnorm else None
+        self.scored = self.folded.module if self.folded and self.folded.count else model
+        if options.compile:  # weights are read at every call, so moving them in place needs no recompilation
+            on_gpu = any(s.inputs.device.type == "cuda" for s in sets)
+            self.scored = torch.compile(self.scored, mode="reduce-overhead" if on_gpu else None)
+
+    @property
+    def batchnorms_folded(self) -> int:
+        return self.folded.count if self.folded else 0
+
+    def engine_settings(self) -> dict[str, int]:
+        """How this evaluator runs, as recorded in a surface file."""
+        on_cpu = all(s.inputs.device.type == "cpu" for s in self.sets)
+        return {"points_per_batch": self.points_per_batch, "batchnorms_folded": self.batchnorms_folded,
+                "cpu_workers": self.options.cpu_workers if on_cpu and self.points_per_batch == 1 else 1,
+                "compiled": int(self.options.compile)}
 
     @torch.no_grad()
     def move_to(self, coefficients: Iterable[float]) -> None:
@@ -74,14 +110,16 @@ class PointEvaluator:
             for coefficient, direction in zip(coefficients, self.directions):
                 if coefficient:
                     tensor.add_(direction[name], alpha=float(coefficient))
+        if self.folded:
+            self.folded.refresh()
 
     def __call__(self, point: np.ndarray) -> list[float]:
         """[loss, acc] per set, in order (`self.names`), at grid point (α, β)."""
         self.move_to(point[:len(self.directions)])
         values = []
         for s in self.sets:
-            score = evaluate(self.model, s.inputs, s.labels, self.options.batch_size, self.options.precision,
-                             self.loss)
+            score = evaluate(self.scored, s.inputs, s.labels, self.options.batch_size, self.options.precision,
+                             self.loss, self.options.cpu_workers)
             values += [score.loss, score.accuracy]
         return values
 
@@ -103,7 +141,8 @@ class BatchedEvaluator(PointEvaluator):
 
     def __init__(self, model: nn.Module, directions: list[Direction], sets: list[EvalSet],
                  options: EvalOptions = EvalOptions(), dir_type: str = "weights", points_per_batch: int = 8):
-        super().__init__(model, directions, sets, options, dir_type)
+        super().__init__(model, directions, sets, dataclasses.replace(options, fold_batchnorm=False, compile=False),
+                         dir_type)
         if points_per_batch < 1:
             raise LandscapeError(f"--points-per-batch must be at least 1; got {points_per_batch}")
         self.points_per_batch = points_per_batch
@@ -208,6 +247,45 @@ def choose_points_per_batch(model: nn.Module, directions: list[Direction], sets:
             break
         if rate > 1.1 * best_rate:  # more points per pass only when clearly faster: timing noise picks nothing
             best, best_rate = count, rate
+        elif rate < 0.8 * best_rate:
+            break
+    return best
+
+
+CANDIDATE_BATCH_SIZES = (64, 128, 256, 512, 1024, 2048, 4096)
+
+
+def choose_batch_size(model: nn.Module, eval_set: EvalSet, options: EvalOptions) -> int:
+    """The image batch size for `eval_set`'s device: `CPU_BATCH_SIZE` on a CPU (measured by the
+    benchmark), the fastest as timed here on a GPU."""
+    if eval_set.inputs.device.type == "cpu":
+        return CPU_BATCH_SIZE
+    return fastest_batch_size(model, eval_set, options)
+
+
+def fastest_batch_size(model: nn.Module, eval_set: EvalSet, options: EvalOptions,
+                       candidates=CANDIDATE_BATCH_SIZES) -> int:
+    """Each candidate up to the set's size timed on one batch (after a warm-up), in increasing
+    order, and taken if more than 10 % faster per image than the best so far, until one runs out of
+    memory or is more than 20 % slower."""
+    device = eval_set.inputs.device
+    loss = loss_function(options.loss)
+    best, best_rate = candidates[0], 0.0
+    for size in candidates:
+        if size > len(eval_set.labels) and size != candidates[0]:
+            break
+        inputs, labels = eval_set.inputs[:size], eval_set.labels[:size]
+        try:
+            evaluate(model, inputs, labels, size, options.precision, loss)  # warm-up
+            synchronize(device)
+            started = time.perf_counter()
+            evaluate(model, inputs, labels, size, options.precision, loss)
+            synchronize(device)
+            rate = len(labels) / (time.perf_counter() - started)
+        except torch.OutOfMemoryError:
+            break
+        if rate > 1.1 * best_rate:
+            best, best_rate = size, rate
         elif rate < 0.8 * best_rate:
             break
     return best

@@ -7,7 +7,8 @@ checkpoint metrics. Inputs arrive normalised and on the device; only `load_eval_
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import torch
@@ -18,7 +19,7 @@ from .data import CIFAR10_MEAN, CIFAR10_STD, balanced_subset, normalize
 from .datasets import DatasetSpec, load_split
 from .errors import LandscapeError
 from .imports import import_callable, is_callable_spec
-from .runtime import autocast
+from .runtime import autocast, cpu_threads
 
 LossSum = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (outputs, labels) → summed loss
 LOSSES = ("cross_entropy", "mse")
@@ -65,12 +66,32 @@ class Score:
     accuracy: float
 
 
+class StandardizedImages:
+    """uint8 images [N, C, H, W] kept on the device and standardised slice by slice: a quarter of
+    the memory of float inputs (the whole training set on a GPU that cannot hold it as floats).
+    Indexing gives what `prepare_inputs` would have given for those images."""
+
+    def __init__(self, images: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]):
+        self.images, self.mean, self.std = images, mean, std
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def device(self) -> torch.device:
+        return self.images.device
+
+    def __getitem__(self, index) -> torch.Tensor:
+        return normalize(self.images[index], self.mean, self.std).contiguous(memory_format=torch.channels_last)
+
+
 @dataclass(frozen=True)
 class EvalSet:
-    """One split's prepared inputs [N, ...] (standardised, on the device) and labels [N]."""
+    """One split's prepared inputs [N, ...] (standardised, on the device; or uint8 standardised per
+    batch) and labels [N]."""
 
     split: str
-    inputs: torch.Tensor
+    inputs: torch.Tensor | StandardizedImages
     labels: torch.Tensor
     source: str = ""
     sha256: str = ""  # of the raw examples and labels chosen (`samples_sha256`)
@@ -78,30 +99,58 @@ class EvalSet:
     std: tuple[float, ...] | None = None
 
 
-def evaluate(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
-             batch_size: int = 128, precision: str = "fp32", loss: LossSum = cross_entropy_sum) -> Score:
+def evaluate(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, batch_size: int = 128,
+             precision: str = "fp32", loss: LossSum = cross_entropy_sum, workers: int = 1) -> Score:
     """Score `model` in its current mode on prepared inputs [N, ...] and labels [N]: mean `loss`
-    per example, and the share whose largest output is the label."""
+    per example, and the share whose largest output is the label.
+
+    On a CPU, `workers` > 1 scores the batches in that many threads at once, each with its share of
+    torch's threads: small convolutions scale poorly over threads within one operation, so
+    several batches side by side use the cores better (benchmarks/bench_surface.py). The batches
+    are the same, so only the order of the final float64 sum changes."""
+    starts = range(0, len(labels), batch_size)
+    workers = min(workers, len(starts)) if inputs.device.type == "cpu" else 1
+    if workers <= 1:
+        total_loss, correct = _score_batches(model, inputs, labels, starts, batch_size, precision, loss)
+    else:
+        shards = [starts[w::workers] for w in range(workers)]
+        with cpu_threads(max(1, torch.get_num_threads() // workers)), ThreadPoolExecutor(workers) as pool:
+            parts = list(pool.map(lambda shard: _score_batches(model, inputs, labels, shard, batch_size,
+                                                               precision, loss), shards))
+        total_loss, correct = sum(p[0] for p in parts), sum(p[1] for p in parts)
+    n = len(labels)
+    return Score(float(total_loss) / n, int(correct) / n)
+
+
+def _score_batches(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, starts: Sequence[int],
+                   batch_size: int, precision: str, loss: LossSum) -> tuple[float, int]:
+    """Summed loss and correct count over the batches beginning at `starts` (inference mode and
+    autocast are per thread, so they are entered here)."""
     total_loss = torch.zeros((), dtype=torch.float64, device=inputs.device)
     correct = torch.zeros((), dtype=torch.int64, device=inputs.device)
     with torch.inference_mode(), autocast(inputs.device, precision):
-        for start in range(0, len(labels), batch_size):
+        for start in starts:
             logits = model(inputs[start:start + batch_size])
             if logits.dtype in (torch.bfloat16, torch.float16):
                 logits = logits.float()
             target = labels[start:start + batch_size]
             total_loss += loss(logits, target).double()
             correct += (logits.argmax(1) == target).sum()
-    n = len(labels)
-    return Score(float(total_loss) / n, int(correct) / n)
+    return float(total_loss), int(correct)
 
 
 def prepare_inputs(images: torch.Tensor, device: torch.device, mean: tuple[float, ...] | None = CIFAR10_MEAN,
-                   std: tuple[float, ...] | None = CIFAR10_STD) -> torch.Tensor:
+                   std: tuple[float, ...] | None = CIFAR10_STD,
+                   keep_uint8: bool | None = None) -> torch.Tensor | StandardizedImages:
     """uint8 images → standardised float32 on `device`, channels_last (faster convolutions); float
-    inputs (mean None) are moved as they are."""
+    inputs (mean None) are moved as they are. With `keep_uint8` (None: when the floats would take
+    more than half of a GPU's free memory) they stay uint8, standardised per batch."""
     if mean is None:
         return images.to(device, torch.float32)
+    if keep_uint8 is None:
+        keep_uint8 = device.type == "cuda" and 4 * images.numel() > torch.cuda.mem_get_info(device)[0] // 2
+    if keep_uint8:
+        return StandardizedImages(images.to(device), mean, std)
     return normalize(images.to(device), mean, std).contiguous(memory_format=torch.channels_last)
 
 

@@ -15,12 +15,11 @@ import json
 import warnings
 from pathlib import Path
 
-import numpy as np
 from plotly.offline import get_plotlyjs
 
+from .activations import display_name
 from .errors import LandscapeError
 from .files import atomic_write
-from .activations import display_name
 from .findings import label
 from .storage import Surface, read_surface
 from .surface_metrics import finite_values, surface_metrics

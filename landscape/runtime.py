@@ -20,7 +20,7 @@ import torchvision
 from .errors import LandscapeError, require_choice
 from .version import __version__
 
-Precision = Literal["fp32", "bf16"]
+Precision = Literal["fp32", "bf16", "tf32"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 
 
@@ -38,11 +38,42 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def autocast(device: torch.device, precision: str):
-    """A context manager running matmuls and convolutions in `precision` (fp32 = no autocast)."""
+    """A context manager running matmuls and convolutions in `precision`: bf16 by autocast; on a
+    GPU, fp32 in full IEEE precision (torch otherwise lets cuDNN convolutions use TF32) and tf32
+    with TF32 matmuls and convolutions. On a CPU tf32 is fp32."""
     require_choice("precision", precision, PRECISIONS)
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16)
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    if device.type == "cuda":
+        return fp32_math("tf32" if precision == "tf32" else "ieee")
+    return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def fp32_math(mode: str) -> Iterator[None]:
+    """CUDA matmuls and cuDNN convolutions on fp32 tensors in `mode` (ieee or tf32) for the block."""
+    settings = (torch.backends.cuda.matmul, torch.backends.cudnn.conv)
+    before = [s.fp32_precision for s in settings]
+    for s in settings:
+        s.fp32_precision = mode
+    try:
+        yield
+    finally:
+        for s, value in zip(settings, before):
+            s.fp32_precision = value
+
+
+@contextlib.contextmanager
+def cpu_threads(count: int) -> Iterator[None]:
+    """torch's intra-op CPU threads set to `count` for the block, restored after it."""
+    before = torch.get_num_threads()
+    if count != before:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        if count != before:
+            torch.set_num_threads(before)
 
 
 @dataclass(frozen=True)

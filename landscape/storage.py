@@ -122,7 +122,8 @@ class SurfaceHeader:
 
 @dataclass(frozen=True)
 class SurfaceProgress:
-    """How far the computation got, and how fast it went (timings once a run has finished)."""
+    """How far the computation got, how fast and how the engine ran (once a run has finished), and
+    for a surface computed in bf16 or tf32 its measured error against fp32 at a few points."""
 
     points_done: int = 0
     points_total: int = 0
@@ -131,6 +132,12 @@ class SurfaceProgress:
     points_per_s: float | None = None
     images_per_s: float | None = None
     points_per_batch: int | None = None  # grid points scored per pass in the last run (engine.BatchedEvaluator)
+    batchnorms_folded: int | None = None  # BatchNorms folded into convolutions in the last run (folding)
+    cpu_workers: int | None = None  # image batches scored at once on a CPU in the last run (evaluate.evaluate)
+    compiled: int | None = None  # 1 when the last run scored through torch.compile (--compile)
+    precision_error_abs: float | None = None  # below fp32: largest |loss − fp32 loss| at the checked points
+    precision_error_rel: float | None = None  # the same, relative to the fp32 loss
+    precision_error_points: int | None = None  # how many points were checked
 
 
 @dataclass(frozen=True)
@@ -329,12 +336,19 @@ def write_points(path: str | Path, flat_indices: list[int], results: dict[str, l
     _rewrite(Path(path), update)
 
 
-def record_timing(path: str | Path, seconds: float, points: int, images: int, points_per_batch: int = 1) -> None:
+def record_timing(path: str | Path, seconds: float, points: int, images: int, engine: dict[str, int]) -> None:
     """Store how long the last run took for its `points` grid points and `images` image passes, and
-    how many points it scored per pass."""
-    timing = {"wall_time_s": seconds, "points_per_s": points / seconds, "images_per_s": images / seconds,
-              "points_per_batch": points_per_batch}
-    _rewrite(Path(path), lambda f: f.attrs.update(timing))
+    how the engine ran (`points_per_batch`, `batchnorms_folded`, `cpu_workers`)."""
+    record_run(path, {"wall_time_s": seconds, "points_per_s": points / seconds, "images_per_s": images / seconds,
+                      **engine})
+
+
+def record_run(path: str | Path, facts: dict) -> None:
+    """Store facts about the last run: `SurfaceProgress` fields beyond the point counts."""
+    unknown = set(facts) - {f.name for f in dataclasses.fields(SurfaceProgress)}
+    if unknown:
+        raise ValueError(f"not a SurfaceProgress field: {sorted(unknown)}")
+    _rewrite(Path(path), lambda f: f.attrs.update(facts))
 
 
 def write_metrics(path: str | Path, metrics: dict) -> None:

@@ -34,7 +34,7 @@ from .directions import (
     target_direction,
     trajectory_pca,
 )
-from .engine import EvalOptions, PointEvaluator, choose_points_per_batch, evaluator_for
+from .engine import EvalOptions, PointEvaluator, choose_batch_size, choose_points_per_batch, evaluator_for
 from .errors import LandscapeError, require_choice
 from .evaluate import EvalSet, load_eval_set
 from .files import exclusive_writer, file_sha256, require_free_space, require_writable_folder
@@ -208,6 +208,7 @@ def plan_surface(config: SurfaceConfig, ranks: Ranks = Ranks(), device: torch.de
     sets = [load_eval_set(config.data, split, config.samples, config.data_seed, device, config.quiet, config.dataset)
             for split in config.splits]
     data_sha = hashlib.sha256("".join(s.sha256 for s in sets).encode()).hexdigest()
+    config = with_batch_size(config, model, sets[0], ranks)
     count = config.slices or (1 if config.y is None else 2)
     source = plan_directions(config, model, count)
     entries = model_entries(model, config.directions.dir_type)
@@ -232,6 +233,24 @@ def plan_surface(config: SurfaceConfig, ranks: Ranks = Ranks(), device: torch.de
         batch_size=config.eval.batch_size, device=str(device), world_size=ranks.world, versions=library_versions(),
         fingerprint=fingerprint(config, grid, loaded.sha256, source.provenance, data_sha))
     return SurfacePlan(config, grid, model, sets, source.directions, source.trajectory, header)
+
+
+def with_batch_size(config: SurfaceConfig, model: nn.Module, eval_set: EvalSet, ranks: Ranks) -> SurfaceConfig:
+    """`config` with --batch-size auto resolved: the batch size of the file being resumed, else the
+    fastest on this device as rank 0 measures it (every rank takes rank 0's)."""
+    if config.eval.batch_size is not None:
+        return config
+    size = None
+    if Path(config.out).is_file() and not config.force:
+        with contextlib.suppress(LandscapeError):
+            size = storage.read_header(config.out).batch_size
+    if size is None:
+        size = choose_batch_size(model, eval_set, config.eval) if ranks.is_writer else 0
+        if ranks.world > 1:
+            box = [size]
+            dist.broadcast_object_list(box, src=0)
+            size = box[0]
+    return dataclasses.replace(config, eval=dataclasses.replace(config.eval, batch_size=size))
 
 
 def prepare_file(plan: SurfacePlan, ranks: Ranks, hold: contextlib.ExitStack) -> None:
@@ -316,6 +335,27 @@ def points_per_batch(plan: SurfacePlan, ranks: Ranks) -> int:
     return count
 
 
+PRECISION_CHECK_POINTS = 3
+
+
+def precision_error(plan: SurfacePlan, out: Path) -> dict[str, float | int]:
+    """For a surface computed below fp32: its losses at a few done points (the first, middle and
+    last) against fp32 at the same points, the largest absolute and relative difference."""
+    done = np.flatnonzero(storage.read_done(out).ravel())
+    chosen = done[np.unique(np.linspace(0, len(done) - 1, min(PRECISION_CHECK_POINTS, len(done))).round().astype(int))]
+    fp32 = dataclasses.replace(plan.config.eval, precision="fp32")
+    with PointEvaluator(plan.model, plan.directions, plan.sets, fp32, plan.config.directions.dir_type) as evaluator:
+        exact = np.array(evaluator.many(plan.grid.points()[chosen]))
+        names = evaluator.names
+    values = storage.read_surface(out).values
+    stored = np.array([[values[n].ravel()[i] for n in names] for i in chosen])
+    losses = [k for k, n in enumerate(names) if n.endswith("_loss")]
+    error = np.abs(stored[:, losses] - exact[:, losses])
+    return {"precision_error_abs": float(error.max()),
+            "precision_error_rel": float((error / np.abs(exact[:, losses])).max()),
+            "precision_error_points": len(chosen)}
+
+
 def execute(plan: SurfacePlan, ranks: Ranks = Ranks()) -> Path:
     """Create (or resume) the plan's file and evaluate its pending points, holding its writer lock."""
     with contextlib.ExitStack() as hold:
@@ -331,7 +371,9 @@ def execute(plan: SurfacePlan, ranks: Ranks = Ranks()) -> Path:
             sweep(evaluator, plan, pending, ranks, count)
         if ranks.is_writer and len(pending):
             storage.record_timing(out, time.perf_counter() - started, len(pending),
-                                  len(pending) * sum(len(s.labels) for s in plan.sets), count)
+                                  len(pending) * sum(len(s.labels) for s in plan.sets), evaluator.engine_settings())
+            if plan.config.eval.precision != "fp32":
+                storage.record_run(out, precision_error(plan, out))
         if ranks.world > 1:
             dist.barrier()
     return out

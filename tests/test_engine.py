@@ -123,3 +123,29 @@ def test_a_model_vmap_cannot_batch_falls_back_to_one_point_or_says_so():
     assert choose_points_per_batch(model, directions, sets, EvalOptions(), "weights") == 1
     with pytest.raises(NotBatchable, match="use --points-per-batch 1"):
         BatchedEvaluator(model, directions, sets, EvalOptions(), "weights", 2).many(np.zeros((2, 1)))
+
+
+def test_compiled_scoring_gives_the_same_numbers():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 3)).eval()
+    sets = [EvalSet("train", torch.randn(12, 3, 6, 6), torch.randint(0, 3, (12,)))]
+    directions = random_directions(model, DirectionOptions(seed=0), 2)
+    points = np.array([[0.0, 0.0], [0.5, -0.5], [-1.0, 0.2]])
+    values = {}
+    for compiled in (False, True):
+        with PointEvaluator(model, directions, sets, EvalOptions(batch_size=5, compile=compiled)) as evaluator:
+            values[compiled] = np.array(evaluator.many(points))
+            assert evaluator.engine_settings()["compiled"] == int(compiled)
+    np.testing.assert_allclose(values[True], values[False], rtol=1e-6)
+
+
+def test_batch_size_is_chosen_by_timing_and_a_cpu_takes_the_measured_default(monkeypatch):
+    from landscape import engine
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 3)).eval()
+    eval_set = EvalSet("train", torch.randn(300, 3, 2, 2), torch.randint(0, 3, (300,)))
+    assert engine.choose_batch_size(model, eval_set, EvalOptions()) == engine.CPU_BATCH_SIZE
+    # (start, end) per candidate: 64 images in 1 s, 128 in 1 s (best), 256 in 2.2 s (not 10 % faster): stop at 300
+    timings = iter([0.0, 1.0, 1.0, 2.0, 2.0, 4.2])
+    monkeypatch.setattr(engine.time, "perf_counter", lambda: next(timings))
+    assert engine.fastest_batch_size(model, eval_set, EvalOptions()) == 128

@@ -17,8 +17,24 @@ def test_score_equals_a_direct_computation_for_any_batch_size():
     expected_loss = float(F.cross_entropy(logits, labels))
     expected_acc = float((logits.argmax(1) == labels).float().mean())
     for batch_size in (1, 5, 23, 100):
-        score = evaluate(model, inputs, labels, batch_size)
-        assert score.loss == pytest.approx(expected_loss, rel=1e-6) and score.accuracy == pytest.approx(expected_acc)
+        for workers in (1, 2, 3):  # batches scored side by side in threads: the same numbers
+            score = evaluate(model, inputs, labels, batch_size, workers=workers)
+            assert score.loss == pytest.approx(expected_loss, rel=1e-6)
+            assert score.accuracy == pytest.approx(expected_acc)
+
+
+def test_workers_share_the_threads_and_give_them_back():
+    seen = []
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 3))
+    model.register_forward_hook(lambda *_: seen.append(torch.get_num_threads()))
+    inputs, labels = torch.randn(40, 3, 2, 2), torch.randint(0, 3, (40,))
+    before = torch.get_num_threads()
+    torch.set_num_threads(4)
+    try:
+        evaluate(model, inputs, labels, 10, workers=2)
+        assert seen == [2] * 4 and torch.get_num_threads() == 4  # two batches at a time, two threads each
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_bf16_is_close_to_fp32():
@@ -40,3 +56,33 @@ def test_eval_set_is_the_balanced_subset_prepared_on_the_device(image_folder):
         load_eval_set(str(image_folder), "test", 99_999_999, 0, torch.device("cpu"), quiet=True)
     images = torch.randint(0, 256, (2, 3, 4, 4), dtype=torch.uint8)
     assert torch.equal(prepare_inputs(images, torch.device("cpu")), normalize(images))
+
+
+def test_uint8_images_standardised_per_batch_score_exactly_like_float_inputs():
+    """What `--samples all` does on a GPU too small for the floats: the same numbers, per point,
+    batched through vmap and for the checkpoint metrics."""
+    import numpy as np
+
+    from landscape import activation_factory, resnet
+    from landscape.directions import DirectionOptions, random_directions
+    from landscape.engine import EvalOptions, evaluator_for
+    from landscape.evaluate import EvalSet, StandardizedImages
+    from landscape.model_metrics import loss_spread
+
+    torch.manual_seed(0)
+    images, labels = torch.randint(0, 256, (40, 3, 32, 32), dtype=torch.uint8), torch.randint(0, 10, (40,))
+    kept = prepare_inputs(images, torch.device("cpu"), keep_uint8=True)
+    floats = prepare_inputs(images, torch.device("cpu"))
+    assert isinstance(kept, StandardizedImages) and kept.images.dtype == torch.uint8 and len(kept) == 40
+    assert torch.equal(kept[5:17], floats[5:17]) and kept[5:17].is_contiguous(memory_format=torch.channels_last)
+    model = resnet(8, activation_factory("relu")).eval()
+    directions = random_directions(model, DirectionOptions(seed=3), 2)
+    points = np.array([[0.0, 0.0], [0.3, -0.2], [-0.5, 0.4]])
+    for count in (1, 3):
+        rows = []
+        for inputs in (kept, floats):
+            with evaluator_for(model, directions, [EvalSet("train", inputs, labels)], EvalOptions(batch_size=16),
+                               "weights", count) as evaluator:
+                rows.append(evaluator.many(points))
+        assert rows[0] == rows[1]
+    assert loss_spread(model, kept, labels, 16) == loss_spread(model, floats, labels, 16)

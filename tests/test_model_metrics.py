@@ -8,8 +8,10 @@ from torch import nn
 from landscape.activations import get_activation
 from landscape.model_metrics import (
     HessianOptions,
+    KeptGradientGraphs,
     dead_units,
     hessian_spectrum,
+    hessian_vector_product,
     loss_spread,
 )
 
@@ -40,6 +42,23 @@ def test_hessian_spectrum_agrees_with_the_exact_hessian():
     assert spectrum.eigenvalues == pytest.approx(by_magnitude[:2].tolist(), rel=1e-5)
     assert abs(spectrum.trace - float(exact.sum())) < spectrum.trace_ci95
     assert spectrum.trace_ci95 < 0.2 * abs(float(exact.sum()))
+
+
+def test_kept_gradient_graphs_give_the_products_and_spectrum_of_the_low_memory_path():
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Linear(5, 8), nn.BatchNorm1d(8), nn.Tanh(), nn.Linear(8, 3)).double().eval()
+    inputs, labels = torch.randn(50, 5, dtype=torch.float64), torch.randint(0, 3, (50,))
+    params = list(model.parameters())
+    vector = [torch.randn_like(p) for p in params]
+    kept = KeptGradientGraphs(model, params, inputs, labels, batch_size=16)  # four batches, the last short
+    for _ in range(2):  # the kept graphs serve any number of products
+        for a, b in zip(kept(vector), hessian_vector_product(model, params, inputs, labels, vector, 16)):
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+    spectra = [hessian_spectrum(model, inputs, labels, HessianOptions(top_k=2, trace_samples=5, batch_size=16,
+                                                                      keep_graph=keep), quiet=True)
+               for keep in (True, False)]
+    assert spectra[0].eigenvalues == pytest.approx(spectra[1].eigenvalues, rel=1e-10)
+    assert spectra[0].trace == pytest.approx(spectra[1].trace, rel=1e-10)
 
 
 def test_dead_units_by_construction():

@@ -32,6 +32,19 @@ def test_autocast_only_for_bf16():
         autocast(torch.device("cpu"), "fp16")
 
 
+def test_on_a_gpu_fp32_is_full_precision_and_tf32_is_asked_for():
+    """torch lets cuDNN convolutions use TF32 by default; our fp32 turns that off for the block,
+    tf32 turns it on for matmuls too, and both give the settings back (no GPU needed to check)."""
+    settings = (torch.backends.cuda.matmul, torch.backends.cudnn.conv)
+    before = [s.fp32_precision for s in settings]
+    for precision, mode in (("fp32", "ieee"), ("tf32", "tf32")):
+        with autocast(torch.device("cuda"), precision):
+            assert [s.fp32_precision for s in settings] == [mode, mode]
+        assert [s.fp32_precision for s in settings] == before
+    with autocast(torch.device("cpu"), "tf32"):  # nothing to change on a CPU
+        assert [s.fp32_precision for s in settings] == before
+
+
 def test_alone_no_process_group_is_created(monkeypatch):
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     with torchrun_ranks("cpu") as (ranks, device):

@@ -49,7 +49,7 @@ def test_points_progress_timing_and_metrics(tmp_path):
     assert read_done(path).tolist() == [[True, False, False], [False, False, True]]
     write_points(path, [1, 2, 3, 4], {name: [0.0] * 4 for name in ("train_loss", "train_acc", "test_loss",
                                                                      "test_acc")})
-    record_timing(path, seconds=2.0, points=6, images=120)
+    record_timing(path, seconds=2.0, points=6, images=120, engine={"points_per_batch": 1})
     write_metrics(path, {"minimum": 0.0, "widths": [{"delta": 0.1}]})
     surface = read_surface(path)
     assert surface.complete and surface.progress.complete and surface.progress.points_done == 6

@@ -22,7 +22,7 @@ from landscape import (
 from landscape.checkpoint import model_metadata
 from landscape.cli import main
 from landscape.data import normalize
-from landscape.storage import read_directions, read_surface
+from landscape.storage import read_directions, read_header, read_surface
 from landscape.surface import SurfaceConfig
 
 from .conftest import REAL_CIFAR, needs_real_cifar
@@ -289,12 +289,28 @@ def test_batched_surface_equals_the_per_point_surface_and_records_its_grouping(t
     grid = ["--x=-1:1:5", "--y=-1:1:3", "--split", "train", "test"]
     for count in ("1", "4"):
         assert main(["surface", *surface_args(tiny_checkpoint, image_folder, tmp_path / f"k{count}.h5", *grid),
-                     "--points-per-batch", count]) == 0
+                     "--points-per-batch", count, "--workers", "2"]) == 0
     one, four = read_surface(tmp_path / "k1.h5"), read_surface(tmp_path / "k4.h5")
     assert one.progress.points_per_batch == 1 and four.progress.points_per_batch == 4
+    assert one.progress.cpu_workers == 2 and four.progress.cpu_workers == 1  # vmap passes use all threads
     assert one.header.fingerprint == four.header.fingerprint  # the grouping is not a setting of the numbers
     for name in one.values:
         np.testing.assert_allclose(four.values[name], one.values[name], rtol=1e-6)
+
+
+def test_a_bf16_surface_records_its_error_against_fp32(tmp_path, tiny_checkpoint, image_folder):
+    grid = ["--x=-1:1:5", "--y=-1:1:3", "--split", "train", "test"]
+    for precision in ("fp32", "bf16"):
+        assert main(["surface", *surface_args(tiny_checkpoint, image_folder, tmp_path / f"{precision}.h5", *grid),
+                     "--precision", precision]) == 0
+    fp32, bf16 = read_surface(tmp_path / "fp32.h5"), read_surface(tmp_path / "bf16.h5")
+    assert fp32.progress.precision_error_points is None  # nothing to check at full precision
+    checked = [0, 7, 14]  # the first, middle and last point of the 15
+    errors = np.concatenate([np.abs(bf16.values[n].ravel()[checked] - fp32.values[n].ravel()[checked])
+                             for n in ("train_loss", "test_loss")])
+    assert bf16.progress.precision_error_points == 3
+    assert bf16.progress.precision_error_abs == pytest.approx(errors.max(), rel=1e-5, abs=1e-7)
+    assert 0 < bf16.progress.precision_error_abs < 0.1
 
 
 def test_samples_all_takes_the_whole_split(tmp_path, tiny_checkpoint, image_folder):
@@ -305,3 +321,15 @@ def test_samples_all_takes_the_whole_split(tmp_path, tiny_checkpoint, image_fold
     surface = read_surface(out)
     assert surface.header.samples == 40 and surface.header.fingerprint["samples"] is None
     assert main(["surface", *args[:3], "al", *args[4:]]) == 2
+
+
+def test_batch_size_auto_is_64_on_a_cpu_and_a_resumed_file_keeps_its_own(tmp_path, tiny_checkpoint, image_folder):
+    out = tmp_path / "s.h5"
+    grid = ["--x=-1:1:5"]
+    assert main(["surface", *surface_args(tiny_checkpoint, image_folder, tmp_path / "auto.h5", *grid)]) == 0
+    assert read_header(tmp_path / "auto.h5").batch_size == 64
+    assert main(["surface", *surface_args(tiny_checkpoint, image_folder, out, *grid), "--batch-size", "8"]) == 0
+    before = read_surface(out).values["train_loss"].copy()
+    assert main(["surface", *surface_args(tiny_checkpoint, image_folder, out, *grid)]) == 0  # auto: resumes
+    assert read_header(out).batch_size == 8
+    np.testing.assert_array_equal(read_surface(out).values["train_loss"], before)

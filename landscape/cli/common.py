@@ -88,31 +88,47 @@ def add_table_flags(p: argparse.ArgumentParser) -> None:
 
 
 def add_eval_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--batch-size", type=int, default=default_of(EvalOptions, "batch_size"),
-                   help="evaluation batch size (64 is fastest on this 2-core CPU: benchmarks/bench_surface.py)")
+    p.add_argument("--batch-size", default="auto", metavar="N",
+                   help="images per forward pass, or auto: 64 on a CPU (fastest on this 2-core CPU: "
+                        "benchmarks/bench_surface.py), on a GPU the fastest of 64 … 4096 as timed at start; "
+                        "a resumed file keeps its own. Recorded in the file and part of its settings")
     p.add_argument("--precision", choices=PRECISIONS, default=default_of(EvalOptions, "precision"),
-                   help="fp32, or bf16 autocast")
+                   help="fp32 (on a GPU in full precision: no TF32), bf16 autocast, or tf32 (GPU matmuls and "
+                        "convolutions in TF32; on a CPU the same as fp32); below fp32 the file records the "
+                        "loss error against fp32 at 3 points")
 
 
     p.add_argument("--points-per-batch", default="auto", metavar="K",
                    help="grid points scored in one pass (their weights stacked, run with torch.func.vmap; fills a "
                         "GPU), or auto: the fastest of 1, 2, 4, … 64 as timed at start on this device and model "
                         "(on this CPU usually 1); recorded in the file, the numbers do not depend on it")
+    p.add_argument("--workers", default="auto", metavar="N",
+                   help="on a CPU: image batches scored at once, each in its own thread with its share of the "
+                        "CPU threads (small convolutions use the cores better side by side than split); auto: one "
+                        "per thread; 1: one batch at a time on all threads. The numbers do not depend on it")
+    p.add_argument("--compile", action="store_true",
+                   help="run the model through torch.compile (CUDA graphs on a GPU) when scoring one point per "
+                        "pass; compiling takes 10-60 s; on a 2-core CPU not measurably faster "
+                        "(benchmarks/bench_surface.py)")
     p.add_argument("--loss", default=default_of(EvalOptions, "loss"),
                    help=f"loss at every point: {', '.join(LOSSES)} (squared error to one-hot labels), or "
                         f"MODULE:CALLABLE taking (outputs, labels) and returning the batch mean")
 
 
+def count_or_auto(value: str, flag: str) -> int | None:
+    """A whole number, or None for 'auto'."""
+    if value == "auto":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise LandscapeError(f"{flag} must be a whole number or auto; got {value!r}") from None
+
+
 def eval_options_of(args: argparse.Namespace) -> EvalOptions:
-    if args.points_per_batch == "auto":
-        count = None
-    else:
-        try:
-            count = int(args.points_per_batch)
-        except ValueError:
-            raise LandscapeError(f"--points-per-batch must be a whole number or auto; got "
-                                 f"{args.points_per_batch!r}") from None
-    return EvalOptions(args.batch_size, args.precision, args.loss, count)
+    return EvalOptions(count_or_auto(args.batch_size, "--batch-size"), args.precision, args.loss,
+                       count_or_auto(args.points_per_batch, "--points-per-batch"),
+                       workers=count_or_auto(args.workers, "--workers"), compile=args.compile)
 
 
 def add_model_flags(p: argparse.ArgumentParser, many: bool) -> None:

@@ -47,6 +47,9 @@ def add_metrics_parser(sub) -> None:
     p.add_argument("--hessian-samples", type=int, default=None,
                    help="class-balanced images for the Hessian (default: --samples); each Hessian-vector "
                         "product costs about two backward passes over them")
+    p.add_argument("--hessian-low-memory", action="store_true",
+                   help="rebuild the gradient graph for every Hessian-vector product instead of keeping it "
+                        "(slower; memory of one batch instead of about 4 MB per ResNet-20 image)")
     p.add_argument("--dead-units", action="store_true", help="share of channels never positive / always ≈ 0")
     p.add_argument("--eps", type=float, default=default_of(MetricsConfig, "eps"),
                    help="magnitude below which a unit counts as silent")
@@ -75,7 +78,8 @@ def summary_line(row: dict) -> str:
 def run_metrics_command(args: argparse.Namespace) -> None:
     thresholds = thresholds_of(args)
     hessian = HessianOptions(top_k=args.top_k, trace_samples=args.trace_samples, iterations=args.iterations,
-                             samples=args.hessian_samples) if args.hessian else None
+                             samples=args.hessian_samples, keep_graph=not args.hessian_low_memory) \
+        if args.hessian else None
     config = MetricsConfig(surfaces=tuple(args.surfaces), checkpoints=tuple(args.checkpoint), metric=args.metric,
                            thresholds=thresholds, store=not args.no_store, data=args.data, split=args.split,
                            samples=args.samples, data_seed=args.data_seed, hessian=hessian,

@@ -85,7 +85,8 @@ def run_surface_command(args: argparse.Namespace) -> None:
 
 
 def headline(surface: Surface) -> str:
-    """One line for the end of a run: how long it took and where the minimum lies."""
+    """One line for the end of a run: how long it took, where the minimum lies and, below fp32,
+    how far the losses were from fp32's at the checked points."""
     metric = f"{surface.header.splits[0]}_loss"
     values = finite_values(surface, metric)
     index = np.unravel_index(int(np.nanargmin(values)), values.shape)
@@ -93,5 +94,7 @@ def headline(surface: Surface) -> str:
     timing = surface.progress
     took = (f" in {timing.wall_time_s:.0f} s ({timing.points_per_s:.3g} points/s)"
             if timing.wall_time_s and timing.points_per_s else "")
+    checked = (f"; {surface.header.precision} loss within {timing.precision_error_abs:.2g} of fp32 at "
+               f"{timing.precision_error_points} points" if timing.precision_error_points else "")
     return (f"{surface.progress.points_done} points{took}; minimum {metric.replace('_', ' ')} "
-            f"{np.nanmin(values):.4g} at {where}")
+            f"{np.nanmin(values):.4g} at {where}{checked}")

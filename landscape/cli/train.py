@@ -52,7 +52,8 @@ def add_train_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=default("seed"),
                    help="seed for initial weights, shuffling and augmentation")
     p.add_argument("--precision", choices=PRECISIONS, default=default("precision"),
-                   help="fp32, or bf16 autocast (faster on recent CPUs and GPUs)")
+                   help="fp32 (on a GPU without TF32), bf16 autocast (faster on recent CPUs and GPUs), or tf32 "
+                        "(GPU matmuls and convolutions in TF32; on a CPU the same as fp32)")
     p.add_argument("--train-samples", type=int, default=default("train_samples"),
                    help="train on a fixed class-balanced subset of N images (quick runs)")
     p.add_argument("--save-every", type=int, default=default("save_every"),

@@ -1,0 +1,80 @@
+"""Where a CPU surface run spends its time: torch.profiler over grid points of the CLI's engine.
+
+Scores a few points of a ResNet-20 checkpoint on N real CIFAR-10 training images with the
+per-point engine (fp32, batch 64, channels_last, one batch at a time so the profile is one
+thread's story), with and without BatchNorm folding, and prints each run's self time by kind of
+operator and the top operators.
+
+    python -m benchmarks.profile_surface --data ../shared/cifar10 [--points 4] > benchmarks/profile_surface.txt
+"""
+from __future__ import annotations
+
+import argparse
+from collections import defaultdict
+
+import numpy as np
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from landscape.checkpoint import load_checkpoint
+from landscape.directions import DirectionOptions, random_directions
+from landscape.engine import EvalOptions, PointEvaluator
+from landscape.evaluate import load_eval_set
+
+KINDS = {  # operator name fragments → what they are, first match wins
+    "convolution": "convolution", "batch_norm": "BatchNorm", "clamp": "activation", "relu": "activation",
+    "threshold": "activation", "mish": "activation", "sigmoid": "activation", "tanh": "activation",
+    "copy_": "memory copies", "add_": "weights moved (in-place adds)", "add": "residual additions",
+    "mul": "weights folded (scaling)", "rsqrt": "weights folded (scaling)", "cross_entropy": "loss",
+    "log_softmax": "loss", "nll_loss": "loss", "argmax": "accuracy", "eq": "accuracy",
+    "adaptive_avg_pool": "pooling", "mean": "pooling", "addmm": "linear head", "linear": "linear head",
+}
+
+
+def kind_of(name: str) -> str:
+    return next((kind for fragment, kind in KINDS.items() if fragment in name), "other")
+
+
+def profile_points(evaluator: PointEvaluator, points: np.ndarray):
+    evaluator(points[0])  # warm-up
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for point in points:
+            evaluator(point)
+    return prof.key_averages()
+
+
+def report(title: str, averages, points: int) -> None:
+    leaves = [a for a in averages if a.self_cpu_time_total > 0]
+    total = sum(a.self_cpu_time_total for a in leaves)
+    by_kind = defaultdict(float)
+    for a in leaves:
+        by_kind[kind_of(a.key)] += a.self_cpu_time_total
+    print(f"\n{title}: {total / 1e6 / points:.3f} s of operator time per point")
+    for kind, t in sorted(by_kind.items(), key=lambda kv: -kv[1]):
+        print(f"  {kind:32s} {100 * t / total:5.1f} %")
+    print("  top operators (self time):")
+    for a in sorted(leaves, key=lambda a: -a.self_cpu_time_total)[:8]:
+        print(f"    {a.key:36s} {100 * a.self_cpu_time_total / total:5.1f} %  {a.count // points:4d} calls/point")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=None)
+    parser.add_argument("--checkpoint", default="checkpoints/resnet20_relu.pt")
+    parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument("--points", type=int, default=4)
+    args = parser.parse_args()
+    model = load_checkpoint(args.checkpoint)[0].to(memory_format=torch.channels_last).eval()
+    directions = random_directions(model, DirectionOptions(seed=0), 2)
+    sets = [load_eval_set(args.data, "train", args.samples, 0, torch.device("cpu"), quiet=True)]
+    points = np.random.default_rng(0).uniform(-0.5, 0.5, (args.points + 1, 2))
+    print(f"torch {torch.__version__}, CPU, {torch.get_num_threads()} threads, {args.checkpoint}, "
+          f"{args.samples} training images, {args.points} points after one warm-up point")
+    for fold in (True, False):
+        with PointEvaluator(model, directions, sets, EvalOptions(fold_batchnorm=fold, workers=1)) as evaluator:
+            report(f"BatchNorm {'folded (the default)' if fold else 'not folded'}",
+                   profile_points(evaluator, points), args.points)
+
+
+if __name__ == "__main__":
+    main()
