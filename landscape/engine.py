@@ -36,12 +36,11 @@ CPU_BATCH_SIZE = 64  # keeps ResNet-20's activations in cache: benchmarks/bench_
 
 @dataclass(frozen=True)
 class EvalOptions:
-    """Evaluation batch size (None: chosen for the device by `choose_batch_size`),
-    precision, loss (a name from evaluate.LOSSES or MODULE:CALLABLE) and grid points per pass
-    (how the work is grouped; it does not change the numbers beyond float rounding), whether the
-    per-point path folds BatchNorms into convolutions (the same numbers up to float rounding), and
-    on a CPU how many image batches it scores at once (`evaluate.evaluate`; None: one per thread),
-    and whether the per-point path runs the model through torch.compile (CUDA graphs on a GPU)."""
+    """How grid points are scored. The numbers depend on the image batch size (None: chosen for
+    the device by `choose_batch_size`), the precision and the loss (a name from evaluate.LOSSES or
+    MODULE:CALLABLE). The rest changes only how fast, up to float rounding: grid points per pass
+    (None: the fastest here), and for the per-point path BatchNorm folding, image batches scored
+    side by side on a CPU (`evaluate.evaluate`; None: one per thread) and torch.compile."""
 
     batch_size: int | None = CPU_BATCH_SIZE
     precision: str = "fp32"
@@ -78,7 +77,7 @@ class PointEvaluator:
 
     def __init__(self, model: nn.Module, directions: list[Direction], sets: list[EvalSet],
                  options: EvalOptions = EvalOptions(), dir_type: str = "weights"):
-        self.model, self.sets, self.options = model.eval(), sets, options
+        self.model, self.sets, self.options = model.eval(), sets, with_batch_size(options, model, sets)
         self.entries = model_entries(model, dir_type)
         for axis, direction in zip("xy", directions):
             check_compatible(self.entries, direction, f"direction {axis}")
@@ -228,6 +227,7 @@ def choose_points_per_batch(model: nn.Module, directions: list[Direction], sets:
     one image batch (after a warm-up pass), in increasing order, and taken if more than 10 % faster
     than the best so far, until one runs out of memory, the model cannot be batched, or it is more
     than 20 % slower per point than the best."""
+    options = with_batch_size(options, model, sets)
     probe = [EvalSet(sets[0].split, sets[0].inputs[:options.batch_size], sets[0].labels[:options.batch_size])]
     best, best_rate = 1, 0.0
     for count in candidates:
@@ -261,6 +261,13 @@ def choose_batch_size(model: nn.Module, eval_set: EvalSet, options: EvalOptions)
     if eval_set.inputs.device.type == "cpu":
         return CPU_BATCH_SIZE
     return fastest_batch_size(model, eval_set, options)
+
+
+def with_batch_size(options: EvalOptions, model: nn.Module, sets: list[EvalSet]) -> EvalOptions:
+    """`options` with an automatic batch size (None) resolved for the first set's device."""
+    if options.batch_size is not None or not sets:
+        return options
+    return dataclasses.replace(options, batch_size=choose_batch_size(model, sets[0], options))
 
 
 def fastest_batch_size(model: nn.Module, eval_set: EvalSet, options: EvalOptions,
@@ -303,6 +310,7 @@ def compute_surface(model: nn.Module, directions: list[Direction], sets: list[Ev
     grid.shape}. The model is left at its original weights, in eval mode."""
     if len(directions) != grid.ndim:
         raise LandscapeError(f"a {grid.ndim}-D grid needs {grid.ndim} direction(s); got {len(directions)}")
+    options = with_batch_size(options, model.eval(), sets)
     count = options.points_per_batch or choose_points_per_batch(model, directions, sets, options, dir_type)
     points = grid.points()
     with evaluator_for(model, directions, sets, options, dir_type, count) as evaluator:

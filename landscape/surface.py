@@ -208,7 +208,7 @@ def plan_surface(config: SurfaceConfig, ranks: Ranks = Ranks(), device: torch.de
     sets = [load_eval_set(config.data, split, config.samples, config.data_seed, device, config.quiet, config.dataset)
             for split in config.splits]
     data_sha = hashlib.sha256("".join(s.sha256 for s in sets).encode()).hexdigest()
-    config = with_batch_size(config, model, sets[0], ranks)
+    config = config_with_batch_size(config, model, sets[0], ranks)
     count = config.slices or (1 if config.y is None else 2)
     source = plan_directions(config, model, count)
     entries = model_entries(model, config.directions.dir_type)
@@ -235,7 +235,7 @@ def plan_surface(config: SurfaceConfig, ranks: Ranks = Ranks(), device: torch.de
     return SurfacePlan(config, grid, model, sets, source.directions, source.trajectory, header)
 
 
-def with_batch_size(config: SurfaceConfig, model: nn.Module, eval_set: EvalSet, ranks: Ranks) -> SurfaceConfig:
+def config_with_batch_size(config: SurfaceConfig, model: nn.Module, eval_set: EvalSet, ranks: Ranks) -> SurfaceConfig:
     """`config` with --batch-size auto resolved: the batch size of the file being resumed, else the
     fastest on this device as rank 0 measures it (every rank takes rank 0's)."""
     if config.eval.batch_size is not None:
