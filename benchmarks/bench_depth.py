@@ -1,0 +1,72 @@
+"""Training speed of the depth study's networks, and what a 50-epoch run costs on this machine.
+
+One RMSProp step (forward, backward, update) of the study's MLP (500 units per hidden layer,
+Linear → BatchNorm → activation → dropout 0.25) on a batch of 128 random 32×32 images, for the
+shallowest and deepest depth and each of the study's activations (their implementations as the
+study builds them); reports images/s (best of 3 × 20 steps after warm-up) and the minutes 50 epochs
+of 50,000 images would take at that rate (evaluation not counted). Run alone (pause training):
+
+    python -m benchmarks.bench_depth [--json benchmarks/bench_depth.json] > benchmarks/bench_depth.txt
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+import torch.nn.functional as F
+
+from landscape import activation_factory
+from landscape.depth_study import DEPTH_PROFILES
+from landscape.models import MLP
+from landscape.study import STUDY_ACTIVATIONS
+
+
+def images_per_second(depth: int, activation: str, params: dict, width: int, dropout: float,
+                      steps: int = 20, repeats: int = 3) -> float:
+    model = MLP(3 * 32 * 32, (width,) * depth, 10, activation_factory(activation, **params), batch_norm=True,
+                dropout=dropout).train()
+    optimizer = torch.optim.RMSprop(model.parameters(), lr=1e-3)
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(128, 3, 32, 32, generator=g), torch.randint(0, 10, (128,), generator=g)
+
+    def step():
+        loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    for _ in range(5):
+        step()
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for _ in range(steps):
+            step()
+        best = min(best, time.perf_counter() - started)
+    return steps * len(y) / best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+    profile = DEPTH_PROFILES["paper"]
+    depths = (min(profile.depths), max(profile.depths))
+    print(f"torch {torch.__version__}, CPU, {torch.get_num_threads()} threads; MLP width {profile.width}, "
+          f"batch 128, RMSProp; minutes for {profile.epochs} epochs of 50,000 images, evaluation not counted")
+    rows = []
+    for depth in depths:
+        for name, params in STUDY_ACTIVATIONS.items():
+            rate = images_per_second(depth, name, params, profile.width, profile.dropout)
+            minutes = profile.epochs * 50_000 / rate / 60
+            rows.append({"depth": depth, "activation": name, "images_per_s": rate, "minutes_per_run": minutes})
+            print(f"  depth {depth:2d} {name:11s} {rate:7.0f} images/s  {minutes:5.1f} min per run")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"torch": torch.__version__, "threads": torch.get_num_threads(), "rows": rows}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
