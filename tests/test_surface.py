@@ -1,4 +1,5 @@
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -225,17 +226,22 @@ def test_stops_at_ten_random_moments_then_resume_gives_the_uninterrupted_arrays(
         np.testing.assert_array_equal(finished.values[name], expected.values[name])
 
 
-def test_two_torchrun_ranks_give_the_single_process_arrays(tmp_path, tiny_checkpoint, image_folder):
+@pytest.mark.parametrize("points_per_batch", ["auto", "3"])
+def test_two_torchrun_ranks_give_the_single_process_arrays(tmp_path, tiny_checkpoint, image_folder, points_per_batch):
+    """Each rank scores its own groups of points (one per pass, or 3 stacked through vmap)."""
     grid = ["--x", "-1:1:5", "--y", "-1:1:3", "--split", "train", "test", "--device", "cpu"]
     single, double = tmp_path / "one.h5", tmp_path / "two.h5"
-    assert main(["surface", *surface_args(tiny_checkpoint, image_folder, single, *grid)]) == 0
+    assert main(["surface", *surface_args(tiny_checkpoint, image_folder, single, *grid), "--points-per-batch", "1"]) == 0
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                             "-m", "landscape", "surface", *surface_args(tiny_checkpoint, image_folder, double, *grid)],
+                             "-m", "landscape", "surface", *surface_args(tiny_checkpoint, image_folder, double, *grid),
+                             "--points-per-batch", points_per_batch],
                             capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     one, two = read_surface(single), read_surface(double)
     assert two.header.world_size == 2 and two.complete
+    if points_per_batch == "3":
+        assert two.progress.points_per_batch == 3
     for name in one.values:
         np.testing.assert_allclose(two.values[name], one.values[name], rtol=1e-6)
 
@@ -296,6 +302,32 @@ def test_batched_surface_equals_the_per_point_surface_and_records_its_grouping(t
     assert one.header.fingerprint == four.header.fingerprint  # the grouping is not a setting of the numbers
     for name in one.values:
         np.testing.assert_allclose(four.values[name], one.values[name], rtol=1e-6)
+
+
+def test_a_batched_run_resumes_only_the_missing_points(tmp_path, tiny_checkpoint, image_folder):
+    """Points marked missing in a finished file are scored again, in groups of 4, and the file ends
+    with the per-point run's arrays (1e-6); the points that were done are not touched."""
+    grid = ["--x=-1:1:5", "--y=-1:1:3"]
+    reference, out = tmp_path / "per_point.h5", tmp_path / "batched.h5"
+    assert main(["surface", *surface_args(tiny_checkpoint, image_folder, reference, *grid),
+                 "--points-per-batch", "1"]) == 0
+    shutil.copy(reference, out)
+    missing = [1, 2, 3, 7, 8, 13]
+    with h5py.File(out, "r+") as f:
+        done = f["done"][...].ravel()
+        done[missing] = 0
+        f["done"][...] = done.reshape(f["done"].shape)
+        loss = f["train_loss"][...].ravel()
+        loss[missing] = np.nan
+        f["train_loss"][...] = loss.reshape(f["train_loss"].shape)
+        f.attrs["complete"] = False
+    assert main(["surface", *surface_args(tiny_checkpoint, image_folder, out, *grid), "--points-per-batch", "4"]) == 0
+    resumed, expected = read_surface(out), read_surface(reference)
+    assert resumed.complete and resumed.progress.points_per_batch == 4
+    assert resumed.progress.points_per_s * resumed.progress.wall_time_s == pytest.approx(len(missing))
+    np.testing.assert_allclose(resumed.values["train_loss"], expected.values["train_loss"], rtol=1e-6)
+    kept = np.setdiff1d(np.arange(15), missing)
+    np.testing.assert_array_equal(resumed.values["train_loss"].ravel()[kept], expected.values["train_loss"].ravel()[kept])
 
 
 def test_a_bf16_surface_records_its_error_against_fp32(tmp_path, tiny_checkpoint, image_folder):
