@@ -7,6 +7,8 @@ Nothing here evaluates a model.
 """
 from __future__ import annotations
 
+import hashlib
+
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -91,6 +93,15 @@ def random_direction(model: nn.Module, options: DirectionOptions, generator: tor
         else:
             direction[name] = torch.zeros_like(w)
     return direction
+
+
+def direction_sha256(direction: Direction) -> str:
+    """The identity of a direction by content: its entries' names and float32 values, by name."""
+    digest = hashlib.sha256()
+    for name in sorted(direction):
+        digest.update(name.encode())
+        digest.update(direction[name].detach().cpu().float().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def dot(a: Direction, b: Direction) -> float:

@@ -45,6 +45,7 @@ class SharpnessConfig:
     device: str = "auto"
     force: bool = False
     flush_seconds: float = 5.0
+    store_directions: bool = False  # each direction is as large as the model: keep only seed and checksums
     quiet: bool = False
 
     def __post_init__(self):
@@ -60,7 +61,8 @@ class SharpnessConfig:
                              model=self.model, dataset=self.dataset,
                              x=self.x, splits=self.splits, samples=self.samples, data_seed=self.data_seed,
                              directions=DirectionOptions(seed=self.seed), slices=self.directions, eval=self.eval,
-                             device=self.device, force=self.force, flush_seconds=self.flush_seconds, quiet=self.quiet)
+                             store_directions=self.store_directions, device=self.device, force=self.force,
+                             flush_seconds=self.flush_seconds, quiet=self.quiet)
 
 
 def slices_path(out_dir: str | Path, checkpoint: str | Path) -> Path:

@@ -11,7 +11,9 @@ Stage: grid evaluation → HDF5. Layout (readable by Li et al.'s plotting script
     layout "slices" (`landscape sharpness`): K 1-D slices, slice k along direction k alone:
     /direction [K] int64                  dimension scale "direction" (the row index)
     /{split}_loss, /{split}_acc, /done    [K, nx]
-    /directions/0/<param> … /directions/K-1/<param>
+    /directions/0/<param> … /directions/K-1/<param>   only with `directions_stored` (attribute
+                                          "stored" of /directions); otherwise the header's seed,
+                                          options and `direction_sha256` say how to draw them again
     /metrics                              attributes written by the metrics stage
     /trajectory [n, 2] float64            (α, β) of each training snapshot, when x and y are the
                                           path's principal axes (`surface --trajectory`)
@@ -76,6 +78,8 @@ class SurfaceHeader:
     direction_seed: int | None = None
     orthogonalized: bool = False
     cosine_xy: float | None = None
+    direction_sha256: tuple[str, ...] = ()  # of each direction's tensors (`directions.direction_sha256`)
+    directions_stored: bool = True  # False: only their seed and checksums, drawn again when needed
     directions_file: str | None = None
     directions_file_sha256: str | None = None
     target: str | None = None
@@ -221,9 +225,10 @@ def _rewrite(path: Path, update: Callable[[h5py.File], Any]) -> None:
 
 
 def disk_needed(header: SurfaceHeader, points: int, directions: list[Direction]) -> int:
-    """Bytes a run needs free beside its file: the file (directions, value arrays, mask, 1 MB of
-    attributes and metadata) twice, since every flush writes a copy before renaming it."""
-    direction_bytes = sum(t.numel() * t.element_size() for d in directions for t in d.values())
+    """Bytes a run needs free beside its file: the file (directions if stored, value arrays, mask,
+    1 MB of attributes and metadata) twice, since every flush writes a copy before renaming it."""
+    direction_bytes = sum(t.numel() * t.element_size() for d in directions for t in d.values()) \
+        if header.directions_stored else 0
     array_bytes = points * (8 * len(value_names(header.splits)) + 1)
     return 2 * (direction_bytes + array_bytes + (1 << 20))
 
@@ -231,7 +236,7 @@ def disk_needed(header: SurfaceHeader, points: int, directions: list[Direction])
 def create_surface_file(path: str | Path, header: SurfaceHeader, x: np.ndarray, y: np.ndarray | None,
                         directions: list[Direction], trajectory: np.ndarray | None = None) -> Path:
     """Write a new surface file with every point pending (for slices, y is None and there is a row
-    per direction)."""
+    per direction); the directions' tensors only if `header.directions_stored`."""
     path = Path(path)
     slices = header.layout == "slices"
     shape = (len(directions), len(x)) if slices else (len(x),) if y is None else (len(y), len(x))
@@ -263,7 +268,10 @@ def create_surface_file(path: str | Path, header: SurfaceHeader, x: np.ndarray, 
             for dim, scale in enumerate(reversed(scales)):  # y on dim 0, x on the last dim
                 ds.dims[dim].attach_scale(scale)
         group = f.create_group("directions")
+        group.attrs["stored"] = header.directions_stored
         for axis, direction in zip(direction_names(header.layout, len(directions)), directions):
+            if not header.directions_stored:
+                break
             sub = group.create_group(axis)
             for name, tensor in direction.items():
                 sub.create_dataset(name, data=tensor.detach().cpu().numpy())
@@ -314,8 +322,12 @@ def read_done(path: str | Path) -> np.ndarray:
 
 
 def read_directions(path: str | Path) -> list[Direction]:
-    """The directions stored in a surface file, in order, as dicts of CPU tensors keyed by parameter name."""
+    """The directions stored in a surface file, in order, as dicts of CPU tensors keyed by parameter
+    name (LandscapeError for a file that keeps only their seed and checksums)."""
     header = read_header(path)
+    if not header.directions_stored:
+        raise LandscapeError(f"{path} stores no directions, only their seed and checksums "
+                             f"(they are drawn again from its checkpoint: surface.directions_of)")
     with h5py.File(path, "r") as f:
         names = direction_names(header.layout, len(f["directions"]))
         return [{name: torch.from_numpy(ds[()]) for name, ds in f["directions"][axis].items()} for axis in names]

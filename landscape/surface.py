@@ -29,6 +29,7 @@ from .directions import (
     DirectionOptions,
     check_compatible,
     cosine,
+    direction_sha256,
     model_entries,
     random_directions,
     target_direction,
@@ -65,6 +66,7 @@ class SurfaceConfig:
     directions_file: str | None = None
     trajectory: str | None = None
     slices: int = 0  # > 0: that many independent 1-D slices along x instead of a plane (`landscape sharpness`)
+    store_directions: bool = True  # False (random directions only): their seed and checksums, not the tensors
     eval: EvalOptions = field(default_factory=EvalOptions)
     device: str = "auto"
     force: bool = False
@@ -85,6 +87,9 @@ class SurfaceConfig:
         if self.slices and (self.y or given):
             raise LandscapeError("slices are 1-D along their own random directions: no --y, --target, "
                                  "--directions or --trajectory")
+        if not self.store_directions and given:
+            raise LandscapeError("only random directions can be drawn again from their seed: keep storing "
+                                 "directions with --target, --directions or --trajectory")
         if self.trajectory and not self.y:
             raise LandscapeError("--trajectory gives a plane of two directions; add --y")
         if (is_auto(self.x) or is_auto(self.y)) and not (self.trajectory and is_auto(self.x) and is_auto(self.y)):
@@ -133,7 +138,7 @@ def plan_directions(config: SurfaceConfig, model: nn.Module, count: int) -> Dire
     if config.trajectory:
         return path_plane(config.trajectory, model, config.directions)
     if config.directions_file:
-        directions = storage.read_directions(config.directions_file)[:count]
+        directions = directions_of(config.directions_file, model)[:count]
         if len(directions) < count:
             raise LandscapeError(f"{config.directions_file} holds {len(directions)} direction(s); "
                                  f"this grid needs {count}")
@@ -144,6 +149,23 @@ def plan_directions(config: SurfaceConfig, model: nn.Module, count: int) -> Dire
         return DirectionSource([target_direction(model, target, config.directions.dir_type)], {
             "direction_source": "target", "target": config.target, "target_sha256": file_sha256(config.target)})
     return DirectionSource(random_directions(model, config.directions, count), {"direction_source": "random"})
+
+
+def directions_of(path: str, model: nn.Module) -> list[Direction]:
+    """The directions of a surface file: as stored, or, for a file that keeps only their seed and
+    checksums, drawn again against `model` and checked against the checksums."""
+    header = storage.read_header(path)
+    if header.directions_stored:
+        return storage.read_directions(path)
+    options = DirectionOptions(norm=header.direction_norm, ignore_biasbn=header.direction_ignore == "biasbn",
+                               dir_type=header.direction_type, seed=header.direction_seed,
+                               orthogonalize=header.orthogonalized)
+    directions = random_directions(model, options, len(header.direction_sha256))
+    if tuple(direction_sha256(d) for d in directions) != header.direction_sha256:
+        raise LandscapeError(f"{path} stores only the seed of its directions, and drawing them again against this "
+                             f"model does not give them back (they were drawn for {header.checkpoint}); use that "
+                             f"checkpoint")
+    return directions
 
 
 def plan_grid(config: SurfaceConfig, trajectory: np.ndarray | None) -> Grid | SliceGrid:
@@ -225,7 +247,9 @@ def plan_surface(config: SurfaceConfig, ranks: Ranks = Ranks(), device: torch.de
         model_args=meta.get("model_args", {}), direction_norm=options.norm,
         direction_ignore="biasbn" if options.ignore_biasbn else "none", direction_type=options.dir_type,
         direction_seed=options.seed, orthogonalized=options.orthogonalize,
-        cosine_xy=cosine(*source.directions) if count == 2 else None, **source.provenance,
+        cosine_xy=cosine(*source.directions) if count == 2 else None,
+        direction_sha256=tuple(direction_sha256(d) for d in source.directions),
+        directions_stored=config.store_directions, **source.provenance,
         data_source=sets[0].source, dataset=config.dataset.name, data_sha256=data_sha,
         normalization_mean=sets[0].mean or (), normalization_std=sets[0].std or (), image_size=config.dataset.image_size,
         splits=tuple(config.splits), samples=len(sets[0].labels), data_seed=config.data_seed,

@@ -7,8 +7,10 @@ import torch
 from landscape import activation_factory, resnet, save_checkpoint
 from landscape.checkpoint import model_metadata
 from landscape.cli import main
-from landscape.directions import DirectionOptions, random_directions
-from landscape.storage import read_directions, read_surface
+from landscape import LandscapeError
+from landscape.directions import DirectionOptions, direction_sha256, random_directions
+from landscape.storage import read_directions, read_header, read_surface
+from landscape.surface import directions_of
 
 
 @pytest.fixture
@@ -33,14 +35,27 @@ def test_slices_are_paired_resumable_and_summarised(tmp_path, two_checkpoints, i
     assert relu.is_slices and relu.values["train_loss"].shape == (3, 7) and relu.complete
     # slice k moves along direction k alone: the centre column is the model's own loss on every row
     assert np.ptp(relu.values["train_loss"][:, 3]) < 1e-6
-    # the same Gaussian draws for both models (paired), filter-normalised against each model's weights
-    relu_dirs = read_directions(tmp_path / "sh" / "relu_slices.h5")
-    mish_dirs = read_directions(tmp_path / "sh" / "mish_slices.h5")
+    # the same Gaussian draws for both models (paired), filter-normalised against each model's weights;
+    # the files keep only their seed and checksums, and give them back when drawn again
     model = resnet(8, activation_factory("relu"))
     model.load_state_dict(torch.load(two_checkpoints[0], weights_only=True)["state_dict"])
     expected = random_directions(model, DirectionOptions(seed=0), 3)
-    assert all(torch.equal(relu_dirs[k][n], expected[k][n]) for k in range(3) for n in expected[k])
-    assert all(torch.equal(relu_dirs[k][n], mish_dirs[k][n]) for k in range(3) for n in expected[k])  # same init
+    relu_header, mish_header = (read_header(tmp_path / "sh" / f"{n}_slices.h5") for n in ("relu", "mish"))
+    assert not relu_header.directions_stored
+    assert relu_header.direction_sha256 == tuple(direction_sha256(d) for d in expected)
+    assert mish_header.direction_sha256 == relu_header.direction_sha256  # same init, same draws
+    with pytest.raises(LandscapeError, match="stores no directions"):
+        read_directions(tmp_path / "sh" / "relu_slices.h5")
+    again = directions_of(str(tmp_path / "sh" / "relu_slices.h5"), model)
+    assert all(torch.equal(again[k][n], expected[k][n]) for k in range(3) for n in expected[k])
+    line = tmp_path / "line.h5"  # reused by `surface --directions`: a curve along slice 0 is slice 0
+    assert main(["surface", str(two_checkpoints[0]), "--directions", str(tmp_path / "sh" / "relu_slices.h5"),
+                 "--x=-1:1:7", "--samples", "20", "--data", str(image_folder), "--out", str(line), "--quiet"]) == 0
+    np.testing.assert_allclose(read_surface(line).values["train_loss"], relu.values["train_loss"][0], rtol=1e-6)
+    with torch.no_grad():
+        model.conv1.weight.mul_(2)  # other weights: other filter norms, so other directions: refused
+    with pytest.raises(LandscapeError, match="does not give them back"):
+        directions_of(str(tmp_path / "sh" / "relu_slices.h5"), model)
     rows = json.loads((tmp_path / "rows.json").read_text())
     assert [r["activation"] for r in rows] == ["relu", "mish"] and rows[0]["directions"] == 3
     assert rows[0]["width_1_low"] <= rows[0]["width_1"] <= rows[0]["width_1_high"]

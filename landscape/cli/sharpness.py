@@ -51,6 +51,9 @@ def add_sharpness_parser(sub) -> None:
                    help="seed of the random directions (the same for every checkpoint)")
     add_thresholds_flag(p)
     add_eval_flags(p)
+    p.add_argument("--store-directions", action="store_true",
+                   help="store every direction's tensors in the file (each as large as the model); by default "
+                        "only their seed and SHA-256, and they are drawn again and checked when reused")
     p.add_argument("--force", action="store_true", help="replace slices files made with other settings")
     p.add_argument("--flush-seconds", type=float, default=default_of(SharpnessConfig, "flush_seconds"),
                    help="write results to disk at least this often")
@@ -65,7 +68,8 @@ def run_sharpness_command(args: argparse.Namespace) -> None:
                              directions=args.directions, x=args.x, splits=tuple(args.split), samples=args.samples,
                              data_seed=args.data_seed, seed=args.seed, thresholds=thresholds,
                              eval=eval_options_of(args), device=args.device,
-                             force=args.force, flush_seconds=args.flush_seconds, quiet=args.quiet)
+                             force=args.force, flush_seconds=args.flush_seconds,
+                             store_directions=args.store_directions, quiet=args.quiet)
     rows = run_sharpness(config, metric=f"{args.split[0]}_loss")
     write_rows(rows, args.json, args.csv)
     widest = max(thresholds)
