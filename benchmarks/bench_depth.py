@@ -12,40 +12,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import torch
-import torch.nn.functional as F
 
+from benchmarks.bench_train import random_batch, step_images_per_second
 from landscape import activation_factory
 from landscape.depth_study import DEPTH_PROFILES
 from landscape.models import MLP
 from landscape.study import STUDY_ACTIVATIONS
 
 
-def images_per_second(depth: int, activation: str, params: dict, width: int, dropout: float,
-                      steps: int = 20, repeats: int = 3) -> float:
+def images_per_second(depth: int, activation: str, params: dict, width: int, dropout: float) -> float:
     model = MLP(3 * 32 * 32, (width,) * depth, 10, activation_factory(activation, **params), batch_norm=True,
-                dropout=dropout).train()
+                dropout=dropout)
     optimizer = torch.optim.RMSprop(model.parameters(), lr=1e-3)
-    g = torch.Generator().manual_seed(0)
-    x, y = torch.randn(128, 3, 32, 32, generator=g), torch.randint(0, 10, (128,), generator=g)
-
-    def step():
-        loss = F.cross_entropy(model(x), y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
-    for _ in range(5):
-        step()
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        for _ in range(steps):
-            step()
-        best = min(best, time.perf_counter() - started)
-    return steps * len(y) / best
+    return step_images_per_second(model, optimizer, *random_batch(channels_last=False), steps=20)
 
 
 def main() -> None:

@@ -17,19 +17,16 @@ COLUMNS = {"relu": ("relu", {}), "leaky_relu": ("leaky_relu", {"negative_slope":
            "mish": ("mish", {}), "mish/compiled": ("mish", {"impl": "compiled"})}
 
 
-def train_step_images_per_second(activation: str, precision: str, steps: int = 10, repeats: int = 3,
-                                 **params) -> float:
-    """The best of `repeats` timings of `steps` steps, after warm-up (the first steps are slow)."""
-    model = resnet(20, activation_factory(activation, **params)).to(memory_format=torch.channels_last).train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(128, 3, 32, 32, generator=g).contiguous(memory_format=torch.channels_last)
-    y = torch.randint(0, 10, (128,), generator=g)
+def step_images_per_second(model: torch.nn.Module, optimizer: torch.optim.Optimizer, inputs: torch.Tensor,
+                           labels: torch.Tensor, precision: str = "fp32", steps: int = 10, repeats: int = 3) -> float:
+    """Training images/s of `model`: the best of `repeats` timings of `steps` steps (forward,
+    backward, update) on one fixed batch, after 5 warm-up steps (the first steps are slow)."""
+    model.train()
 
     def step():
-        with autocast(x.device, precision):
-            logits = model(x)
-        loss = F.cross_entropy(logits.float(), y)
+        with autocast(inputs.device, precision):
+            logits = model(inputs)
+        loss = F.cross_entropy(logits.float(), labels)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -42,7 +39,21 @@ def train_step_images_per_second(activation: str, precision: str, steps: int = 1
         for _ in range(steps):
             step()
         best = min(best, time.perf_counter() - start)
-    return 128 * steps / best
+    return len(labels) * steps / best
+
+
+def random_batch(channels_last: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """128 seeded random 32×32 images and labels."""
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(128, 3, 32, 32, generator=g), torch.randint(0, 10, (128,), generator=g)
+    return (x.contiguous(memory_format=torch.channels_last) if channels_last else x), y
+
+
+def train_step_images_per_second(activation: str, precision: str, **params) -> float:
+    """ResNet-20 with SGD + momentum, channels_last."""
+    model = resnet(20, activation_factory(activation, **params)).to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    return step_images_per_second(model, optimizer, *random_batch(channels_last=True), precision)
 
 
 def main() -> None:
