@@ -52,6 +52,8 @@ class DepthProfile:
     samples: int
     directions: int  # random slices of those networks
     slice_grid: str
+    repeat_depths: tuple[int, ...] = ()  # where the activations separate: trained again with repeat_seeds
+    repeat_seeds: tuple[int, ...] = (1, 2)
 
 
 DEPTH_PROFILES = {
@@ -71,20 +73,29 @@ def depth_checkpoint(profile: DepthProfile, depth: int, name: str, seed: int) ->
     return Path(profile.checkpoint_dir) / f"mlp{depth}_{name}{suffix}.pt"
 
 
-def train_sweep(profile: DepthProfile, data: str | None, device: str, quiet: bool) -> dict[tuple[str, int], list[Path]]:
-    """(activation, depth) → checkpoints, one per seed; seed by seed, shallow to deep, so that an
-    interrupted sweep has whole depths done for every activation."""
-    out: dict[tuple[str, int], list[Path]] = {}
-    for seed in profile.seeds:
-        for depth in profile.depths:
-            for name, params in STUDY_ACTIVATIONS.items():
-                path = train(TrainConfig(
-                    out=str(depth_checkpoint(profile, depth, name, seed)), data=data, architecture="mlp",
-                    depth=depth, width=profile.width, dropout=profile.dropout, activation=name,
-                    activation_params=params, epochs=profile.epochs, optimizer="rmsprop", lr=profile.lr,
-                    momentum=0.0, weight_decay=0.0, seed=seed, train_samples=profile.train_samples,
-                    device=device, quiet=quiet))
-                out.setdefault((name, depth), []).append(path)
+def sweep_plan(profile: DepthProfile) -> list[tuple[int, int]]:
+    """(seed, depth) in training order: every depth for the profile's seeds, seed by seed, shallow to
+    deep (an interrupted sweep has whole depths done for every activation), then the repeat seeds
+    at the repeat depths."""
+    plan = [(seed, depth) for seed in profile.seeds for depth in profile.depths]
+    return plan + [(seed, depth) for seed in profile.repeat_seeds if seed not in profile.seeds
+                   for depth in profile.repeat_depths]
+
+
+def train_sweep(profile: DepthProfile, data: str | None, device: str,
+                quiet: bool) -> dict[tuple[str, int], list[tuple[int, Path]]]:
+    """(activation, depth) → (seed, checkpoint) of each run there, trained (or resumed, or skipped
+    when finished) in `sweep_plan` order."""
+    out: dict[tuple[str, int], list[tuple[int, Path]]] = {}
+    for seed, depth in sweep_plan(profile):
+        for name, params in STUDY_ACTIVATIONS.items():
+            path = train(TrainConfig(
+                out=str(depth_checkpoint(profile, depth, name, seed)), data=data, architecture="mlp",
+                depth=depth, width=profile.width, dropout=profile.dropout, activation=name,
+                activation_params=params, epochs=profile.epochs, optimizer="rmsprop", lr=profile.lr,
+                momentum=0.0, weight_decay=0.0, seed=seed, train_samples=profile.train_samples,
+                device=device, quiet=quiet))
+            out.setdefault((name, depth), []).append((seed, path))
     return out
 
 
@@ -134,12 +145,13 @@ def divergence_table(rows: list[dict]) -> str:
     return markdown_table(table)
 
 
-def landscapes(runs: dict[tuple[str, int], list[Path]], profile: DepthProfile, data: str | None, device: str,
-               quiet: bool) -> list[Path]:
-    """2-D surfaces and random slices of the shallowest and deepest network of each activation (seed 0),
-    on the same images; one comparison figure per depth on shared levels."""
+def landscapes(runs: dict[tuple[str, int], list[tuple[int, Path]]], profile: DepthProfile, data: str | None,
+               device: str, quiet: bool) -> list[Path]:
+    """2-D surfaces and random slices of the shallowest and deepest network of each activation (the
+    first seed), on the same images; one comparison figure per depth on shared levels."""
     out = Path(profile.output_dir)
     ends = (min(profile.depths), max(profile.depths))
+    runs = {key: [path for _, path in runs_here] for key, runs_here in runs.items()}
     surfaces = {d: [run_surface(SurfaceConfig(checkpoint=str(runs[(name, d)][0]),
                                               out=str(out / "surfaces" / f"{runs[(name, d)][0].stem}.h5"), data=data,
                                               x=profile.grid, y=profile.grid, samples=profile.samples, device=device,
@@ -166,8 +178,8 @@ def run_depth_study(profile: str | DepthProfile, data: str | None = None, device
     out = Path(profile.output_dir)
     runs = train_sweep(profile, data, device, quiet)
     rows = []
-    for (name, depth), paths in runs.items():
-        for seed, path in zip(profile.seeds, paths):
+    for (name, depth), runs_here in runs.items():
+        for seed, path in runs_here:
             dead = run_metrics(MetricsConfig(checkpoints=(str(path),), data=data, samples=profile.samples,
                                              dead_units=True, device=device, quiet=True))[0]
             rows.append(run_row(path, depth, seed, dead))

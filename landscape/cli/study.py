@@ -30,16 +30,26 @@ def add_study_parser(sub) -> None:
     p.add_argument("--seeds", default=None,
                    help="comma-separated training seeds to include instead of the profile's (e.g. 0: the "
                         "findings from the shipped checkpoints alone, intervals over directions only)")
+    p.add_argument("--repeat-depths", default=None, metavar="L,L,...",
+                   help="depth study: depths at which to train seeds 1 and 2 as well (where the activations "
+                        "separate), for intervals over seeds there")
     p.add_argument("--data", default=None, help=DATA_HELP)
+
+
+def integers(text: str, flag: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(s) for s in text.split(","))
+    except ValueError:
+        raise LandscapeError(f"{flag} must be comma-separated integers; got {text!r}") from None
 
 
 def run_study_command(args: argparse.Namespace) -> None:
     profile = (DEPTH_PROFILES if args.study == "depth" else PROFILES)[args.profile]
     if args.seeds is not None:
-        try:
-            seeds = tuple(int(s) for s in args.seeds.split(","))
-        except ValueError:
-            raise LandscapeError(f"--seeds must be comma-separated integers; got {args.seeds!r}") from None
-        profile = replace(profile, seeds=seeds)
+        profile = replace(profile, seeds=integers(args.seeds, "--seeds"))
+    if args.repeat_depths is not None:
+        if args.study != "depth":
+            raise LandscapeError("--repeat-depths belongs to the depth study: add --study depth")
+        profile = replace(profile, repeat_depths=integers(args.repeat_depths, "--repeat-depths"))
     run = run_depth_study if args.study == "depth" else run_study
     show(*run(profile, args.data, args.device, args.quiet))
