@@ -147,8 +147,10 @@ def test_batch_size_is_chosen_by_timing_and_a_cpu_takes_the_measured_default(mon
     assert engine.choose_batch_size(model, eval_set, EvalOptions()) == engine.CPU_BATCH_SIZE
     directions = random_directions(model, DirectionOptions(seed=0), 1)
     grid = Grid(Axis.parse("-1:1:3"))
-    automatic = compute_surface(model, directions, [eval_set], grid, EvalOptions(batch_size=None), quiet=True)
-    fixed = compute_surface(model, directions, [eval_set], grid, EvalOptions(batch_size=64), quiet=True)
+    automatic = compute_surface(model, directions, [eval_set], grid, EvalOptions(batch_size=None, points_per_batch=1),
+                                quiet=True)
+    fixed = compute_surface(model, directions, [eval_set], grid, EvalOptions(batch_size=64, points_per_batch=1),
+                            quiet=True)
     np.testing.assert_array_equal(automatic["train_loss"], fixed["train_loss"])
     # (start, end) per candidate: 64 images in 1 s, 128 in 1 s (best), 256 in 2.2 s (not 10 % faster): stop at 300
     timings = iter([0.0, 1.0, 1.0, 2.0, 2.0, 4.2])
