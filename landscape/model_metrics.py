@@ -104,7 +104,7 @@ class HessianOptions:
     """Power iteration (top_k eigenvalues, at most `iterations` each, stopping at relative change
     `tolerance`) and Hutchinson's trace (`trace_samples` Rademacher vectors), on `samples`
     class-balanced images of their own (None: the images of the other metrics). `keep_graph` keeps
-    each batch's gradient graph between products (`KeptGradientGraphs`: faster, about 4 MB per
+    each batch's gradient graph between products (`KeptGradientGraphs`: faster, about 2–4 MB per
     ResNet-20 image); off, memory stays that of one batch."""
 
     top_k: int = 3

@@ -49,7 +49,7 @@ def add_metrics_parser(sub) -> None:
                         "product costs about two backward passes over them")
     p.add_argument("--hessian-low-memory", action="store_true",
                    help="rebuild the gradient graph for every Hessian-vector product instead of keeping it "
-                        "(slower; memory of one batch instead of about 4 MB per ResNet-20 image)")
+                        "(slower; memory of one batch instead of about 2–4 MB per ResNet-20 image)")
     p.add_argument("--dead-units", action="store_true", help="share of channels never positive / always ≈ 0")
     p.add_argument("--eps", type=float, default=default_of(MetricsConfig, "eps"),
                    help="magnitude below which a unit counts as silent")
