@@ -16,8 +16,7 @@ from .activations import display_name
 from .directions import DirectionOptions
 from .engine import EvalOptions
 from .errors import require_choice
-from .files import atomic_write
-from .files import file_sha256
+from .files import atomic_write, file_sha256
 from .findings import (
     Findings,
     accuracy_values,
@@ -136,6 +135,11 @@ def sharpness_all(checkpoints: dict[str, list[Path]], profile: StudyProfile, dat
     return {name: [slices_path(config.out_dir, p) for p in paths] for name, paths in checkpoints.items()}
 
 
+def numbers_of(hessian: HessianOptions) -> dict:
+    """The Hessian settings that decide its numbers (how the products are computed does not)."""
+    return {k: v for k, v in asdict(hessian).items() if k != "keep_graph"}
+
+
 def model_metrics_all(checkpoints: dict[str, list[Path]], profile: StudyProfile, data: str | None, device: str,
                       quiet: bool) -> dict[str, list[dict]]:
     """activation → a row per checkpoint: the loss and its standard error on the study's images, dead
@@ -147,7 +151,7 @@ def model_metrics_all(checkpoints: dict[str, list[Path]], profile: StudyProfile,
         for path in paths:
             cache = out_dir / f"{path.stem}_metrics.json"
             settings = {"checkpoint_sha256": file_sha256(path), "data": data, "samples": profile.samples,
-                        "hessian": asdict(profile.hessian)}
+                        "hessian": numbers_of(profile.hessian)}
             stored = json.loads(cache.read_text()) if cache.is_file() else {}
             if stored.get("settings") != settings:
                 config = MetricsConfig(checkpoints=(str(path),), data=data, samples=profile.samples,

@@ -54,3 +54,30 @@ def test_study_end_to_end_on_tiny_data(tmp_path, image_folder):
                  "training_curves.png", "surfaces/resnet20_mish_path_train_loss_contour.png", "uncertainty.png",
                  "output_landscape.png", "output_landscape.json", "sharpness/summary.csv"):
         assert (out / name).stat().st_size > 200, name
+
+
+def test_checkpoint_metrics_are_reused_unless_a_setting_of_the_numbers_changes(tmp_path, image_folder, monkeypatch):
+    from dataclasses import replace
+
+    from landscape import activation_factory, resnet, save_checkpoint, study
+    from landscape.checkpoint import model_metadata
+
+    checkpoint = save_checkpoint(tmp_path / "tiny.pt", resnet(8, activation_factory("relu")),
+                                 model_metadata(8, "relu", {}))
+
+    profile = StudyProfile(name="test", train=False, seeds=(0,), epochs=2, train_samples=20, grid="-1:1:3",
+                           samples=10, checkpoint_dir=str(tmp_path / "ck"), output_dir=str(tmp_path / "out"),
+                           save_every=0, path_points=3, directions=2, slice_grid="-1:1:5", output_seeds=2,
+                           output_resolution=20, hessian=HessianOptions(top_k=1, trace_samples=2, iterations=2,
+                                                                        samples=10))
+    calls = []
+    measured = study.run_metrics
+    monkeypatch.setattr(study, "run_metrics", lambda config: calls.append(config) or measured(config))
+    checkpoints = {"relu": [checkpoint]}
+    first = study.model_metrics_all(checkpoints, profile, str(image_folder), "cpu", True)
+    low_memory = replace(profile, hessian=replace(profile.hessian, keep_graph=False))  # the same numbers
+    assert study.model_metrics_all(checkpoints, low_memory, str(image_folder), "cpu", True) == first
+    assert len(calls) == 1
+    more = replace(profile, hessian=replace(profile.hessian, trace_samples=3))  # other numbers: measured again
+    study.model_metrics_all(checkpoints, more, str(image_folder), "cpu", True)
+    assert len(calls) == 2
