@@ -149,9 +149,8 @@ def prepare_inputs(images: torch.Tensor, device: torch.device, mean: tuple[float
         return images.to(device, torch.float32)
     if keep_uint8 is None:
         keep_uint8 = device.type == "cuda" and 4 * images.numel() > torch.cuda.mem_get_info(device)[0] // 2
-    if keep_uint8:
-        return StandardizedImages(images.to(device), mean, std)
-    return normalize(images.to(device), mean, std).contiguous(memory_format=torch.channels_last)
+    standardized = StandardizedImages(images.to(device), mean, std)
+    return standardized if keep_uint8 else standardized[:]
 
 
 def samples_sha256(images: torch.Tensor, labels: torch.Tensor) -> str:
