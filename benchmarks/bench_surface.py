@@ -189,7 +189,8 @@ def main() -> None:
         against = fp32_losses if name in ("bf16", "tf32") else reference_losses
         both = ~np.isnan(against) & ~np.isnan(np.array(losses[name]))
         error = float(np.max(np.abs(np.array(losses[name])[both] - against[both]))) if both.any() else float("nan")
-        row = {"method": name, "seconds_per_point": stats, "seconds_by_round": t, "images_per_s": args.samples / stats["median"],
+        row = {"method": name, "seconds_per_point": stats, "seconds_by_round": t,
+               "images_per_s": args.samples / stats["median"],
                "gflop_per_s": gflops, "fraction_of_fp32_matmul_rate": gflops / rates["fp32"],
                "speedup_vs_reference": paired_ratios(baseline, t) if baseline else None,
                "max_abs_loss_difference": error,

@@ -33,7 +33,8 @@ def projection_rows(path: str) -> list[dict]:
         in_plane = float(np.hypot(alpha, beta))
         rows.append({"snapshot": name, "alpha": round(float(alpha), 2), "beta": round(float(beta), 2),
                      "loss on the plane": round(float(loss([beta, alpha])[0]), 3),
-                     "distance": round(distance, 2), "share in the plane": round(in_plane / distance, 3) if distance else None})
+                     "distance": round(distance, 2),
+                     "share in the plane": round(in_plane / distance, 3) if distance else None})
     return rows
 
 

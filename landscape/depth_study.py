@@ -178,7 +178,7 @@ def run_depth_study(profile: str | DepthProfile, data: str | None = None, device
     out = Path(profile.output_dir)
     runs = train_sweep(profile, data, device, quiet)
     rows = []
-    for (name, depth), runs_here in runs.items():
+    for (_, depth), runs_here in runs.items():
         for seed, path in runs_here:
             dead = run_metrics(MetricsConfig(checkpoints=(str(path),), data=data, samples=profile.samples,
                                              dead_units=True, device=device, quiet=True))[0]

@@ -8,7 +8,6 @@ Nothing here evaluates a model.
 from __future__ import annotations
 
 import hashlib
-
 from dataclasses import dataclass
 from typing import Literal, get_args
 

@@ -126,7 +126,7 @@ class PointEvaluator:
         """The values at each of `points` [K, ≥ len(directions)], in order."""
         return [self(point) for point in points]
 
-    def __enter__(self) -> "PointEvaluator":
+    def __enter__(self) -> PointEvaluator:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -358,7 +358,9 @@ def export_vtk(path: str | Path, out: str | Path, metric: str = "train_loss") ->
         raise LandscapeError(f"{path} is a 1-D surface; VTK export needs a 2-D one")
     # VTK orders points with x fastest; pyevtk takes [nx, ny, nz] arrays, so transpose [iy, ix].
     X, Y = np.meshgrid(surface.x, surface.y, indexing="ij")
-    column = lambda a: np.ascontiguousarray(a, dtype=np.float64)[:, :, None]
+    def column(a):
+        return np.ascontiguousarray(a, dtype=np.float64)[:, :, None]
+
     data = {name: column(np.where(surface.done, values, np.nan).T) for name, values in surface.values.items()}
     final = Path(out).with_suffix(".vts")
     with atomic_write(final) as tmp:  # pyevtk appends .vts to the name it is given

@@ -185,7 +185,8 @@ def fingerprint(config: SurfaceConfig, grid: Grid | SliceGrid, model_sha: str, p
     """The settings that decide the numbers (JSON-normalised): a resumed run must match them exactly.
     Settings added after the first files were written appear only when they differ from their
     defaults, so those files stay resumable."""
-    added = {"slices": config.slices or None, "model": dataclasses.asdict(config.model) if config.model.factory else None,
+    added = {"slices": config.slices or None,
+             "model": dataclasses.asdict(config.model) if config.model.factory else None,
              "dataset": None if config.dataset.is_default else dataclasses.asdict(config.dataset)}
     evaluation = {"batch_size": config.eval.batch_size, "precision": config.eval.precision,
                   **({} if config.eval.loss == "cross_entropy" else {"loss": config.eval.loss})}
@@ -240,7 +241,8 @@ def plan_surface(config: SurfaceConfig, ranks: Ranks = Ranks(), device: torch.de
     grid = plan_grid(config, source.trajectory)
     meta, options = loaded.metadata, config.directions
     header = SurfaceHeader(
-        layout="slices" if config.slices else "plane", checkpoint=str(config.checkpoint), checkpoint_sha256=loaded.sha256,
+        layout="slices" if config.slices else "plane", checkpoint=str(config.checkpoint),
+        checkpoint_sha256=loaded.sha256,
         architecture=meta.get("architecture"), depth=meta.get("depth"), activation=meta.get("activation"),
         activation_params=meta.get("activation_params", {}), checkpoint_test_acc=meta.get("test_acc"),
         checkpoint_test_loss=meta.get("test_loss"), model_factory=meta.get("model_factory"),
@@ -251,9 +253,11 @@ def plan_surface(config: SurfaceConfig, ranks: Ranks = Ranks(), device: torch.de
         direction_sha256=tuple(direction_sha256(d) for d in source.directions),
         directions_stored=config.store_directions, **source.provenance,
         data_source=sets[0].source, dataset=config.dataset.name, data_sha256=data_sha,
-        normalization_mean=sets[0].mean or (), normalization_std=sets[0].std or (), image_size=config.dataset.image_size,
+        normalization_mean=sets[0].mean or (), normalization_std=sets[0].std or (),
+        image_size=config.dataset.image_size,
         splits=tuple(config.splits), samples=len(sets[0].labels), data_seed=config.data_seed,
-        grid_x=str(grid.x), grid_y=str(grid.y) if grid.y else None, precision=config.eval.precision, loss=config.eval.loss,
+        grid_x=str(grid.x), grid_y=str(grid.y) if grid.y else None, precision=config.eval.precision,
+        loss=config.eval.loss,
         batch_size=config.eval.batch_size, device=str(device), world_size=ranks.world, versions=library_versions(),
         fingerprint=fingerprint(config, grid, loaded.sha256, source.provenance, data_sha))
     return SurfacePlan(config, grid, model, sets, source.directions, source.trajectory, header)

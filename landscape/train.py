@@ -32,8 +32,8 @@ from .checkpoint import (
 from .data import ImageSet, augment, balanced_subset, load_cifar10
 from .errors import LandscapeError, require_choice
 from .evaluate import Score, evaluate, prepare_inputs
-from .model_metrics import gradient_norms
 from .files import atomic_write, exclusive_writer
+from .model_metrics import gradient_norms
 from .runtime import PRECISIONS, Precision, autocast, library_versions, resolve_device
 
 Optimizer = Literal["sgd", "rmsprop", "adam"]

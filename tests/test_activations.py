@@ -109,7 +109,9 @@ def test_swish_repr_shows_beta():
 def test_fused_formulas_have_exact_first_and_second_derivatives(value, backward, args):
     # gradgradcheck differentiates our backward formula numerically: the Hessian path stays right.
     x = torch.cat([torch.linspace(-30, 30, 61), torch.linspace(-3, 3, 31)]).double().requires_grad_(True)
-    fn = lambda t: PointwiseFunction.apply(t, value, backward, *args)
+    def fn(t):
+        return PointwiseFunction.apply(t, value, backward, *args)
+
     assert torch.autograd.gradcheck(fn, (x,))
     assert torch.autograd.gradgradcheck(fn, (x,))
 

@@ -154,7 +154,8 @@ CASES = [
     ("trajectory of two snapshots", lambda w: surface(w, "tiny.pt", "--y=-1:1:3", "--trajectory",
                                                       str(w / "two_snapshots")), "two_snapshots", "needs at least 3"),
     ("trajectory of another model", lambda w: surface(w, "tiny.pt", "--y=-1:1:3", "--trajectory",
-                                                      str(w / "foreign_snapshots")), "foreign_snapshots", "parameter names differ"),
+                                                      str(w / "foreign_snapshots")),
+     "foreign_snapshots", "parameter names differ"),
     ("model args not JSON", lambda w: ["surface", "--model", "torchvision.models:resnet18", "--model-args", "{x",
                                        "--weights", str(w / "tiny.pt"), "--out", str(w / "out" / "s.h5")],
      "--model-args", "JSON"),
@@ -205,7 +206,8 @@ def test_no_byte_string_crashes_the_checkpoint_reader(tmp_path):
         else:
             damaged = bytearray(original)
             cut = int(torch.randint(1, len(original), (1,), generator=g))
-            damaged = damaged[:cut] if trial % 4 == 0 else damaged[:cut] + bytes([damaged[cut] ^ 0xFF]) + damaged[cut + 1:]
+            flipped = damaged[:cut] + bytes([damaged[cut] ^ 0xFF]) + damaged[cut + 1:]
+            damaged = damaged[:cut] if trial % 4 == 0 else flipped
             data = bytes(damaged)
         path = tmp_path / "bad.pt"
         path.write_bytes(data)

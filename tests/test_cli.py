@@ -105,7 +105,8 @@ def test_your_own_model_and_data_end_to_end(tmp_path, capsys):
     torch.manual_seed(0)
     net = import_callable(factory, "--model")(channels=1, classes=3).eval()
     torch.save({"model": net.state_dict()}, tmp_path / "weights.pt")
-    own = ["--model", factory, "--model-args", '{"channels": 1, "classes": 3}', "--weights", str(tmp_path / "weights.pt"),
+    own = ["--model", factory, "--model-args", '{"channels": 1, "classes": 3}',
+           "--weights", str(tmp_path / "weights.pt"),
            "--dataset", f"imagefolder:{tmp_path / 'shapes'}", "--samples", "9", "--quiet"]
     out = tmp_path / "own.h5"
     assert main(["surface", *own, "--x=-1:1:3", "--y=-1:1:3", "--split", "train", "test", "--out", str(out)]) == 0

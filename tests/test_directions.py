@@ -54,7 +54,9 @@ def test_orthogonalised_directions(model):
     assert abs(cosine(x, y)) < 1e-6
     x0, y0 = random_directions(model, DirectionOptions(seed=2), 2)
     assert abs(cosine(x0, y0)) > abs(cosine(x, y))
-    norm = lambda d: sum(float((v.double() ** 2).sum()) for v in d.values()) ** 0.5
+    def norm(d):
+        return sum(float((v.double() ** 2).sum()) for v in d.values()) ** 0.5
+
     assert norm(y) == pytest.approx(norm(y0), rel=1e-6)  # float32 entries
 
 

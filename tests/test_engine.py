@@ -127,7 +127,8 @@ def test_a_model_vmap_cannot_batch_falls_back_to_one_point_or_says_so():
 
 def test_compiled_scoring_gives_the_same_numbers():
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 3)).eval()
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(4 * 4 * 4, 3)).eval()
     sets = [EvalSet("train", torch.randn(12, 3, 6, 6), torch.randint(0, 3, (12,)))]
     directions = random_directions(model, DirectionOptions(seed=0), 2)
     points = np.array([[0.0, 0.0], [0.5, -0.5], [-1.0, 0.2]])

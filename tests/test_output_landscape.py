@@ -24,7 +24,9 @@ def test_smoothness_of_analytic_images():
 
 def test_networks_are_paired_by_seed_and_images_scaled():
     relu, mish, other = random_network("relu", 3), random_network("mish", 3), random_network("relu", 4)
-    first = lambda m: m.layers[1].weight
+    def first(m):
+        return m.layers[1].weight
+
     assert torch.equal(first(relu), first(mish)) and not torch.equal(first(relu), first(other))
     assert [layer.out_features for layer in relu.layers if isinstance(layer, torch.nn.Linear)] == [64, 32, 16, 1]
     image = output_image(relu, resolution=50)

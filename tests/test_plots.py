@@ -181,7 +181,7 @@ def test_figures_at_single_and_double_column_width(tmp_path, width):
     clipping arrow, and no text drawn over other text."""
     import matplotlib.backends.backend_agg
 
-    from landscape.plots import plot_1d, plot_2d, load_for_plot
+    from landscape.plots import load_for_plot, plot_1d, plot_2d
 
     relu = bowl_surface(tmp_path / "relu.h5", "relu", 3.0, trajectory=np.array([[0.8, 0.6], [0.3, 0.1], [0, 0]]))
     leaky = tmp_path / "leaky.h5"

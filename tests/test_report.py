@@ -119,7 +119,8 @@ def test_report_in_headless_chromium(tmp_path, two_surfaces):
 
 
 def test_summary_table_with_the_studys_intervals(tmp_path, two_surfaces):
-    rows = [{"activation": "leaky_relu", "activation_params": {"negative_slope": 0.3}, "width_1": 0.8836, "width_1_low": 0.857, "width_1_high": 0.91,
+    rows = [{"activation": "leaky_relu", "activation_params": {"negative_slope": 0.3},
+             "width_1": 0.8836, "width_1_low": 0.857, "width_1_high": 0.91,
              "width_1_over": "3 seeds × 40 directions", "hessian_max": 31.234, "hessian_max_low": 29.0,
              "hessian_max_high": 33.5}]
     page = write_report(two_surfaces, tmp_path / "r.html", study_rows=rows).read_text()

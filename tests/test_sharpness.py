@@ -4,10 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from landscape import activation_factory, resnet, save_checkpoint
+from landscape import LandscapeError, activation_factory, resnet, save_checkpoint
 from landscape.checkpoint import model_metadata
 from landscape.cli import main
-from landscape import LandscapeError
 from landscape.directions import DirectionOptions, direction_sha256, random_directions
 from landscape.storage import read_directions, read_header, read_surface
 from landscape.surface import directions_of

@@ -31,7 +31,8 @@ def test_a_large_difference_is_supported_and_the_reverse_contradicted():
     narrow = simulate(rng, 3, 20, 0.4, 0.01, 0.03, shared)
     d = paired_difference(wide, narrow)
     assert d.excludes_zero() == 1 and verdict(d, +1) == "supported" and verdict(d, -1) == "contradicted"
-    same = paired_difference(simulate(rng, 3, 20, 0.4, 0.05, 0.05, shared), simulate(rng, 3, 20, 0.4, 0.05, 0.05, shared))
+    same = paired_difference(simulate(rng, 3, 20, 0.4, 0.05, 0.05, shared),
+                             simulate(rng, 3, 20, 0.4, 0.05, 0.05, shared))
     if same.excludes_zero() == 0:
         assert verdict(same, +1) == "inconclusive"
 

@@ -232,7 +232,8 @@ def test_two_torchrun_ranks_give_the_single_process_arrays(tmp_path, tiny_checkp
     """Each rank scores its own groups of points (one per pass, or 3 stacked through vmap)."""
     grid = ["--x", "-1:1:5", "--y", "-1:1:3", "--split", "train", "test", "--device", "cpu"]
     single, double = tmp_path / "one.h5", tmp_path / "two.h5"
-    assert main(["surface", *surface_args(tiny_checkpoint, image_folder, single, *grid), "--points-per-batch", "1"]) == 0
+    args = surface_args(tiny_checkpoint, image_folder, single, *grid)
+    assert main(["surface", *args, "--points-per-batch", "1"]) == 0
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                              "-m", "landscape", "surface", *surface_args(tiny_checkpoint, image_folder, double, *grid),
@@ -328,7 +329,8 @@ def test_a_batched_run_resumes_only_the_missing_points(tmp_path, tiny_checkpoint
     assert resumed.progress.points_per_s * resumed.progress.wall_time_s == pytest.approx(len(missing))
     np.testing.assert_allclose(resumed.values["train_loss"], expected.values["train_loss"], rtol=1e-6)
     kept = np.setdiff1d(np.arange(15), missing)
-    np.testing.assert_array_equal(resumed.values["train_loss"].ravel()[kept], expected.values["train_loss"].ravel()[kept])
+    np.testing.assert_array_equal(resumed.values["train_loss"].ravel()[kept],
+                                  expected.values["train_loss"].ravel()[kept])
 
 
 def test_a_bf16_surface_records_its_error_against_fp32(tmp_path, tiny_checkpoint, image_folder):

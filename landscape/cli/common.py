@@ -162,7 +162,8 @@ def model_of(args: argparse.Namespace, positional: list[str]) -> tuple[list[str]
     except json.JSONDecodeError as e:
         raise LandscapeError(f"--model-args must be a JSON object; {e}") from None
     if not isinstance(model_args, dict):
-        raise LandscapeError(f"--model-args must be a JSON object like '{{\"num_classes\": 10}}'; got {args.model_args}")
+        raise LandscapeError(f"--model-args must be a JSON object like '{{\"num_classes\": 10}}'; "
+                             f"got {args.model_args}")
     return weights, ModelSpec(args.model, model_args)
 
 

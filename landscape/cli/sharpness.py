@@ -7,7 +7,6 @@ from ..data import SPLITS
 from ..sharpness import SharpnessConfig, run_sharpness
 from ..tables import write_rows
 from .common import (
-    sample_count,
     DATASET_DATA_HELP,
     add_dataset_flags,
     add_eval_flags,
@@ -18,6 +17,7 @@ from .common import (
     default_of,
     eval_options_of,
     model_of,
+    sample_count,
     show,
     subcommand,
     thresholds_of,

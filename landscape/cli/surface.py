@@ -13,7 +13,6 @@ from ..storage import Surface, read_surface
 from ..surface import SurfaceConfig, run_surface
 from ..surface_metrics import finite_values
 from .common import (
-    sample_count,
     DATASET_DATA_HELP,
     add_dataset_flags,
     add_eval_flags,
@@ -22,6 +21,7 @@ from .common import (
     default_of,
     eval_options_of,
     model_of,
+    sample_count,
     show,
     subcommand,
 )
@@ -48,7 +48,8 @@ def add_surface_parser(sub) -> None:
                    help="class-balanced images per split, the same at every point, or all (the whole split)")
     p.add_argument("--data-seed", type=int, default=default_of(SurfaceConfig, "data_seed"),
                    help="seed choosing the images")
-    p.add_argument("--seed", type=int, default=default_of(DirectionOptions, "seed"), help="seed of the random directions")
+    p.add_argument("--seed", type=int, default=default_of(DirectionOptions, "seed"),
+                   help="seed of the random directions")
     p.add_argument("--norm", choices=NORMALIZATIONS, default=default_of(DirectionOptions, "norm"),
                    help="direction normalisation: per output filter (Li et al.), per layer, elementwise, or none")
     p.add_argument("--include-biasbn", action="store_true",
