@@ -4,7 +4,10 @@ One RMSProp step (forward, backward, update) of the study's MLP (500 units per h
 Linear → BatchNorm → activation → dropout 0.25) on a batch of 128 random 32×32 images, for the
 shallowest and deepest depth and each of the study's activations (their implementations as the
 study builds them); reports images/s (best of 3 × 20 steps after warm-up) and the minutes 50 epochs
-of 50,000 images would take at that rate (evaluation not counted). Run alone (pause training):
+of 50,000 images would take at that rate (evaluation not counted). Then, for `--jobs`: relu and
+mish at both depths trained by one process on all threads against two one-thread processes at
+the same time (their images/s added; both timed over the same 100 steps after a shared start).
+Run alone (pause training):
 
     python -m benchmarks.bench_depth [--json benchmarks/bench_depth.json] > benchmarks/bench_depth.txt
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 
 import torch
 
@@ -22,11 +26,41 @@ from landscape.models import MLP
 from landscape.study import STUDY_ACTIVATIONS
 
 
-def images_per_second(depth: int, activation: str, params: dict, width: int, dropout: float) -> float:
-    model = MLP(3 * 32 * 32, (width,) * depth, 10, activation_factory(activation, **params), batch_norm=True,
-                dropout=dropout)
-    optimizer = torch.optim.RMSprop(model.parameters(), lr=1e-3)
-    return step_images_per_second(model, optimizer, *random_batch(channels_last=False), steps=20)
+def study_mlp(depth: int, activation: str) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+    """The paper profile's network at `depth` with its optimizer."""
+    profile = DEPTH_PROFILES["paper"]
+    model = MLP(3 * 32 * 32, (profile.width,) * depth, 10,
+                activation_factory(activation, **STUDY_ACTIVATIONS[activation]), batch_norm=True,
+                dropout=profile.dropout)
+    return model, torch.optim.RMSprop(model.parameters(), lr=profile.lr)
+
+
+def images_per_second(depth: int, activation: str) -> float:
+    return step_images_per_second(*study_mlp(depth, activation), *random_batch(channels_last=False), steps=20)
+
+
+def timed_on_threads(depth: int, activation: str, threads: int, start=None, rates=None) -> float:
+    """images/s of one run on `threads` threads over 100 steps; side by side, wait at `start` first."""
+    torch.set_num_threads(threads)
+    rate = step_images_per_second(*study_mlp(depth, activation), *random_batch(channels_last=False), steps=100,
+                                  repeats=1, warmed_up=start.wait if start is not None else lambda: None)
+    if rates is not None:
+        rates.put(rate)
+    return rate
+
+
+def side_by_side(depth: int, activation: str, jobs: int) -> float:
+    """Total images/s of `jobs` one-thread runs trained at the same time, in separate processes."""
+    context = multiprocessing.get_context("spawn")
+    start, rates = context.Barrier(jobs), context.Queue()
+    workers = [context.Process(target=timed_on_threads, args=(depth, activation, 1, start, rates))
+               for _ in range(jobs)]
+    for w in workers:
+        w.start()
+    total = sum(rates.get() for _ in workers)
+    for w in workers:
+        w.join()
+    return total
 
 
 def main() -> None:
@@ -39,14 +73,26 @@ def main() -> None:
           f"batch 128, RMSProp; minutes for {profile.epochs} epochs of 50,000 images, evaluation not counted")
     rows = []
     for depth in depths:
-        for name, params in STUDY_ACTIVATIONS.items():
-            rate = images_per_second(depth, name, params, profile.width, profile.dropout)
+        for name in STUDY_ACTIVATIONS:
+            rate = images_per_second(depth, name)
             minutes = profile.epochs * 50_000 / rate / 60
             rows.append({"depth": depth, "activation": name, "images_per_s": rate, "minutes_per_run": minutes})
             print(f"  depth {depth:2d} {name:11s} {rate:7.0f} images/s  {minutes:5.1f} min per run")
+    threads = torch.get_num_threads()
+    print(f"side by side (--jobs): one run on {threads} threads against {threads} one-thread runs at once")
+    jobs_rows = []
+    for depth in depths:
+        for name in ("relu", "mish"):
+            alone, together = timed_on_threads(depth, name, threads), side_by_side(depth, name, threads)
+            torch.set_num_threads(threads)
+            jobs_rows.append({"depth": depth, "activation": name, "one_run_images_per_s": alone,
+                              "side_by_side_images_per_s": together, "ratio": together / alone})
+            print(f"  depth {depth:2d} {name:11s} one run {alone:6.0f} images/s, {threads} side by side "
+                  f"{together:6.0f} images/s in total: {together / alone:.2f}×")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"torch": torch.__version__, "threads": torch.get_num_threads(), "rows": rows}, f, indent=1)
+            json.dump({"torch": torch.__version__, "threads": threads, "rows": rows, "side_by_side": jobs_rows},
+                      f, indent=1)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ channels_last; reports images/s after warm-up. Run: python -m benchmarks.bench_t
 """
 import argparse
 import time
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -18,9 +19,11 @@ COLUMNS = {"relu": ("relu", {}), "leaky_relu": ("leaky_relu", {"negative_slope":
 
 
 def step_images_per_second(model: torch.nn.Module, optimizer: torch.optim.Optimizer, inputs: torch.Tensor,
-                           labels: torch.Tensor, precision: str = "fp32", steps: int = 10, repeats: int = 3) -> float:
+                           labels: torch.Tensor, precision: str = "fp32", steps: int = 10, repeats: int = 3,
+                           warmed_up: Callable[[], None] = lambda: None) -> float:
     """Training images/s of `model`: the best of `repeats` timings of `steps` steps (forward,
-    backward, update) on one fixed batch, after 5 warm-up steps (the first steps are slow)."""
+    backward, update) on one fixed batch, after 5 warm-up steps (the first steps are slow);
+    `warmed_up` is called between the two (processes timed side by side wait there for each other)."""
     model.train()
 
     def step():
@@ -33,6 +36,7 @@ def step_images_per_second(model: torch.nn.Module, optimizer: torch.optim.Optimi
 
     for _ in range(5):
         step()
+    warmed_up()
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()

@@ -28,7 +28,7 @@ from .stats import compare, describe
 from .study import STUDY_ACTIVATIONS
 from .surface import SurfaceConfig, run_surface
 from .tables import markdown_table, write_rows
-from .train import RunPaths, TrainConfig, train
+from .train import RunPaths, TrainConfig, train_side_by_side
 
 CHANCE = 0.1  # CIFAR-10: ten balanced classes
 LEFT_CHANCE = 0.2  # best test accuracy below this: the run never really left chance level
@@ -82,20 +82,21 @@ def sweep_plan(profile: DepthProfile) -> list[tuple[int, int]]:
                    for depth in profile.repeat_depths]
 
 
-def train_sweep(profile: DepthProfile, data: str | None, device: str,
-                quiet: bool) -> dict[tuple[str, int], list[tuple[int, Path]]]:
+def train_sweep(profile: DepthProfile, data: str | None, device: str, quiet: bool,
+                jobs: int = 1) -> dict[tuple[str, int], list[tuple[int, Path]]]:
     """(activation, depth) → (seed, checkpoint) of each run there, trained (or resumed, or skipped
-    when finished) in `sweep_plan` order."""
+    when finished) in `sweep_plan` order, `jobs` runs side by side."""
+    runs = [(seed, depth, name, params) for seed, depth in sweep_plan(profile)
+            for name, params in STUDY_ACTIVATIONS.items()]
+    configs = [TrainConfig(
+        out=str(depth_checkpoint(profile, depth, name, seed)), data=data, architecture="mlp",
+        depth=depth, width=profile.width, dropout=profile.dropout, activation=name,
+        activation_params=params, epochs=profile.epochs, optimizer="rmsprop", lr=profile.lr,
+        momentum=0.0, weight_decay=0.0, seed=seed, train_samples=profile.train_samples,
+        device=device, quiet=quiet) for seed, depth, name, params in runs]
     out: dict[tuple[str, int], list[tuple[int, Path]]] = {}
-    for seed, depth in sweep_plan(profile):
-        for name, params in STUDY_ACTIVATIONS.items():
-            path = train(TrainConfig(
-                out=str(depth_checkpoint(profile, depth, name, seed)), data=data, architecture="mlp",
-                depth=depth, width=profile.width, dropout=profile.dropout, activation=name,
-                activation_params=params, epochs=profile.epochs, optimizer="rmsprop", lr=profile.lr,
-                momentum=0.0, weight_decay=0.0, seed=seed, train_samples=profile.train_samples,
-                device=device, quiet=quiet))
-            out.setdefault((name, depth), []).append((seed, path))
+    for (seed, depth, name, _), path in zip(runs, train_side_by_side(configs, jobs, quiet)):
+        out.setdefault((name, depth), []).append((seed, path))
     return out
 
 
@@ -169,14 +170,15 @@ def landscapes(runs: dict[tuple[str, int], list[tuple[int, Path]]], profile: Dep
 
 
 def run_depth_study(profile: str | DepthProfile, data: str | None = None, device: str = "auto",
-                    quiet: bool = False) -> list[str]:
-    """Train the sweep, measure every run, draw accuracy against depth, the landscapes of the ends,
-    and Mish's paired comparisons of test accuracy at every depth; returns the terminal summary."""
+                    quiet: bool = False, jobs: int = 1) -> list[str]:
+    """Train the sweep (`jobs` runs side by side), measure every run, draw accuracy against depth,
+    the landscapes of the ends, and Mish's paired comparisons of test accuracy at every depth;
+    returns the terminal summary."""
     if isinstance(profile, str):
         require_choice("depth profile", profile, tuple(DEPTH_PROFILES))
         profile = DEPTH_PROFILES[profile]
     out = Path(profile.output_dir)
-    runs = train_sweep(profile, data, device, quiet)
+    runs = train_sweep(profile, data, device, quiet, jobs)
     rows = []
     for (_, depth), runs_here in runs.items():
         for seed, path in runs_here:

@@ -11,7 +11,7 @@ def test_depth_study_end_to_end_on_tiny_data(tmp_path, image_folder, capsys):
                            dropout=0.25, lr=1e-3, checkpoint_dir=str(tmp_path / "ck"), output_dir=str(tmp_path / "out"),
                            grid="-1:1:3", samples=10, directions=2, slice_grid="-1:1:5", repeat_depths=(3,),
                            repeat_seeds=(1,))
-    summary = run_depth_study(profile, data=str(image_folder), device="cpu", quiet=True)
+    summary = run_depth_study(profile, data=str(image_folder), device="cpu", quiet=True, jobs=2)  # 2 runs at a time
     out = tmp_path / "out"
     rows = json.loads((out / "runs.json").read_text())
     assert {(r["activation"], r["depth"], r["seed"]) for r in rows} == \
@@ -30,4 +30,5 @@ def test_depth_study_end_to_end_on_tiny_data(tmp_path, image_folder, capsys):
     assert main(["study", "--study", "depth", "--profile", "huge"]) == 2  # one-line refusal
     assert "invalid choice: 'huge'" in capsys.readouterr().err
     assert main(["study", "--repeat-depths", "23"]) == 2  # the activation study has no depths
+    assert main(["study", "--jobs", "2"]) == 2  # nor side-by-side training
     assert main(["study", "--study", "depth", "--repeat-depths", "deep"]) == 2

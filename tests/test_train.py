@@ -1,14 +1,23 @@
+import dataclasses
 import importlib
 import json
 import math
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
 
 from landscape import LandscapeError, TrainConfig, load_checkpoint, train
 from landscape.checkpoint import checkpoint_summary
+from landscape.files import exclusive_writer
+from landscape.runtime import cpu_threads
 from landscape.tables import markdown_table
-from landscape.train import RunPaths, learning_rate
+from landscape.train import RunPaths, learning_rate, train_side_by_side
 
 TINY = dict(depth=8, epochs=3, batch_size=16, lr=0.05, seed=7, device="cpu", quiet=True)
 
@@ -148,3 +157,70 @@ def test_a_diverging_run_stops_and_says_when(tmp_path, tiny_sets):
     assert len(log) <= TINY["epochs"]
     assert load_checkpoint(train(TrainConfig(out=str(tmp_path / "ok.pt"), **TINY), *tiny_sets))[1][
         "diverged_epoch"] is None
+
+
+MLP_RUN = dict(architecture="mlp", depth=2, width=16, dropout=0.25, optimizer="rmsprop", lr=1e-3, momentum=0.0,
+               weight_decay=0.0, epochs=2, batch_size=8, device="cpu", quiet=True)
+
+
+def mlp_configs(folder, data, runs) -> list[TrainConfig]:
+    return [TrainConfig(out=str(folder / f"{name}_{seed}.pt"), data=str(data), activation=name, seed=seed,
+                        **{**MLP_RUN, **extra}) for name, seed, extra in runs]
+
+
+def test_runs_side_by_side_equal_the_same_runs_alone(tmp_path, image_folder):
+    """Two one-thread workers: each checkpoint is bit-identical to its run trained here on one thread;
+    a second call finds them finished and trains nothing."""
+    configs = mlp_configs(tmp_path / "side", image_folder, [("relu", 0, {}), ("mish", 0, {}), ("swish", 1, {})])
+    with cpu_threads(2):
+        paths = train_side_by_side(configs, jobs=2)
+    assert paths == [Path(c.out) for c in configs]
+    with cpu_threads(1):
+        for config, path in zip(configs, paths):
+            alone = train(dataclasses.replace(config, out=str(tmp_path / "alone" / path.name)))
+            side_weights, alone_weights = load_checkpoint(path)[0].state_dict(), load_checkpoint(alone)[0].state_dict()
+            assert all(torch.equal(side_weights[k], alone_weights[k]) for k in alone_weights)
+    written = [p.stat().st_mtime_ns for p in paths]
+    assert train_side_by_side(configs, jobs=2) == paths
+    assert [p.stat().st_mtime_ns for p in paths] == written
+
+
+def test_a_failing_run_stops_the_side_by_side_sweep_in_one_line(tmp_path, image_folder):
+    configs = mlp_configs(tmp_path, image_folder, [("relu", 0, {"epochs": 50})])
+    configs.append(dataclasses.replace(configs[0], out=str(tmp_path / "other.pt"), data=str(tmp_path / "missing")))
+    with pytest.raises(LandscapeError, match="missing"):
+        train_side_by_side(configs, jobs=2)
+    with exclusive_writer(configs[0].out):  # the other worker was stopped: its run is free to resume
+        pass
+    with pytest.raises(LandscapeError, match="at least 1"):
+        train_side_by_side(configs, jobs=0)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
+def test_stopping_the_parent_stops_its_workers(tmp_path, image_folder, stop):
+    """Ctrl-C stops the workers through the parent; SIGKILL (no clean-up possible) through the kernel's
+    parent-death signal. Either way no worker goes on holding its run, and a rerun finishes every run."""
+    configs = mlp_configs(tmp_path, image_folder, [("relu", 0, {"epochs": 100}), ("mish", 0, {"epochs": 100})])
+    script = ("import sys, pickle; from landscape.train import train_side_by_side; "
+              "train_side_by_side(pickle.loads(bytes.fromhex(sys.argv[1])), jobs=2)")
+    parent = subprocess.Popen([sys.executable, "-c", script, pickle.dumps(configs).hex()])
+    logs = [RunPaths.beside(c.out).log for c in configs]
+    deadline = time.monotonic() + 120
+    while not all(log.exists() for log in logs):  # both workers are training
+        assert time.monotonic() < deadline and parent.poll() is None
+        time.sleep(0.2)
+    parent.send_signal(stop)
+    parent.wait(timeout=60)
+    deadline = time.monotonic() + 30
+    for config in configs:
+        while True:
+            try:
+                with exclusive_writer(config.out):
+                    break
+            except LandscapeError:  # the worker is still winding down
+                assert time.monotonic() < deadline, f"a worker still holds {config.out}"
+                time.sleep(0.2)
+    with cpu_threads(2):
+        train_side_by_side(configs, jobs=2)
+    for log in logs:
+        assert [json.loads(line)["epoch"] for line in log.read_text().splitlines()] == list(range(1, 101))
