@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 
 import torch
 
-from benchmarks.bench_train import random_batch, step_images_per_second
+from benchmarks.bench_train import random_batch, side_by_side, step_images_per_second
 from landscape import activation_factory
 from landscape.depth_study import DEPTH_PROFILES
 from landscape.models import MLP
@@ -37,30 +36,6 @@ def study_mlp(depth: int, activation: str) -> tuple[torch.nn.Module, torch.optim
 
 def images_per_second(depth: int, activation: str) -> float:
     return step_images_per_second(*study_mlp(depth, activation), *random_batch(channels_last=False), steps=20)
-
-
-def timed_on_threads(depth: int, activation: str, threads: int, start=None, rates=None) -> float:
-    """images/s of one run on `threads` threads over 100 steps; side by side, wait at `start` first."""
-    torch.set_num_threads(threads)
-    rate = step_images_per_second(*study_mlp(depth, activation), *random_batch(channels_last=False), steps=100,
-                                  repeats=1, warmed_up=start.wait if start is not None else lambda: None)
-    if rates is not None:
-        rates.put(rate)
-    return rate
-
-
-def side_by_side(depth: int, activation: str, jobs: int) -> float:
-    """Total images/s of `jobs` one-thread runs trained at the same time, in separate processes."""
-    context = multiprocessing.get_context("spawn")
-    start, rates = context.Barrier(jobs), context.Queue()
-    workers = [context.Process(target=timed_on_threads, args=(depth, activation, 1, start, rates))
-               for _ in range(jobs)]
-    for w in workers:
-        w.start()
-    total = sum(rates.get() for _ in workers)
-    for w in workers:
-        w.join()
-    return total
 
 
 def main() -> None:
@@ -83,8 +58,7 @@ def main() -> None:
     jobs_rows = []
     for depth in depths:
         for name in ("relu", "mish"):
-            alone, together = timed_on_threads(depth, name, threads), side_by_side(depth, name, threads)
-            torch.set_num_threads(threads)
+            alone, together = side_by_side(study_mlp, (depth, name), channels_last=False)
             jobs_rows.append({"depth": depth, "activation": name, "one_run_images_per_s": alone,
                               "side_by_side_images_per_s": together, "ratio": together / alone})
             print(f"  depth {depth:2d} {name:11s} one run {alone:6.0f} images/s, {threads} side by side "

@@ -82,21 +82,24 @@ def sweep_plan(profile: DepthProfile) -> list[tuple[int, int]]:
                    for depth in profile.repeat_depths]
 
 
+def training_runs(profile: DepthProfile, data: str | None, device: str, quiet: bool) -> list[TrainConfig]:
+    """Every run of the sweep, in `sweep_plan` order, the four activations at each (seed, depth)."""
+    return [TrainConfig(out=str(depth_checkpoint(profile, depth, name, seed)), data=data, architecture="mlp",
+                        depth=depth, width=profile.width, dropout=profile.dropout, activation=name,
+                        activation_params=params, epochs=profile.epochs, optimizer="rmsprop", lr=profile.lr,
+                        momentum=0.0, weight_decay=0.0, seed=seed, train_samples=profile.train_samples,
+                        device=device, quiet=quiet)
+            for seed, depth in sweep_plan(profile) for name, params in STUDY_ACTIVATIONS.items()]
+
+
 def train_sweep(profile: DepthProfile, data: str | None, device: str, quiet: bool,
                 jobs: int = 1) -> dict[tuple[str, int], list[tuple[int, Path]]]:
     """(activation, depth) → (seed, checkpoint) of each run there, trained (or resumed, or skipped
-    when finished) in `sweep_plan` order, `jobs` runs side by side."""
-    runs = [(seed, depth, name, params) for seed, depth in sweep_plan(profile)
-            for name, params in STUDY_ACTIVATIONS.items()]
-    configs = [TrainConfig(
-        out=str(depth_checkpoint(profile, depth, name, seed)), data=data, architecture="mlp",
-        depth=depth, width=profile.width, dropout=profile.dropout, activation=name,
-        activation_params=params, epochs=profile.epochs, optimizer="rmsprop", lr=profile.lr,
-        momentum=0.0, weight_decay=0.0, seed=seed, train_samples=profile.train_samples,
-        device=device, quiet=quiet) for seed, depth, name, params in runs]
+    when finished), `jobs` runs side by side."""
     out: dict[tuple[str, int], list[tuple[int, Path]]] = {}
-    for (seed, depth, name, _), path in zip(runs, train_side_by_side(configs, jobs, quiet)):
-        out.setdefault((name, depth), []).append((seed, path))
+    runs = training_runs(profile, data, device, quiet)
+    for config, path in zip(runs, train_side_by_side(runs, jobs, quiet)):
+        out.setdefault((config.activation, config.depth), []).append((config.seed, path))
     return out
 
 

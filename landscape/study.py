@@ -35,7 +35,7 @@ from .sharpness import SharpnessConfig, run_sharpness, slices_path
 from .study_figures import plot_training_curves
 from .surface import SurfaceConfig, run_surface
 from .tables import write_rows
-from .train import RunPaths, TrainConfig, train
+from .train import RunPaths, TrainConfig, train_side_by_side
 
 # The Mish paper's ResNet-20 comparison (Misra 2019, table of CIFAR-10 ResNet-20 results).
 # Swish and Mish use the compiled kernels: same functions, about 3x faster on this CPU.
@@ -85,21 +85,24 @@ def checkpoint_path(profile: StudyProfile, name: str, seed: int) -> Path:
     return folder / f"resnet20_{name}.pt" if seed == 0 else folder / "seeds" / f"resnet20_{name}_seed{seed}.pt"
 
 
-def train_all(profile: StudyProfile, data: str | None, device: str, quiet: bool) -> dict[str, list[Path]]:
-    """activation → its checkpoints, one per seed (same recipe and precision; only the activation and
-    the seed differ; snapshots for seed 0 only). Without `profile.train`, the shipped files. Trains
-    seed by seed, so an interrupted study has every activation at the same number of seeds."""
-    out = {name: [checkpoint_path(profile, name, seed) for seed in profile.seeds] for name in STUDY_ACTIVATIONS}
-    if not profile.train:
-        return out
-    for index, seed in enumerate(profile.seeds):
-        for name, params in STUDY_ACTIVATIONS.items():
-            out[name][index] = train(TrainConfig(
-                out=str(out[name][index]), data=data, activation=name, activation_params=params,
-                epochs=profile.epochs, precision="fp32", seed=seed,
-                save_every=profile.save_every if seed == 0 else 0,
-                train_samples=profile.train_samples, device=device, quiet=quiet))
-    return out
+def training_runs(profile: StudyProfile, data: str | None, device: str, quiet: bool) -> list[TrainConfig]:
+    """Every run the study trains, seed by seed (so an interrupted study has every activation at the
+    same number of seeds): one recipe and precision, only the activation and the seed differ;
+    snapshots for seed 0 only."""
+    return [TrainConfig(out=str(checkpoint_path(profile, name, seed)), data=data, activation=name,
+                        activation_params=params, epochs=profile.epochs, precision="fp32", seed=seed,
+                        save_every=profile.save_every if seed == 0 else 0, train_samples=profile.train_samples,
+                        device=device, quiet=quiet)
+            for seed in profile.seeds for name, params in STUDY_ACTIVATIONS.items()]
+
+
+def train_all(profile: StudyProfile, data: str | None, device: str, quiet: bool,
+              jobs: int = 1) -> dict[str, list[Path]]:
+    """activation → its checkpoints, one per seed, trained (or resumed, or skipped when finished),
+    `jobs` runs side by side. Without `profile.train`, the shipped files."""
+    if profile.train:
+        train_side_by_side(training_runs(profile, data, device, quiet), jobs, quiet)
+    return {name: [checkpoint_path(profile, name, seed) for seed in profile.seeds] for name in STUDY_ACTIVATIONS}
 
 
 def surface_all(checkpoints: list[Path], profile: StudyProfile, data: str | None, device: str,
@@ -178,16 +181,17 @@ def headline(findings: Findings, out: Path) -> list[str]:
 
 
 def run_study(profile: str | StudyProfile, data: str | None = None, device: str = "auto",
-              quiet: bool = False) -> list[str]:
-    """Checkpoints → surfaces → slices → findings → figures → reports, skipping what is on disk;
-    returns the terminal summary (`profile` is a name from PROFILES or your own StudyProfile)."""
+              quiet: bool = False, jobs: int = 1) -> list[str]:
+    """Checkpoints (`jobs` trained side by side) → surfaces → slices → findings → figures → reports,
+    skipping what is on disk; returns the terminal summary (`profile` is a name from PROFILES or your
+    own StudyProfile)."""
     if isinstance(profile, str):
         require_choice("study profile", profile, tuple(PROFILES))
         profile = PROFILES[profile]
     out = Path(profile.output_dir)
     note = None if profile.name == "paper" else f"{profile.name} profile: low resolution, few directions"
     options = PlotOptions(formats=("png", "pdf"), width=6.9, vmax=5.0, dpi=200, note=note)
-    checkpoints = train_all(profile, data, device, quiet)
+    checkpoints = train_all(profile, data, device, quiet, jobs)
     first = [paths[0] for paths in checkpoints.values()]
     surfaces = surface_all(first, profile, data, device, quiet)
     rows = run_metrics(MetricsConfig(surfaces=tuple(map(str, surfaces)), metric="train_loss"))

@@ -319,7 +319,7 @@ def train_side_by_side(configs: list[TrainConfig], jobs: int, quiet: bool = Fals
     the order of `configs`.
 
     Small networks use two threads poorly (two one-thread runs of the depth study's 500-unit MLPs
-    trained 1.45–1.72× as many images/s in total as one run on two threads: benchmarks/bench_depth.py),
+    trained 1.26–1.72× as many images/s in total as one run on two threads: benchmarks/bench_depth.py),
     so a sweep of many small runs finishes sooner side by side. A worker killed with its run (Ctrl-C,
     SIGTERM to this process, an error elsewhere) loses at most its current epoch: every run resumes
     on the next call."""

@@ -30,5 +30,4 @@ def test_depth_study_end_to_end_on_tiny_data(tmp_path, image_folder, capsys):
     assert main(["study", "--study", "depth", "--profile", "huge"]) == 2  # one-line refusal
     assert "invalid choice: 'huge'" in capsys.readouterr().err
     assert main(["study", "--repeat-depths", "23"]) == 2  # the activation study has no depths
-    assert main(["study", "--jobs", "2"]) == 2  # nor side-by-side training
     assert main(["study", "--study", "depth", "--repeat-depths", "deep"]) == 2
