@@ -19,14 +19,14 @@ from matplotlib.figure import Figure
 
 from .activations import display_name
 from .checkpoint import read_checkpoint
-from .errors import require_choice
-from .files import atomic_write
+from .errors import LandscapeError, require_choice
+from .files import atomic_write, file_sha256
 from .metrics import MetricsConfig, run_metrics
 from .plots import STYLE, PlotOptions, plot_comparison, save
-from .sharpness import SharpnessConfig, run_sharpness
+from .sharpness import SharpnessConfig, summarise
 from .stats import compare, describe
 from .study import STUDY_ACTIVATIONS
-from .surface import SurfaceConfig, run_surface
+from .surface import SurfaceConfig, finished_surface, run_surface
 from .tables import markdown_table, write_rows
 from .train import RunPaths, TrainConfig, train_side_by_side
 
@@ -92,15 +92,38 @@ def training_runs(profile: DepthProfile, data: str | None, device: str, quiet: b
             for seed, depth in sweep_plan(profile) for name, params in STUDY_ACTIVATIONS.items()]
 
 
-def train_sweep(profile: DepthProfile, data: str | None, device: str, quiet: bool,
-                jobs: int = 1) -> dict[tuple[str, int], list[tuple[int, Path]]]:
-    """(activation, depth) → (seed, checkpoint) of each run there, trained (or resumed, or skipped
-    when finished), `jobs` runs side by side."""
-    out: dict[tuple[str, int], list[tuple[int, Path]]] = {}
-    runs = training_runs(profile, data, device, quiet)
-    for config, path in zip(runs, train_side_by_side(runs, jobs, quiet)):
-        out.setdefault((config.activation, config.depth), []).append((config.seed, path))
-    return out
+def record_path(checkpoint: str | Path) -> Path:
+    """A run's record beside its checkpoint: its outcome row, recipe and checkpoint SHA-256. The
+    sweep's checkpoints (20–30 MB each, 40 of them) stay out of git; the records, logs and the
+    finished landscapes are committed, and the study stands on them without the checkpoints."""
+    return Path(checkpoint).with_suffix(".run.json")
+
+
+def read_record(config: TrainConfig) -> dict | None:
+    """The run's record if it describes this recipe and the checkpoint on disk (or there is none)."""
+    path = record_path(config.out)
+    if not path.exists():
+        return None
+    record = json.loads(path.read_text())
+    if record.get("recipe") != json.loads(json.dumps(config.recipe())):
+        return None
+    if Path(config.out).exists() and file_sha256(config.out) != record.get("checkpoint_sha256"):
+        return None
+    return record
+
+
+def measured_run(config: TrainConfig, profile: DepthProfile, data: str | None, device: str) -> dict:
+    """The run's record: read, or measured on its checkpoint (dead units on the study's images) and
+    written."""
+    record = read_record(config)
+    if record is None:
+        dead = run_metrics(MetricsConfig(checkpoints=(config.out,), data=data, samples=profile.samples,
+                                         dead_units=True, device=device, quiet=True))[0]
+        record = {"row": run_row(Path(config.out), config.depth, config.seed, dead),
+                  "recipe": config.recipe(), "checkpoint_sha256": file_sha256(config.out)}
+        with atomic_write(record_path(config.out)) as tmp:
+            tmp.write_text(json.dumps(record, indent=1) + "\n")
+    return record
 
 
 def run_row(path: Path, depth: int, seed: int, dead: dict) -> dict:
@@ -149,26 +172,43 @@ def divergence_table(rows: list[dict]) -> str:
     return markdown_table(table)
 
 
-def landscapes(runs: dict[tuple[str, int], list[tuple[int, Path]]], profile: DepthProfile, data: str | None,
+def landscape_file(config: SurfaceConfig, record: dict) -> Path:
+    """`run_surface`; where the checkpoint is not on disk (the sweep's are not committed), its
+    finished file instead, which must be of that checkpoint (the SHA-256 in its record)."""
+    if Path(config.checkpoint).exists():
+        return run_surface(config)
+    finished = finished_surface(config, record["checkpoint_sha256"])
+    if finished is None:
+        raise LandscapeError(f"{config.checkpoint} is not on disk and {config.out} is not its finished "
+                             f"surface: delete {record_path(config.checkpoint)} and rerun to train it again")
+    return finished
+
+
+def landscapes(ends: dict[tuple[str, int], tuple[TrainConfig, dict]], profile: DepthProfile, data: str | None,
                device: str, quiet: bool) -> list[Path]:
-    """2-D surfaces and random slices of the shallowest and deepest network of each activation (the
-    first seed), on the same images; one comparison figure per depth on shared levels."""
+    """2-D surfaces and random slices of the shallowest and deepest network of each activation
+    (`ends`: (activation, depth) → its first seed's run and record), on the same images; one
+    comparison figure per depth on shared levels. Directions are kept as seeds and checksums: a
+    plane's two would take 40–60 MB."""
     out = Path(profile.output_dir)
-    ends = (min(profile.depths), max(profile.depths))
-    runs = {key: [path for _, path in runs_here] for key, runs_here in runs.items()}
-    surfaces = {d: [run_surface(SurfaceConfig(checkpoint=str(runs[(name, d)][0]),
-                                              out=str(out / "surfaces" / f"{runs[(name, d)][0].stem}.h5"), data=data,
-                                              x=profile.grid, y=profile.grid, samples=profile.samples, device=device,
-                                              quiet=quiet))
-                    for name in STUDY_ACTIVATIONS] for d in ends}
+    depths = (min(profile.depths), max(profile.depths))
+    surfaces = {}
+    for d in depths:
+        surfaces[d] = [landscape_file(SurfaceConfig(
+            checkpoint=run.out, out=str(out / "surfaces" / f"{Path(run.out).stem}.h5"), data=data, x=profile.grid,
+            y=profile.grid, samples=profile.samples, store_directions=False, device=device, quiet=quiet), record)
+            for run, record in (ends[(name, d)] for name in STUDY_ACTIVATIONS)]
     rows = run_metrics(MetricsConfig(surfaces=tuple(str(p) for per in surfaces.values() for p in per)))
     bottom = min(r["minimum"] for r in rows)
     options = PlotOptions(formats=("png", "pdf"), width=6.9, dpi=200, vmin=bottom, vmax=bottom + 5)
-    written = [p for d in ends for p in plot_comparison(surfaces[d], out / f"landscape_depth_{d}", options)]
-    config = SharpnessConfig(checkpoints=tuple(str(runs[(name, d)][0]) for d in ends for name in STUDY_ACTIVATIONS),
-                             out_dir=str(out / "sharpness"), data=data, directions=profile.directions,
-                             x=profile.slice_grid, samples=profile.samples, device=device, quiet=quiet)
-    write_rows(run_sharpness(config), out / "sharpness" / "summary.json", out / "sharpness" / "summary.csv")
+    written = [p for d in depths for p in plot_comparison(surfaces[d], out / f"landscape_depth_{d}", options)]
+    chosen = [ends[(name, d)] for d in depths for name in STUDY_ACTIVATIONS]
+    config = SharpnessConfig(checkpoints=tuple(run.out for run, _ in chosen), out_dir=str(out / "sharpness"),
+                             data=data, directions=profile.directions, x=profile.slice_grid,
+                             samples=profile.samples, device=device, quiet=quiet)
+    slices = [landscape_file(config.surface_config(run.out), record) for run, record in chosen]
+    write_rows([summarise(p, "train_loss", config.thresholds) for p in slices],
+               out / "sharpness" / "summary.json", out / "sharpness" / "summary.csv")
     return written
 
 
@@ -181,13 +221,10 @@ def run_depth_study(profile: str | DepthProfile, data: str | None = None, device
         require_choice("depth profile", profile, tuple(DEPTH_PROFILES))
         profile = DEPTH_PROFILES[profile]
     out = Path(profile.output_dir)
-    runs = train_sweep(profile, data, device, quiet, jobs)
-    rows = []
-    for (_, depth), runs_here in runs.items():
-        for seed, path in runs_here:
-            dead = run_metrics(MetricsConfig(checkpoints=(str(path),), data=data, samples=profile.samples,
-                                             dead_units=True, device=device, quiet=True))[0]
-            rows.append(run_row(path, depth, seed, dead))
+    runs = training_runs(profile, data, device, quiet)
+    train_side_by_side([c for c in runs if read_record(c) is None], jobs, quiet)
+    records = [measured_run(c, profile, data, device) for c in runs]
+    rows = [r["row"] for r in records]
     write_rows(rows, out / "runs.json", out / "runs.csv")
     options = PlotOptions(formats=("png", "pdf"), width=6.9, dpi=200)
     figures = save(depth_figure(rows, options), out / "accuracy_vs_depth", options)
@@ -199,7 +236,9 @@ def run_depth_study(profile: str | DepthProfile, data: str | None = None, device
         comparisons += [f"L={depth}: {describe(c)}" for c in compare("test_acc", values, "mish", claimed_sign=+1)]
     with atomic_write(out / "depth.md") as tmp:
         tmp.write_text(table + "\n\n" + "\n".join(f"- {c}" for c in comparisons) + "\n")
-    figures += landscapes(runs, profile, data, device, quiet)
+    ends = {(c.activation, c.depth): (c, r) for c, r in reversed(list(zip(runs, records)))
+            if c.depth in (min(profile.depths), max(profile.depths))}  # reversed: the first seed wins
+    figures += landscapes(ends, profile, data, device, quiet)
     deepest = max(profile.depths)
     return [f"runs: {out / 'runs.json'}; table and comparisons: {out / 'depth.md'}",
             f"figures: {', '.join(str(f) for f in figures if f.suffix == '.png')}",

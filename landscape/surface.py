@@ -407,6 +407,21 @@ def execute(plan: SurfacePlan, ranks: Ranks = Ranks()) -> Path:
     return out
 
 
+def finished_surface(config: SurfaceConfig, checkpoint_sha256: str) -> Path | None:
+    """`config.out` if it is a finished surface of the checkpoint with this SHA-256, on `config`'s
+    grid (or slices) and number of samples, else None: for reusing results whose checkpoint is no
+    longer on disk (the rest of the fingerprint needs the checkpoint and the data to check)."""
+    out = Path(config.out)
+    if not out.exists():
+        return None
+    header, done = storage.read_header(out), storage.read_done(out)
+    grid = SliceGrid(Axis.parse(config.x), config.slices) if config.slices else Grid.parse(config.x, config.y)
+    same = (header.checkpoint_sha256 == checkpoint_sha256 and header.samples == config.samples
+            and header.grid_x == str(grid.x) and header.grid_y == (str(grid.y) if grid.y else None)
+            and done.shape == grid.shape)
+    return out if same and done.all() else None
+
+
 def run_surface(config: SurfaceConfig) -> Path:
     """Plan and execute one surface (in a torchrun process group when launched by torchrun)."""
     with torchrun_ranks(config.device) as (ranks, device):

@@ -1,5 +1,8 @@
 import json
 
+import pytest
+
+from landscape import LandscapeError
 from landscape.cli import main
 from landscape.depth_study import DepthProfile, run_depth_study
 from landscape.study import STUDY_ACTIVATIONS
@@ -27,6 +30,19 @@ def test_depth_study_end_to_end_on_tiny_data(tmp_path, image_folder, capsys):
                  "surfaces/mlp3_mish.h5"):
         assert (out / name).stat().st_size > 200, name
     assert summary[0].startswith("runs: ") and len(summary) == 2 + len(STUDY_ACTIVATIONS)
+
+    # A fresh clone: the checkpoints are not committed, their records and the finished landscapes are.
+    # The study trains and measures nothing again and gives the same results.
+    before = {name: (out / name).read_text() for name in ("runs.json", "depth.md", "sharpness/summary.csv")}
+    for checkpoint in (tmp_path / "ck").glob("*.pt"):
+        checkpoint.unlink()
+    assert run_depth_study(profile, data=str(image_folder), device="cpu", quiet=True) == summary
+    assert not list((tmp_path / "ck").glob("*.pt"))
+    assert {name: (out / name).read_text() for name in before} == before
+    # a landscape that is not finished cannot be made without its checkpoint: one line says what to do
+    (out / "surfaces" / "mlp3_mish.h5").unlink()
+    with pytest.raises(LandscapeError, match=r"mlp3_mish.pt is not on disk .* delete .*mlp3_mish.run.json"):
+        run_depth_study(profile, data=str(image_folder), device="cpu", quiet=True)
     assert main(["study", "--study", "depth", "--profile", "huge"]) == 2  # one-line refusal
     assert "invalid choice: 'huge'" in capsys.readouterr().err
     assert main(["study", "--repeat-depths", "23"]) == 2  # the activation study has no depths

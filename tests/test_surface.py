@@ -1,3 +1,4 @@
+import dataclasses
 import os
 import shutil
 import signal
@@ -23,8 +24,9 @@ from landscape import (
 from landscape.checkpoint import model_metadata
 from landscape.cli import main
 from landscape.data import normalize
+from landscape.files import file_sha256
 from landscape.storage import read_directions, read_header, read_surface
-from landscape.surface import SurfaceConfig
+from landscape.surface import SurfaceConfig, finished_surface, run_surface
 
 from .conftest import REAL_CIFAR, needs_real_cifar
 
@@ -368,3 +370,24 @@ def test_batch_size_auto_is_64_on_a_cpu_and_a_resumed_file_keeps_its_own(tmp_pat
     assert main(["surface", *surface_args(tiny_checkpoint, image_folder, out, *grid)]) == 0  # auto: resumes
     assert read_header(out).batch_size == 8
     np.testing.assert_array_equal(read_surface(out).values["train_loss"], before)
+
+
+def test_a_finished_surface_is_found_without_its_checkpoint(tmp_path, tiny_checkpoint, image_folder):
+    """Only a finished file of that checkpoint, grid, slice count and number of samples is reused."""
+    plane = SurfaceConfig(checkpoint=str(tiny_checkpoint), out=str(tmp_path / "p.h5"), data=str(image_folder),
+                          x="-1:1:3", y="-1:1:3", samples=20, device="cpu", quiet=True)
+    slices = dataclasses.replace(plane, out=str(tmp_path / "s.h5"), y=None, slices=2, store_directions=False)
+    sha = file_sha256(tiny_checkpoint)
+    assert finished_surface(plane, sha) is None  # not yet written
+    for config in (plane, slices):
+        run_surface(config)
+        assert finished_surface(config, sha) == Path(config.out)
+    tiny_checkpoint.unlink()
+    assert finished_surface(plane, sha) == Path(plane.out)  # no checkpoint needed
+    for other in (dataclasses.replace(plane, x="-1:1:5"), dataclasses.replace(plane, y="-2:2:3"),
+                  dataclasses.replace(plane, samples=10), dataclasses.replace(slices, slices=3)):
+        assert finished_surface(other, sha) is None
+    assert finished_surface(plane, "0" * 64) is None
+    with h5py.File(plane.out, "r+") as f:  # one point not done: unfinished
+        f["done"][0, 0] = False
+    assert finished_surface(plane, sha) is None
