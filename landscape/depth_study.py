@@ -105,7 +105,7 @@ def read_record(config: TrainConfig) -> dict | None:
     if not path.exists():
         return None
     record = json.loads(path.read_text())
-    if record.get("recipe") != json.loads(json.dumps(config.recipe())):
+    if not config.has_recipe(record.get("recipe")):
         return None
     if Path(config.out).exists() and file_sha256(config.out) != record.get("checkpoint_sha256"):
         return None

@@ -100,6 +100,10 @@ class TrainConfig:
             ("architecture", "width", "dropout") if self.architecture == "cifar_resnet" else ())
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in left_out}
 
+    def has_recipe(self, recorded: dict | None) -> bool:
+        """Whether a recipe read back from JSON (tuples as lists) is this config's."""
+        return recorded == json.loads(json.dumps(self.recipe()))
+
     def model_metadata(self) -> dict:
         return model_metadata(self.depth, self.activation, self.activation_params, architecture=self.architecture,
                               width=self.width, dropout=self.dropout)
@@ -186,7 +190,7 @@ def start_or_resume(config: TrainConfig, paths: RunPaths, device: torch.device) 
     state = RunState(0, model, optimizer, generator, [])
     if paths.state.exists():
         saved = torch.load(paths.state, map_location=device, weights_only=True)
-        if json.loads(saved["recipe"]) != json.loads(json.dumps(config.recipe())):
+        if not config.has_recipe(json.loads(saved["recipe"])):
             raise LandscapeError(f"{paths.state} holds an unfinished run with different settings; rerun it with "
                                  f"the same flags, or delete it to start over")
         model.load_state_dict(saved["model"])
@@ -279,7 +283,7 @@ def already_finished(paths: RunPaths, config: TrainConfig) -> bool:
     if not paths.checkpoint.exists() or paths.state.exists():
         return False
     meta = read_checkpoint(paths.checkpoint).metadata
-    if meta.get("recipe") != json.loads(json.dumps(config.recipe())):
+    if not config.has_recipe(meta.get("recipe")):
         raise LandscapeError(f"{paths.checkpoint} already holds a model trained with other settings; "
                              f"choose another --out or delete it")
     return True
