@@ -6,6 +6,7 @@ import; `torchrun_ranks` joins a process group for the duration of a `with` bloc
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import platform
 from collections.abc import Iterator
@@ -61,6 +62,11 @@ def fp32_math(mode: str) -> Iterator[None]:
     finally:
         for s, value in zip(settings, before):
             s.fp32_precision = value
+
+
+def silence_missing_cuda_warning() -> None:
+    """torch.compile on a CPU-only machine warns that it found no CUDA runtime: true and irrelevant."""
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
 
 
 @contextlib.contextmanager

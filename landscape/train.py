@@ -41,7 +41,14 @@ from .evaluate import Score, evaluate, prepare_inputs
 from .files import atomic_write, exclusive_writer
 from .model_metrics import gradient_norms
 from .progress import progress
-from .runtime import PRECISIONS, Precision, autocast, library_versions, resolve_device
+from .runtime import (
+    PRECISIONS,
+    Precision,
+    autocast,
+    library_versions,
+    resolve_device,
+    silence_missing_cuda_warning,
+)
 
 Optimizer = Literal["sgd", "rmsprop", "adam"]
 PR_SET_PDEATHSIG = 1  # linux/prctl.h: a signal for this process when its parent dies
@@ -310,6 +317,7 @@ def train_in_worker(config: TrainConfig, threads: int, parent: int, results) -> 
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parent:
             return
+    silence_missing_cuda_warning()
     torch.set_num_threads(threads)
     try:
         results.put((config.out, str(train(config)), None))

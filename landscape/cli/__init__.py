@@ -6,12 +6,12 @@ and exit 2; --debug shows the traceback instead.
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
 import sys
 import traceback
 
 from ..errors import LandscapeError
+from ..runtime import silence_missing_cuda_warning
 from ..version import __version__
 from .common import show
 from .figures import add_curves_parser, add_plot_parser, add_report_parser
@@ -62,8 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(attach_grid_values(sys.argv[1:] if argv is None else argv))
     except SystemExit as e:  # --help, --version (0) or a usage error (2)
         return e.code
-    # torch.compile on a CPU-only machine warns that it found no CUDA runtime: true and irrelevant.
-    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+    silence_missing_cuda_warning()
     received = []
 
     def stop(signum, _frame):  # SIGTERM (a scheduler's pre-emption) stops like Ctrl-C: flush, then exit
