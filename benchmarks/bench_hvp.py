@@ -20,6 +20,7 @@ import warnings
 import torch
 
 from benchmarks.bench_surface import paired_ratios, summary
+from benchmarks.synthetic_cifar import image_set
 from landscape.checkpoint import load_checkpoint
 from landscape.data import balanced_subset, load_cifar10
 from landscape.engine import synchronize
@@ -48,7 +49,7 @@ def products(model, inputs, labels, vector) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=None)
+    parser.add_argument("--data", default=None, help="CIFAR-10 folder, or 'synthetic' (benchmarks/synthetic_cifar.py)")
     parser.add_argument("--checkpoint", default="checkpoints/resnet20_relu.pt")
     parser.add_argument("--samples", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=10)
@@ -57,7 +58,7 @@ def main() -> None:
     args = parser.parse_args()
     warnings.filterwarnings("ignore", message="Using backward")  # PyHessian's own backward(create_graph=True)
     device = resolve_device(args.device)
-    train = load_cifar10(args.data, "train", quiet=True)
+    train = image_set("train") if args.data == "synthetic" else load_cifar10(args.data, "train", quiet=True)
     chosen = train.subset(balanced_subset(train.labels, args.samples, 1))
     inputs, labels = prepare_inputs(chosen.images, device).contiguous(), chosen.labels.to(device)
     model = load_checkpoint(args.checkpoint)[0].to(device).eval()

@@ -1,6 +1,7 @@
 """Surface-engine speed against the reference method's loop, side by side in one run.
 
-On the same checkpoint and the same N real CIFAR-10 training images, grid points are scored by
+On the same checkpoint and the same N CIFAR-10 training images (or, with `--data synthetic`, random
+images of that shape, for a machine without the data), grid points are scored by
   reference        a re-implementation of Li et al.'s per-point loop: a torchvision-style dataset of
                    uint8 HWC arrays, PIL conversion + ToTensor + Normalize per image, DataLoader
                    batch 128 without workers, weights set per point as new tensors, NCHW, fp32
@@ -38,6 +39,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
+from benchmarks.synthetic_cifar import image_set
 from landscape.checkpoint import load_checkpoint
 from landscape.data import CIFAR10_MEAN, CIFAR10_STD, balanced_subset, load_cifar10
 from landscape.directions import DirectionOptions, random_directions
@@ -132,7 +134,8 @@ def summary(times: list[float]) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=None, help="CIFAR-10 folder (default: $LANDSCAPE_DATA or a download)")
+    parser.add_argument("--data", default=None, help="CIFAR-10 folder (default: $LANDSCAPE_DATA or a download), or "
+                        "'synthetic': seeded random images of the same shape (benchmarks/synthetic_cifar.py)")
     parser.add_argument("--checkpoint", default="checkpoints/resnet20_relu.pt")
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=12, help="timed points per method (after 2 warm-up rounds)")
@@ -147,7 +150,7 @@ def main() -> None:
 
     model = load_checkpoint(args.checkpoint)[0].to(device, memory_format=torch.channels_last).eval()
     directions = random_directions(model, DirectionOptions(seed=0), 2)
-    train = load_cifar10(args.data, "train", quiet=True)
+    train = image_set("train") if args.data == "synthetic" else load_cifar10(args.data, "train", quiet=True)
     chosen = train.subset(balanced_subset(train.labels, args.samples, 0))
     eval_set = EvalSet("train", prepare_inputs(chosen.images, device), chosen.labels.to(device))
     points = np.random.default_rng(0).uniform(-0.5, 0.5, (max(64, args.points_per_batch * 16), 2))
@@ -204,7 +207,8 @@ def main() -> None:
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"device": str(device), "machine": machine, "torch": torch.__version__,
-                       "threads": torch.get_num_threads(), "checkpoint": args.checkpoint, "samples": args.samples,
+                       "threads": torch.get_num_threads(), "checkpoint": args.checkpoint, "data": train.source,
+                       "samples": args.samples,
                        "matmul_gflop_per_s": rates, "surface": rows}, f, indent=1)
 
 

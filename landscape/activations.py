@@ -114,14 +114,19 @@ class PointwiseFunction(torch.autograd.Function):
 
     The backward is a differentiable call, so double backward (the Hessian-vector products of
     `landscape metrics --hessian`) works even when `value` and `backward` are torch.compile'd,
-    which by themselves support only first derivatives.
+    which by themselves support only first derivatives. Under torch.func.vmap (several grid points
+    per pass) the function is applied to the whole batched tensor: it is elementwise.
     """
 
     @staticmethod
-    def forward(ctx, x, value, backward, *args):
-        ctx.save_for_backward(x)
-        ctx.backward_fn, ctx.args = backward, args
+    def forward(x, value, backward, *args):
         return value(x, *args)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, _, backward, *args = inputs
+        ctx.save_for_backward(x)
+        ctx.backward_fn, ctx.args = backward, tuple(args)
 
     @staticmethod
     def backward(ctx, grad_output):
@@ -129,6 +134,10 @@ class PointwiseFunction(torch.autograd.Function):
         if grad_output.stride() != x.stride():  # e.g. NCHW gradients for channels_last inputs
             grad_output = torch.empty_like(x, dtype=grad_output.dtype).copy_(grad_output)
         return (ctx.backward_fn(x, grad_output, *ctx.args), None, None) + (None,) * len(ctx.args)
+
+    @staticmethod
+    def vmap(info, in_dims, x, value, backward, *args):
+        return PointwiseFunction.apply(x, value, backward, *args), in_dims[0]
 
 
 @functools.cache

@@ -55,12 +55,13 @@ def test_grid_and_direction_count_must_agree_and_options_are_checked():
 @pytest.mark.parametrize("dir_type", ["weights", "states"])
 def test_batched_points_equal_the_per_point_path(dir_type):
     """K stacked weight sets through vmap give the per-point losses (fp32, 1e-6 relative), for a
-    ResNet and for an arbitrary small model, on 1-D and 2-D grids, with a last group smaller than K."""
+    ResNet (PyTorch's Mish, and the compiled kernel of the shipped Swish and Mish checkpoints) and
+    for an arbitrary small model, on 1-D and 2-D grids, with a last group smaller than K."""
     from landscape import activation_factory, resnet
     from landscape.engine import BatchedEvaluator, PointEvaluator
 
     torch.manual_seed(0)
-    models = [resnet(8, activation_factory("mish")),
+    models = [resnet(8, activation_factory("mish")), resnet(8, activation_factory("mish", impl="compiled")),
               nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 16), nn.BatchNorm1d(16), nn.Tanh(), nn.Linear(16, 5))]
     for model in models:
         model.eval()
