@@ -51,7 +51,6 @@ from .runtime import (
 )
 
 Optimizer = Literal["sgd", "rmsprop", "adam"]
-PR_SET_PDEATHSIG = 1  # linux/prctl.h: a signal for this process when its parent dies
 Schedule = Literal["cosine", "step", "onecycle"]
 OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
 SCHEDULES: tuple[str, ...] = get_args(Schedule)
@@ -307,6 +306,9 @@ def train(config: TrainConfig, train_set: ImageSet | None = None, test_set: Imag
         return paths.checkpoint
     with exclusive_writer(paths.checkpoint):  # one training run per checkpoint path at a time
         return run_training(config, paths, train_set, test_set)
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h: a signal for this process when its parent dies
 
 
 def train_in_worker(config: TrainConfig, threads: int, parent: int, results) -> None:
