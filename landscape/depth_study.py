@@ -236,8 +236,8 @@ def run_depth_study(profile: str | DepthProfile, data: str | None = None, device
         comparisons += [f"L={depth}: {describe(c)}" for c in compare("test_acc", values, "mish", claimed_sign=+1)]
     with atomic_write(out / "depth.md") as tmp:
         tmp.write_text(table + "\n\n" + "\n".join(f"- {c}" for c in comparisons) + "\n")
-    ends = {(c.activation, c.depth): (c, r) for c, r in reversed(list(zip(runs, records)))
-            if c.depth in (min(profile.depths), max(profile.depths))}  # reversed: the first seed wins
+    ends = {(c.activation, c.depth): (c, r) for c, r in zip(runs, records)
+            if c.seed == profile.seeds[0] and c.depth in (min(profile.depths), max(profile.depths))}
     figures += landscapes(ends, profile, data, device, quiet)
     deepest = max(profile.depths)
     return [f"runs: {out / 'runs.json'}; table and comparisons: {out / 'depth.md'}",
