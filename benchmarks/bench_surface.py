@@ -29,7 +29,6 @@ import json
 import platform
 import statistics
 import time
-import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -144,7 +143,6 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
-    warnings.filterwarnings("ignore", message="There is a performance drop")  # vmap: one operation runs as a loop
     device = resolve_device(args.device)
     skip = set(filter(None, args.skip.split(",")))
 

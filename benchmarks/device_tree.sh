@@ -16,7 +16,9 @@ folders=(checkpoints/resnet20_relu.snapshots checkpoints/resnet20_leaky_relu.sna
 case "${1:-}" in
   aside)
     grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >> .git/info/exclude
-    python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 -d .whl plotly pyevtk pyhessian
+    # the versions installed here (the device has Python 3.12; these are pure-Python wheels)
+    pins=$(python3 -c "from importlib.metadata import version as v; print(f'plotly=={v(\"plotly\")} pyevtk=={v(\"pyevtk\")}')")
+    python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 -d .whl $pins pyhessian==0.1
     for f in "${folders[@]}"; do
       if [ -e "$f" ]; then mkdir -p "$aside/$(dirname "$f")" && mv "$f" "$aside/$f"; fi
     done

@@ -194,7 +194,9 @@ class BatchedEvaluator(PointEvaluator):
 
     def batched_forward(self, entries: dict[str, torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
         try:
-            return self.forward(entries, inputs)
+            with warnings.catch_warnings():  # vmap's notice that an operation runs as a loop: the choice of K
+                warnings.filterwarnings("ignore", message="There is a performance drop")  # weighs that cost
+                return self.forward(entries, inputs)
         except RuntimeError as e:  # e.g. a custom autograd.Function without a vmap rule
             raise NotBatchable(f"this model cannot score several points per pass through torch.func.vmap "
                                f"({str(e).splitlines()[0][:160]}); use --points-per-batch 1") from None
@@ -233,10 +235,7 @@ def choose_points_per_batch(model: nn.Module, directions: list[Direction], sets:
     for count in candidates:
         points = np.zeros((count, max(1, len(directions))))
         try:
-            with evaluator_for(model, directions, probe, options, dir_type, count) as evaluator, \
-                    warnings.catch_warnings():
-                # vmap's notice that an operation falls back to a loop: the timing below measures that cost
-                warnings.filterwarnings("ignore", message="There is a performance drop")
+            with evaluator_for(model, directions, probe, options, dir_type, count) as evaluator:
                 evaluator.many(points)  # warm-up
                 synchronize(probe[0].inputs.device)
                 started = time.perf_counter()
