@@ -327,6 +327,12 @@ def train_in_worker(config: TrainConfig, threads: int, parent: int, results) -> 
         results.put((config.out, None, str(e)))
 
 
+def logged_epochs(config: TrainConfig) -> int:
+    """The epochs of the run finished so far, as its log says."""
+    log = RunPaths.beside(config.out).log
+    return len(log.read_text().splitlines()) if log.exists() else 0
+
+
 def train_side_by_side(configs: list[TrainConfig], jobs: int, quiet: bool = False) -> list[Path]:
     """Train every config (skipping finished ones), `jobs` at a time in worker processes that share
     this process's CPU threads (one job: here, one after the other); returns the checkpoints in
@@ -346,7 +352,13 @@ def train_side_by_side(configs: list[TrainConfig], jobs: int, quiet: bool = Fals
     results = context.Queue()
     threads = max(1, torch.get_num_threads() // jobs)
     running: dict[str, multiprocessing.Process] = {}
-    bar = progress(len(waiting), "training runs", "run", quiet)
+    by_out = {c.out: c for c in waiting}
+    counted = {c.out: logged_epochs(c) for c in waiting}  # the progress bar counts epochs over all runs
+    bar = progress(sum(c.epochs - counted[c.out] for c in waiting), "training", "epoch", quiet)
+
+    def count(out: str, epochs: int) -> None:
+        bar.update(epochs - counted[out])
+        counted[out] = epochs
     try:
         while waiting or running:
             while waiting and len(running) < jobs:
@@ -361,11 +373,13 @@ def train_side_by_side(configs: list[TrainConfig], jobs: int, quiet: bool = Fals
                 if lost:
                     raise LandscapeError(f"training {lost[0]} stopped (exit code {running[lost[0]].exitcode}); "
                                          f"rerun to resume it") from None
+                for out in running:
+                    count(out, logged_epochs(by_out[out]))
                 continue
             running.pop(out).join()
             if error:
                 raise LandscapeError(error)
-            bar.update()
+            count(out, by_out[out].epochs)  # also a run that diverged and stopped early
             if not quiet:
                 meta = read_checkpoint(checkpoint).metadata
                 tqdm.write(f"trained {checkpoint}: test accuracy {100 * meta['test_acc']:.2f} %")

@@ -168,13 +168,16 @@ def mlp_configs(folder, data, runs) -> list[TrainConfig]:
                         **{**MLP_RUN, **extra}) for name, seed, extra in runs]
 
 
-def test_runs_side_by_side_equal_the_same_runs_alone(tmp_path, image_folder):
+def test_runs_side_by_side_equal_the_same_runs_alone(tmp_path, image_folder, capsys):
     """Two one-thread workers: each checkpoint is bit-identical to its run trained here on one thread;
-    a second call finds them finished and trains nothing."""
+    progress is counted in epochs over all runs; a second call finds them finished and trains nothing."""
     configs = mlp_configs(tmp_path / "side", image_folder, [("relu", 0, {}), ("mish", 0, {}), ("swish", 1, {})])
     with cpu_threads(2):
         paths = train_side_by_side(configs, jobs=2)
     assert paths == [Path(c.out) for c in configs]
+    printed = capsys.readouterr()
+    assert "training: 6/6 epoch (100 %)" in printed.err  # a log line per 5 % where stderr is not a terminal
+    assert printed.out.count("trained ") == 3 and "test accuracy" in printed.out
     with cpu_threads(1):
         for config, path in zip(configs, paths):
             alone = train(dataclasses.replace(config, out=str(tmp_path / "alone" / path.name)))
