@@ -112,17 +112,14 @@ def read_record(config: TrainConfig) -> dict | None:
     return record
 
 
-def measured_run(config: TrainConfig, profile: DepthProfile, data: str | None, device: str) -> dict:
-    """The run's record: read, or measured on its checkpoint (dead units on the study's images) and
-    written."""
-    record = read_record(config)
-    if record is None:
-        dead = run_metrics(MetricsConfig(checkpoints=(config.out,), data=data, samples=profile.samples,
-                                         dead_units=True, device=device, quiet=True))[0]
-        record = {"row": run_row(Path(config.out), config.depth, config.seed, dead),
-                  "recipe": config.recipe(), "checkpoint_sha256": file_sha256(config.out)}
-        with atomic_write(record_path(config.out)) as tmp:
-            tmp.write_text(json.dumps(record, indent=1) + "\n")
+def record_run(config: TrainConfig, profile: DepthProfile, data: str | None, device: str) -> dict:
+    """Measure a trained run on its checkpoint (dead units on the study's images) and write its record."""
+    dead = run_metrics(MetricsConfig(checkpoints=(config.out,), data=data, samples=profile.samples,
+                                     dead_units=True, device=device, quiet=True))[0]
+    record = {"row": run_row(Path(config.out), config.depth, config.seed, dead),
+              "recipe": config.recipe(), "checkpoint_sha256": file_sha256(config.out)}
+    with atomic_write(record_path(config.out)) as tmp:
+        tmp.write_text(json.dumps(record, indent=1) + "\n")
     return record
 
 
@@ -222,8 +219,9 @@ def run_depth_study(profile: str | DepthProfile, data: str | None = None, device
         profile = DEPTH_PROFILES[profile]
     out = Path(profile.output_dir)
     runs = training_runs(profile, data, device, quiet)
-    train_side_by_side([c for c in runs if read_record(c) is None], jobs, quiet)
-    records = [measured_run(c, profile, data, device) for c in runs]
+    known = [read_record(c) for c in runs]
+    train_side_by_side([c for c, r in zip(runs, known) if r is None], jobs, quiet)
+    records = [r or record_run(c, profile, data, device) for c, r in zip(runs, known)]
     rows = [r["row"] for r in records]
     write_rows(rows, out / "runs.json", out / "runs.csv")
     options = PlotOptions(formats=("png", "pdf"), width=6.9, dpi=200)
