@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import secrets
 import shutil
 import socket
 from collections.abc import Iterator
@@ -21,10 +22,12 @@ from .errors import LandscapeError
 @contextlib.contextmanager
 def atomic_write(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on a clean exit rename it over `path`, on an error
-    delete it. The folder is created if needed."""
+    delete it. The folder is created if needed. Each writer gets its own temporary name, so
+    processes writing the same file at once (workers filling one cache) never collide: the last
+    rename wins, and every rename installs a complete file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     try:
         yield tmp
         os.replace(tmp, path)

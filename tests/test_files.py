@@ -17,6 +17,18 @@ def test_atomic_write_replaces_only_on_success(tmp_path):
     assert path.read_text() == "first" and [p.name for p in path.parent.iterdir()] == ["out.txt"]
 
 
+def test_writers_of_one_file_at_the_same_time_do_not_collide(tmp_path):
+    """Two workers filling the same cache at once each write their own temporary file; both renames
+    succeed and the file ends complete (the side-by-side training workers once failed here)."""
+    path = tmp_path / "cache.pt"
+    with atomic_write(path) as first, atomic_write(path) as second:
+        assert first != second
+        first.write_text("from the first writer")
+        second.write_text("from the second writer")
+    assert path.read_text() == "from the first writer"  # the outer writer renamed last
+    assert [p.name for p in tmp_path.iterdir()] == ["cache.pt"]
+
+
 def test_file_sha256(tmp_path):
     path = tmp_path / "f.bin"
     path.write_bytes(b"x" * 3_000_000)  # more than one read chunk
