@@ -321,10 +321,19 @@ def train_in_worker(config: TrainConfig, threads: int, parent: int, results) -> 
             return
     silence_missing_cuda_warning()
     torch.set_num_threads(threads)
+    results.put(worker_outcome(config))
+
+
+def worker_outcome(config: TrainConfig) -> tuple[str, str | None, str | None]:
+    """(out, checkpoint, None) for a run trained, (out, None, one-line reason) for a run refused or
+    stopped by the machine (a read or write failed: disk full, file vanished); a bug still raises,
+    with its traceback."""
     try:
-        results.put((config.out, str(train(config)), None))
+        return config.out, str(train(config)), None
     except LandscapeError as e:
-        results.put((config.out, None, str(e)))
+        return config.out, None, str(e)
+    except OSError as e:
+        return config.out, None, f"training {config.out}: {e}; its finished epochs are saved, fix this and rerun"
 
 
 def logged_epochs(config: TrainConfig) -> int:

@@ -17,7 +17,7 @@ from landscape.checkpoint import checkpoint_summary
 from landscape.files import exclusive_writer
 from landscape.runtime import cpu_threads
 from landscape.tables import markdown_table
-from landscape.train import RunPaths, learning_rate, train_side_by_side
+from landscape.train import RunPaths, learning_rate, train_side_by_side, worker_outcome
 
 TINY = dict(depth=8, epochs=3, batch_size=16, lr=0.05, seed=7, device="cpu", quiet=True)
 
@@ -197,6 +197,22 @@ def test_a_failing_run_stops_the_side_by_side_sweep_in_one_line(tmp_path, image_
         pass
     with pytest.raises(LandscapeError, match="at least 1"):
         train_side_by_side(configs, jobs=0)
+
+
+def test_a_worker_stopped_by_the_machine_reports_one_line(tmp_path, monkeypatch):
+    """A failed read or write in a worker (disk full) reaches the parent as a one-line reason, not a
+    traceback; a bug is not disguised as one."""
+    config = TrainConfig(out=str(tmp_path / "run.pt"))
+    def disk_full(_config):
+        raise OSError(28, "No space left on device")
+    engine = importlib.import_module("landscape.train")
+    monkeypatch.setattr(engine, "train", disk_full)
+    out, checkpoint, reason = worker_outcome(config)
+    assert (out, checkpoint) == (config.out, None)
+    assert reason.startswith(f"training {config.out}: [Errno 28] No space left on device;") and "\n" not in reason
+    monkeypatch.setattr(engine, "train", lambda _config: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        worker_outcome(config)
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
