@@ -20,7 +20,7 @@ from .checkpoint import read_checkpoint
 from .errors import LandscapeError
 from .plots import STYLE, PlotOptions
 from .sharpness import measure_slices
-from .stats import Comparison, Estimate, compare, describe, estimate
+from .stats import Comparison, Estimate, NoiseBudget, compare, describe, estimate, noise_budget
 from .storage import read_surface
 from .study_figures import draw_estimates
 from .surface_metrics import DEFAULT_THRESHOLDS
@@ -60,13 +60,27 @@ class Findings:
             for measure, per in self.estimates.items():
                 e = per[activation]
                 row.update({measure: e.mean, f"{measure}_low": e.low, f"{measure}_high": e.high,
-                            f"{measure}_over": e.levels})
+                            f"{measure}_over": e.levels, f"{measure}_seed_sd": e.seed_sd,
+                            f"{measure}_direction_sd": e.direction_sd})
             out.append(row)
+        return out
+
+    def noise(self) -> dict[str, tuple[NoiseBudget, NoiseBudget | None]]:
+        """measure → (budget of the models' means, budget of the subject's paired differences), for
+        the measures measured over several seeds and directions."""
+        out = {}
+        for measure, per in self.estimates.items():
+            models = noise_budget(list(per.values()))
+            if models is not None:
+                out[measure] = (models, noise_budget([c.difference for c in self.comparisons if c.measure == measure]))
         return out
 
     def to_json(self) -> dict:
         return {"rows": self.rows(),
-                "comparisons": [{**asdict(c), "text": describe(c)} for c in self.comparisons]}
+                "comparisons": [{**asdict(c), "text": describe(c)} for c in self.comparisons],
+                "noise": {m: {"models": {**asdict(a), "seed_share": a.seed_share},
+                              "differences": None if d is None else {**asdict(d), "seed_share": d.seed_share}}
+                          for m, (a, d) in self.noise().items()}}
 
 
 def slice_values(paths: dict[str, list[Path]], thresholds=DEFAULT_THRESHOLDS) -> dict[str, dict[str, np.ndarray]]:
@@ -147,4 +161,26 @@ def findings_markdown(findings: Findings) -> str:
     over = {m: next(iter(per.values())).levels for m, per in findings.estimates.items()}
     lines += ["", "Intervals over: " + "; ".join(f"{m}: {v}" for m, v in over.items()) + ".", ""]
     lines += [f"- {describe(c)}" for c in findings.comparisons]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + noise_markdown(findings)) + "\n"
+
+
+def noise_markdown(findings: Findings) -> list[str]:
+    """Seed-to-seed against direction-to-direction spread per measure (pooled over activations, and
+    over the subject's paired differences, where shared directions cancel), and which of the two
+    dominates the intervals: where the next unit of compute should go."""
+    noise = findings.noise()
+    if not noise:
+        return []
+    lines = ["", "Where the noise comes from (standard deviations pooled over activations; "
+             "seeds' share of the variance of a mean):", "",
+             "| measure | seed sd | direction sd | seeds' share | paired difference: seed sd | direction sd "
+             "| seeds' share | to narrow the intervals |", "|---|---|---|---|---|---|---|---|"]
+    for measure, (models, differences) in noise.items():
+        deciding = differences or models
+        cells = [f"{models.seed_sd:.3g}", f"{models.direction_sd:.3g}", f"{100 * models.seed_share:.0f} %"]
+        cells += (["–"] * 3 if differences is None else
+                  [f"{differences.seed_sd:.3g}", f"{differences.direction_sd:.3g}",
+                   f"{100 * differences.seed_share:.0f} %"])
+        advice = "more seeds" if deciding.seed_share >= 0.5 else "more directions"
+        lines.append(f"| {label(measure)} | " + " | ".join(cells) + f" | {advice} |")
+    return lines

@@ -81,6 +81,35 @@ def paired_difference(a: np.ndarray, b: np.ndarray, level: float = LEVEL) -> Est
     return estimate(a - b, level)
 
 
+@dataclass(frozen=True)
+class NoiseBudget:
+    """Where the uncertainty of a mean over S seeds × K directions comes from, pooled (root mean
+    square) over several estimates of one measure: says whether more seeds or more directions
+    would narrow its intervals."""
+
+    seed_sd: float
+    direction_sd: float
+    seeds: int
+    directions: int
+
+    @property
+    def seed_share(self) -> float:
+        """The seeds' share of the variance of the mean, (σs²/S) / (σs²/S + σd²/(S·K))."""
+        from_seeds = self.seed_sd ** 2 / self.seeds
+        total = from_seeds + self.direction_sd ** 2 / (self.seeds * self.directions)
+        return from_seeds / total if total > 0 else float("nan")
+
+
+def noise_budget(estimates: list[Estimate]) -> NoiseBudget | None:
+    """The pooled budget of estimates over several seeds and directions; None where either is single."""
+    usable = [e for e in estimates if e.seeds > 1 and e.directions > 1]
+    if not usable:
+        return None
+    return NoiseBudget(float(np.sqrt(np.mean([e.seed_sd ** 2 for e in usable]))),
+                       float(np.sqrt(np.mean([e.direction_sd ** 2 for e in usable]))),
+                       min(e.seeds for e in usable), min(e.directions for e in usable))
+
+
 def verdict(difference: Estimate, claimed_sign: int) -> str:
     """'supported' if the interval excludes zero in the claimed direction (+1: a − b > 0, −1: < 0),
     'contradicted' if it excludes zero the other way, else 'inconclusive'."""

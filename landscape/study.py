@@ -177,6 +177,11 @@ def headline(findings: Findings, out: Path) -> list[str]:
                      f"{row['width_1_high']:.3f}]  minimum {row['minimum']:.4f}  ({row['width_1_over']})")
     lines += [f"  {c.measure}: mish vs {c.other}: {c.verdict}" for c in findings.comparisons
               if c.measure in ("width_1", "minimum")]
+    _, differences = findings.noise().get("width_1", (None, None))
+    if differences is not None:
+        advice = "more seeds" if differences.seed_share >= 0.5 else "more directions"
+        lines.append(f"  noise of the width comparisons: {100 * differences.seed_share:.0f} % from training seeds "
+                     f"({advice} narrow them most)")
     return lines
 
 

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from landscape.findings import decide, findings_markdown, interval_text, uncertainty_figure
 from landscape.plots import PlotOptions
@@ -55,3 +56,23 @@ def test_checkpoint_rows_become_measures_per_seed():
     assert {c.measure for c in findings.comparisons} == {"hessian_max", "hessian_trace", "dead_units"}
     assert "s.e. of the loss over the images" in findings_markdown(findings).splitlines()[0]
     assert checkpoint_values({"relu": [{"hessian_eig_1": 1.0}]}).keys() == {"hessian_max"}
+
+
+def test_the_noise_table_says_which_source_dominates_and_that_pairing_removes_shared_directions():
+    findings = decide(synthetic(seeds=3, directions=40))
+    models, differences = findings.noise()["width_1"]
+    # each direction's own effect (sd 0.05) is shared by the models and cancels in the paired differences,
+    # leaving the independent noise (sd 0.005 per model, √2 · 0.005 per difference)
+    assert models.direction_sd == pytest.approx(0.05, rel=0.3)
+    assert differences.direction_sd == pytest.approx(np.sqrt(2) * 0.005, rel=0.3)
+    assert "test_acc" not in findings.noise()  # one value per seed: nothing to split
+    rows = [line for line in findings_markdown(findings).splitlines() if line.startswith("| basin width")]
+    assert len(rows) == 1 and rows[0].endswith("| more directions |")
+    values = synthetic(seeds=3, directions=40)
+    rng = np.random.default_rng(5)
+    values["width_1"] = {a: v + rng.normal(0, 0.1, (3, 1)) for a, v in values["width_1"].items()}  # seed effects
+    seeded = decide(values)
+    assert seeded.noise()["width_1"][1].seed_share > 0.9
+    assert [line for line in findings_markdown(seeded).splitlines()
+            if line.startswith("| basin width")][-1].endswith("| more seeds |")
+    assert seeded.to_json()["noise"]["width_1"]["differences"]["seed_share"] == seeded.noise()["width_1"][1].seed_share

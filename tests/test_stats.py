@@ -58,3 +58,18 @@ def test_unpaired_shapes_and_empty_data_are_refused():
         paired_difference(np.ones((2, 3)), np.ones((3, 3)))
     with pytest.raises(LandscapeError, match="no finite"):
         estimate(np.full((2, 2), np.nan))
+
+
+def test_noise_budget_pools_the_two_spreads_and_splits_the_variance_of_the_mean():
+    from landscape.stats import NoiseBudget, noise_budget
+
+    # σs²/S = 0.09/3 = 0.03, σd²/(S·K) = 0.01/150: the seeds carry 0.03 / (0.03 + 0.01/150) of it
+    assert NoiseBudget(0.3, 0.1, 3, 50).seed_share == pytest.approx(0.03 / (0.03 + 0.01 / 150))
+    assert NoiseBudget(0.0, 0.1, 3, 50).seed_share == 0.0
+    rng = np.random.default_rng(3)
+    groups = [estimate(simulate(rng, 300, 40, m, 0.2, 0.05)) for m in (0.4, 0.6)]
+    pooled = noise_budget(groups)
+    assert pooled.seed_sd == pytest.approx(0.2, rel=0.15) and pooled.direction_sd == pytest.approx(0.05, rel=0.05)
+    assert (pooled.seeds, pooled.directions) == (300, 40)
+    assert pooled.seed_sd == pytest.approx(np.sqrt(np.mean([g.seed_sd ** 2 for g in groups])))
+    assert noise_budget([estimate(np.ones((1, 5)) + np.arange(5))]) is None  # one seed: nothing to split

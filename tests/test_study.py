@@ -18,6 +18,7 @@ def test_study_end_to_end_on_tiny_data(tmp_path, image_folder):
     out = tmp_path / "out"
     assert summary[0].startswith("report: ") and len(summary) < 20 and max(map(len, summary[3:])) < 120
     assert any(line.strip().startswith("mish ") and "2 seeds × 3 directions" in line for line in summary)
+    assert any(line.strip().startswith("noise of the width comparisons: ") for line in summary)
     assert "leaky_relu" in (out / "report.html").read_text()
     path_report = (out / "report_training_path.html").read_text()
     assert "resnet20_mish_path.h5" in path_report and "explained_variance" in path_report
@@ -42,6 +43,8 @@ def test_study_end_to_end_on_tiny_data(tmp_path, image_folder):
     table = (out / "findings.md").read_text().splitlines()
     assert table[0].startswith("| activation |") and "| basin width at Δ = 1 (wider) |" in table[0]
     assert len(table) > 6
+    assert any(line.startswith("| basin width at Δ = 1 (wider) | ") for line in table)  # the noise table
+    assert findings["noise"]["width_1"]["differences"]["seeds"] == 2
     assert any(line.startswith("- width_1: mish − relu = ") for line in table)
     by_activation = {r["activation"]: r for r in findings["rows"]}
     assert by_activation["mish"]["hessian_max_over"] == "2 seeds" and by_activation["relu"]["dead_units"] >= 0
