@@ -78,8 +78,7 @@ class Findings:
     def to_json(self) -> dict:
         return {"rows": self.rows(),
                 "comparisons": [{**asdict(c), "text": describe(c)} for c in self.comparisons],
-                "noise": {m: {"models": {**asdict(a), "seed_share": a.seed_share},
-                              "differences": None if d is None else {**asdict(d), "seed_share": d.seed_share}}
+                "noise": {m: {"models": a.to_json(), "differences": None if d is None else d.to_json()}
                           for m, (a, d) in self.noise().items()}}
 
 
@@ -176,11 +175,9 @@ def noise_markdown(findings: Findings) -> list[str]:
              "| measure | seed sd | direction sd | seeds' share | paired difference: seed sd | direction sd "
              "| seeds' share | to narrow the intervals |", "|---|---|---|---|---|---|---|---|"]
     for measure, (models, differences) in noise.items():
-        deciding = differences or models
         cells = [f"{models.seed_sd:.3g}", f"{models.direction_sd:.3g}", f"{100 * models.seed_share:.0f} %"]
         cells += (["–"] * 3 if differences is None else
                   [f"{differences.seed_sd:.3g}", f"{differences.direction_sd:.3g}",
                    f"{100 * differences.seed_share:.0f} %"])
-        advice = "more seeds" if deciding.seed_share >= 0.5 else "more directions"
-        lines.append(f"| {label(measure)} | " + " | ".join(cells) + f" | {advice} |")
+        lines.append(f"| {label(measure)} | " + " | ".join(cells) + f" | {(differences or models).advice} |")
     return lines

@@ -13,7 +13,7 @@ gives the plain t-interval over seeds.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy import stats as scipy_stats
@@ -98,6 +98,14 @@ class NoiseBudget:
         from_seeds = self.seed_sd ** 2 / self.seeds
         total = from_seeds + self.direction_sd ** 2 / (self.seeds * self.directions)
         return from_seeds / total if total > 0 else float("nan")
+
+    @property
+    def advice(self) -> str:
+        """Which of the two would narrow the intervals most."""
+        return "more seeds" if self.seed_share >= 0.5 else "more directions"
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "seed_share": self.seed_share}
 
 
 def noise_budget(estimates: list[Estimate]) -> NoiseBudget | None:

@@ -179,9 +179,8 @@ def headline(findings: Findings, out: Path) -> list[str]:
               if c.measure in ("width_1", "minimum")]
     _, differences = findings.noise().get("width_1", (None, None))
     if differences is not None:
-        advice = "more seeds" if differences.seed_share >= 0.5 else "more directions"
         lines.append(f"  noise of the width comparisons: {100 * differences.seed_share:.0f} % from training seeds "
-                     f"({advice} narrow them most)")
+                     f"({differences.advice} narrow them most)")
     return lines
 
 
