@@ -5,7 +5,7 @@ one per activation and training seed, the same direction seeds everywhere) it bu
 measure, a [seeds, directions] array for each activation, the mean and 95 % interval of each
 (`stats.estimate`), and the paired difference of the subject (Mish) with every other
 activation with its verdict (`stats.compare`). Checkpoint-level numbers (test accuracy, Hessian
-λmax and trace, dead units) are one value per seed.
+λmax and trace, dead units, test accuracy, the losses on the whole splits) are one value per seed.
 """
 from __future__ import annotations
 
@@ -30,7 +30,9 @@ CLAIMS = {"width_1": ("basin width at Δ = 1 (wider)", +1), "width_0.5": ("basin
           "width_0.1": ("basin width at Δ = 0.1 (wider)", +1),
           "minimum": ("minimum training loss (lower)", -1), "curvature": ("curvature at the minimum (flatter)", -1),
           "hessian_max": ("Hessian λmax (flatter)", -1), "hessian_trace": ("Hessian trace (flatter)", -1),
-          "dead_units": ("dead units, % of channels (fewer)", -1), "test_acc": ("test accuracy (higher)", +1)}
+          "dead_units": ("dead units, % of channels (fewer)", -1), "test_acc": ("test accuracy (higher)", +1),
+          "train_loss_full": ("training loss, whole training split (lower)", -1),
+          "test_loss_full": ("test loss, whole test split (lower)", -1)}
 # checkpoint measures that describe, not decide: shown in the table, compared with nothing
 LABELS = {"loss_standard_error": "s.e. of the loss over the images",
           "hessian_trace_ci95": "± of the trace estimate (95 %, over its probe vectors)"}
@@ -99,10 +101,17 @@ def slice_values(paths: dict[str, list[Path]], thresholds=DEFAULT_THRESHOLDS) ->
     return out
 
 
-def accuracy_values(checkpoints: dict[str, list[Path]]) -> dict[str, np.ndarray]:
-    """activation → [seeds, 1] test accuracy (%) from the checkpoints' metadata."""
-    return {a: np.array([[100 * read_checkpoint(p).metadata["test_acc"]] for p in files])
-            for a, files in checkpoints.items()}
+# checkpoint-metadata key (scored by `landscape train` on whole splits, eval mode) → measure, factor to its unit
+METADATA_MEASURES = {"test_acc": ("test_acc", 100.0), "train_loss": ("train_loss_full", 1.0),
+                     "test_loss": ("test_loss_full", 1.0)}
+
+
+def metadata_values(checkpoints: dict[str, list[Path]]) -> dict[str, dict[str, np.ndarray]]:
+    """measure → activation → [seeds, 1] from the checkpoints' metadata: test accuracy (%) and the
+    losses on the whole training and test splits, the references for the 1,000-image minimum."""
+    meta = {a: [read_checkpoint(p).metadata for p in files] for a, files in checkpoints.items()}
+    return {measure: {a: np.array([[factor * m[key]] for m in per]) for a, per in meta.items()}
+            for key, (measure, factor) in METADATA_MEASURES.items()}
 
 
 def checkpoint_values(rows: dict[str, list[dict]]) -> dict[str, dict[str, np.ndarray]]:

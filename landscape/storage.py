@@ -364,10 +364,25 @@ def record_run(path: str | Path, facts: dict) -> None:
 
 
 def write_metrics(path: str | Path, metrics: dict) -> None:
-    """Store a surface's metrics as attributes of its /metrics group (replacing older ones)."""
+    """Store a surface's metrics as attributes of its /metrics group (replacing older ones). A file
+    that already holds these values is left as it is, byte for byte, so that measuring finished
+    files again (a study rerun) does not rewrite them."""
+    encoded = {k: _encode(v) for k, v in metrics.items()}
+
     def update(f):
         if "metrics" in f:
             del f["metrics"]
-        f.create_group("metrics").attrs.update({k: _encode(v) for k, v in metrics.items()})
+        f.create_group("metrics").attrs.update(encoded)
     _root_attributes(path)
-    _rewrite(Path(path), update)
+    if _stored_metrics_json(path) != _metrics_json({k: _decode(v) for k, v in encoded.items()}):
+        _rewrite(Path(path), update)
+
+
+def _metrics_json(metrics: dict) -> str:
+    return json.dumps(metrics, sort_keys=True, default=str)
+
+
+def _stored_metrics_json(path: str | Path) -> str | None:
+    """The /metrics a file holds, as canonical JSON (None if it holds none): for comparing."""
+    with h5py.File(path, "r") as f:
+        return _metrics_json({k: _decode(v) for k, v in f["metrics"].attrs.items()}) if "metrics" in f else None

@@ -19,10 +19,10 @@ from .errors import require_choice
 from .files import atomic_write, file_sha256
 from .findings import (
     Findings,
-    accuracy_values,
     checkpoint_values,
     decide,
     findings_markdown,
+    metadata_values,
     slice_values,
     uncertainty_figure,
 )
@@ -209,7 +209,7 @@ def run_study(profile: str | StudyProfile, data: str | None = None, device: str 
     plot_training_curves([RunPaths.beside(c).log for c in first], out / "training_curves", options)
     slices = sharpness_all(checkpoints, profile, data, device, quiet)
     measured = model_metrics_all(checkpoints, profile, data, device, quiet)
-    findings = decide({**slice_values(slices), **checkpoint_values(measured), "test_acc": accuracy_values(checkpoints)})
+    findings = decide({**slice_values(slices), **checkpoint_values(measured), **metadata_values(checkpoints)})
     with atomic_write(out / "findings.json") as tmp:
         tmp.write_text(json.dumps(findings.to_json(), indent=1))
     with atomic_write(out / "findings.md") as tmp:

@@ -76,3 +76,24 @@ def test_the_noise_table_says_which_source_dominates_and_that_pairing_removes_sh
     assert [line for line in findings_markdown(seeded).splitlines()
             if line.startswith("| basin width")][-1].endswith("| more seeds |")
     assert seeded.to_json()["noise"]["width_1"]["differences"]["seed_share"] == seeded.noise()["width_1"][1].seed_share
+
+
+def test_checkpoint_metadata_become_measures_per_seed(tmp_path):
+    import torch
+
+    from landscape.checkpoint import save_checkpoint
+    from landscape.findings import metadata_values
+
+    def saved(name, acc, train_loss, test_loss):
+        return save_checkpoint(tmp_path / f"{name}.pt", torch.nn.Linear(2, 1),
+                               {"test_acc": acc, "train_loss": train_loss, "test_loss": test_loss})
+
+    checkpoints = {"relu": [saved("r0", 0.88, 0.12, 0.39), saved("r1", 0.87, 0.13, 0.38)],
+                   "mish": [saved("m0", 0.89, 0.10, 0.36), saved("m1", 0.90, 0.11, 0.37)]}
+    values = metadata_values(checkpoints)
+    assert np.allclose(values["test_acc"]["relu"], [[88.0], [87.0]])  # percent
+    assert values["train_loss_full"]["mish"].tolist() == [[0.10], [0.11]]
+    assert values["test_loss_full"]["relu"].tolist() == [[0.39], [0.38]]
+    differences = {c.measure: c.difference.mean for c in decide(values).comparisons}
+    assert np.isclose(differences["train_loss_full"], -0.02) and np.isclose(differences["test_loss_full"], -0.02)
+    assert "training loss, whole training split (lower)" in findings_markdown(decide(values)).splitlines()[0]

@@ -58,6 +58,17 @@ def test_points_progress_timing_and_metrics(tmp_path):
     assert read_header(path) == header()  # progress and metrics never touch the header
 
 
+def test_the_same_metrics_again_leave_the_file_untouched(tmp_path):
+    path = create_surface_file(tmp_path / "s.h5", header(), np.linspace(-1, 1, 3), None, [])
+    metrics = {"minimum": np.float64(0.25), "censored": np.bool_(False), "widths": [{"delta": 0.1, "width": 0.5}]}
+    write_metrics(path, metrics)
+    before = path.read_bytes()
+    write_metrics(path, dict(metrics))  # a rerun measuring the same values
+    assert path.read_bytes() == before
+    write_metrics(path, {**metrics, "minimum": 0.5})
+    assert read_surface(path).metrics["minimum"] == 0.5
+
+
 def test_files_of_the_first_format_open(tmp_path):
     """A file as version 0.1.0 wrote it: attributes only, no header class; missing fields get defaults."""
     path = tmp_path / "old.h5"

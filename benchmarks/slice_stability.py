@@ -1,0 +1,78 @@
+"""Do the study's verdicts on slice measures survive a change of grid resolution?
+
+The single-plane roughness changed its ranking with the fit window (issue 11), so the findings
+rank only by the slice measures this script shows to be stable. It reads the study's slices files
+(`landscape sharpness`), measures every slice on the full grid and on every second point (21 → 11
+points over the same [−1, 1], so the curvature's 5-point fit spans twice the distance and each
+width's crossing is interpolated over cells twice as wide), and prints, per measure and grid, each
+activation's mean over its seeds and directions and the resulting order:
+
+    python benchmarks/slice_stability.py figures/sharpness/*_slices.h5 --json out.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+
+import numpy as np
+
+from landscape.findings import decide
+from landscape.slice_metrics import slice_metrics
+from landscape.storage import read_surface
+from landscape.surface_metrics import DEFAULT_THRESHOLDS, finite_values
+from landscape.tables import markdown_table
+
+MEASURES = ["curvature"] + [f"width_{d:g}" for d in DEFAULT_THRESHOLDS]
+
+
+def measured(paths: list[str], stride: int) -> dict[str, dict[str, np.ndarray]]:
+    """measure → activation → [seeds, directions] (one row per file), on every `stride`-th point."""
+    per: dict[str, dict[str, list[list[float]]]] = defaultdict(lambda: defaultdict(list))
+    for path in paths:
+        surface = read_surface(path)
+        x = surface.x[::stride]
+        flats = [slice_metrics(x, row[::stride], DEFAULT_THRESHOLDS).flat()
+                 for row in finite_values(surface, "train_loss")]
+        for m in MEASURES:
+            per[m][surface.header.activation].append([f[m] for f in flats])
+    return {m: {a: np.array(rows) for a, rows in by.items()} for m, by in per.items()}
+
+
+def verdicts(paths: list[str], strides: tuple[int, ...]) -> list[dict]:
+    """Per measure, grid and comparison of Mish with another activation: the paired difference,
+    its interval and its verdict (`findings.decide`, the study's own statistics)."""
+    rows = []
+    for stride in strides:
+        values = measured(paths, stride)
+        points = len(read_surface(paths[0]).x[::stride])
+        for c in decide(values).comparisons:
+            d = c.difference
+            rows.append({"measure": c.measure, "grid points": points, "comparison": f"mish − {c.other}",
+                         "difference": f"{d.mean:+.3g} [{d.low:+.3g}, {d.high:+.3g}]", "verdict": c.verdict,
+                         "over": d.levels})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("slices", nargs="+", help="CHECKPOINT_slices.h5 files from `landscape sharpness`")
+    parser.add_argument("--strides", default="1,2", help="use every n-th grid point, for each n given")
+    parser.add_argument("--json", default=None, help="also write the rows here")
+    args = parser.parse_args()
+    rows = verdicts(args.slices, tuple(int(s) for s in args.strides.split(",")))
+    rows.sort(key=lambda r: (MEASURES.index(r["measure"]), r["comparison"], -r["grid points"]))
+    print(markdown_table(rows))
+    for m in MEASURES:
+        for other in sorted({r["comparison"] for r in rows}):
+            found = {r["verdict"] for r in rows if r["measure"] == m and r["comparison"] == other}
+            if len(found) > 1:
+                print(f"{m}, {other}: the verdict CHANGES with the grid ({' / '.join(sorted(found))})")
+    print("every other verdict is the same on every grid")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
