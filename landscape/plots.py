@@ -139,13 +139,18 @@ def colour_norm(levels: np.ndarray, extend: str = "neither") -> colors.Normalize
     return colors.BoundaryNorm(levels, ncolors=256, extend=extend)
 
 
+# no creation date in the file and fixed SVG element ids: the same figure gives the same bytes, so
+# redrawing a finished study leaves its committed figures unchanged
+UNDATED = {"pdf": {"CreationDate": None}, "svg": {"Date": None}}
+
+
 def save(fig: Figure, stem: Path, options: PlotOptions) -> list[Path]:
     """Write `fig` in every requested format atomically; returns the paths."""
     written = []
     for fmt in options.formats:
         path = stem.with_name(f"{stem.name}.{fmt}")
-        with atomic_write(path) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=options.dpi)
+        with atomic_write(path) as tmp, matplotlib.rc_context({"svg.hashsalt": "landscape"}):
+            fig.savefig(tmp, format=fmt, dpi=options.dpi, metadata=UNDATED.get(fmt))
         written.append(path)
     return written
 

@@ -29,6 +29,14 @@ def test_every_format_is_written_at_the_requested_size(tmp_path):
     assert (tmp_path / "figs" / "bowl_train_loss_surface3d.pdf").read_bytes().startswith(b"%PDF")
 
 
+def test_drawing_the_same_figure_again_gives_the_same_bytes(tmp_path):
+    surface = bowl_surface(tmp_path / "bowl.h5", "mish", 1.0)
+    options = PlotOptions(formats=("png", "pdf", "svg"), dpi=50)
+    first = {p: p.read_bytes() for p in plot_surface(surface, tmp_path / "figs", options)}
+    assert all(p.read_bytes() == data for p, data in zip(plot_surface(surface, tmp_path / "figs", options),
+                                                         first.values()))
+
+
 def test_comparison_panels_share_levels_and_colours(tmp_path):
     paths = [bowl_surface(tmp_path / f"{a}.h5", a, s) for a, s in (("relu", 3.0), ("swish", 2.0), ("mish", 1.0))]
     fig = comparison_figure(paths, PlotOptions(levels=12))
