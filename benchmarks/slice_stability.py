@@ -39,6 +39,21 @@ def measured(paths: list[str], stride: int) -> dict[str, dict[str, np.ndarray]]:
     return {m: {a: np.array(rows) for a, rows in by.items()} for m, by in per.items()}
 
 
+def second_minima(paths: list[str], above: float = 1.0) -> tuple[int, int, int]:
+    """(slices, slices with a second strict local minimum below their minimum + `above`, slices whose
+    lowest point is not the trained weights at α = 0): the "fewer local minima" claim, counted."""
+    slices = with_second = off_origin = 0
+    for path in paths:
+        surface = read_surface(path)
+        for z in finite_values(surface, "train_loss"):
+            lowest = int(np.nanargmin(z))
+            inner = [i for i in range(1, len(z) - 1) if z[i] < z[i - 1] and z[i] < z[i + 1] and i != lowest]
+            slices += 1
+            with_second += any(z[i] < z[lowest] + above for i in inner)
+            off_origin += surface.x[lowest] != 0
+    return slices, with_second, off_origin
+
+
 def verdicts(paths: list[str], strides: tuple[int, ...]) -> list[dict]:
     """Per measure, grid and comparison of Mish with another activation: the paired difference,
     its interval and its verdict (`findings.decide`, the study's own statistics)."""
@@ -69,6 +84,9 @@ def main() -> None:
             if len(found) > 1:
                 print(f"{m}, {other}: the verdict CHANGES with the grid ({' / '.join(sorted(found))})")
     print("every other verdict is the same on every grid")
+    slices, with_second, off_origin = second_minima(args.slices)
+    print(f"{slices} slices: {with_second} with a second local minimum below minimum + 1, "
+          f"{off_origin} whose lowest point is not α = 0")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

@@ -1,5 +1,6 @@
 """`landscape sharpness`: many random 1-D slices per checkpoint, and each model's mean width,
-curvature and minimum with 95 % intervals over the directions.
+curvature and minimum with 95 % intervals over the directions; optionally K random 2-D planes
+per checkpoint, for pictures (plain surface files: `landscape plot` and `report` draw them).
 
 Stage: orchestration. Each checkpoint's K slices are one surface file of layout "slices",
 computed by the same plan/execute pipeline as `landscape surface` (resumable, refused if made
@@ -8,7 +9,7 @@ slice k of every model starts from the same Gaussian draw: comparisons are paire
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,8 @@ class SharpnessConfig:
     model: ModelSpec = field(default_factory=ModelSpec)
     dataset: DatasetSpec = field(default_factory=DatasetSpec)
     directions: int = 20
-    x: str = "-1:1:31"
+    planes: int = 0  # > 0: also that many independent 2-D random planes per checkpoint, for pictures
+    x: str = "-1:1:31"  # the α grid of every slice, and both axes of every plane
     splits: tuple[str, ...] = ("train",)
     samples: int = 1000
     data_seed: int = 0
@@ -53,6 +55,8 @@ class SharpnessConfig:
             raise LandscapeError("give at least one checkpoint")
         if self.directions < 1:
             raise LandscapeError(f"--directions must be at least 1; got {self.directions}")
+        if self.planes < 0:
+            raise LandscapeError(f"--planes must be 0 or more; got {self.planes}")
         if any(t <= 0 for t in self.thresholds):
             raise LandscapeError(f"--thresholds must be positive; got {self.thresholds}")
 
@@ -64,9 +68,19 @@ class SharpnessConfig:
                              store_directions=self.store_directions, device=self.device, force=self.force,
                              flush_seconds=self.flush_seconds, quiet=self.quiet)
 
+    def plane_config(self, checkpoint: str, k: int) -> SurfaceConfig:
+        """Plane k: a random plane of direction seed `seed + k` (plane 0's axes are slices 0 and 1),
+        on the slices' grid along both axes, the same images and settings."""
+        return replace(self.surface_config(checkpoint), out=str(plane_path(self.out_dir, checkpoint, k)), y=self.x,
+                       directions=DirectionOptions(seed=self.seed + k), slices=0)
+
 
 def slices_path(out_dir: str | Path, checkpoint: str | Path) -> Path:
     return Path(out_dir) / f"{Path(checkpoint).stem}_slices.h5"
+
+
+def plane_path(out_dir: str | Path, checkpoint: str | Path, k: int) -> Path:
+    return Path(out_dir) / f"{Path(checkpoint).stem}_plane{k}.h5"
 
 
 def measure_slices(surface: Surface, metric: str, thresholds: tuple[float, ...]) -> list[SliceMetrics]:
@@ -104,6 +118,9 @@ def summarise(path: str | Path, metric: str = "train_loss",
 
 
 def run_sharpness(config: SharpnessConfig, metric: str = "train_loss") -> list[dict]:
-    """Compute (or resume) every checkpoint's slices, then one summary row per checkpoint."""
+    """Compute (or resume) every checkpoint's slices and planes, then one summary row per checkpoint
+    (from its slices; `planes` in the row lists its plane files)."""
     paths = [run_surface(config.surface_config(c)) for c in config.checkpoints]
-    return [summarise(p, metric, config.thresholds) for p in paths]
+    planes = [[str(run_surface(config.plane_config(c, k))) for k in range(config.planes)] for c in config.checkpoints]
+    return [{**summarise(p, metric, config.thresholds), **({"planes": files} if files else {})}
+            for p, files in zip(paths, planes)]

@@ -74,3 +74,19 @@ def test_slices_refuse_plane_options(tmp_path, two_checkpoints, image_folder, ca
     assert main(["sharpness", str(two_checkpoints[0]), "--directions", "0", "--data", str(image_folder),
                  "--out-dir", str(tmp_path), "--quiet"]) == 2
     assert "--directions must be at least 1" in capsys.readouterr().err
+
+
+def test_planes_are_independent_random_planes_on_the_slices_grid(tmp_path, two_checkpoints, image_folder, capsys):
+    out = tmp_path / "sh"
+    args = ["sharpness", str(two_checkpoints[0]), "--directions", "2", "--planes", "2", "--x=-1:1:5",
+            "--samples", "20", "--data", str(image_folder), "--out-dir", str(out), "--quiet"]
+    assert main(args) == 0
+    assert capsys.readouterr().out.count("  plane: ") == 2
+    slices, plane0, plane1 = (read_surface(out / f"relu_{n}.h5") for n in ("slices", "plane0", "plane1"))
+    assert plane0.values["train_loss"].shape == (5, 5) and plane0.complete and not plane0.is_slices
+    # plane 0's axes are slices 0 and 1: its row through β = 0 is slice 0, its column through α = 0 slice 1
+    np.testing.assert_allclose(plane0.values["train_loss"][2], slices.values["train_loss"][0], rtol=1e-6)
+    np.testing.assert_allclose(plane0.values["train_loss"][:, 2], slices.values["train_loss"][1], rtol=1e-6)
+    assert plane1.header.direction_seed == 1 and plane1.header.direction_sha256 != plane0.header.direction_sha256
+    assert main(args[:4] + ["--planes", "-1"] + args[6:]) == 2
+    assert "--planes must be 0 or more" in capsys.readouterr().err

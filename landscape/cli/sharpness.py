@@ -36,7 +36,12 @@ def add_sharpness_parser(sub) -> None:
     add_model_flags(p, many=True)
     p.add_argument("--directions", type=int, default=default_of(SharpnessConfig, "directions"),
                    help="number K of random directions (slices) per checkpoint")
-    p.add_argument("--x", default=default_of(SharpnessConfig, "x"), help="α grid of every slice, START:STOP:NUM")
+    p.add_argument("--planes", type=int, default=default_of(SharpnessConfig, "planes"),
+                   help="also compute this many independent random 2-D planes per checkpoint "
+                        "(CHECKPOINT_plane{k}.h5, direction seed --seed + k, both axes on the --x grid; plane 0's "
+                        "axes are slices 0 and 1), for pictures: draw them with `landscape plot` or `report`")
+    p.add_argument("--x", default=default_of(SharpnessConfig, "x"),
+                   help="α grid of every slice (and both axes of every plane), START:STOP:NUM")
     p.add_argument("--out-dir", default=default_of(SharpnessConfig, "out_dir"),
                    help="folder for CHECKPOINT_slices.h5 files")
     p.add_argument("--data", default=None, help=DATASET_DATA_HELP)
@@ -65,7 +70,8 @@ def run_sharpness_command(args: argparse.Namespace) -> None:
     weights, model = model_of(args, args.checkpoints)
     config = SharpnessConfig(checkpoints=tuple(weights), out_dir=args.out_dir, data=args.data, model=model,
                              dataset=dataset_of(args),
-                             directions=args.directions, x=args.x, splits=tuple(args.split), samples=args.samples,
+                             directions=args.directions, planes=args.planes, x=args.x, splits=tuple(args.split),
+                             samples=args.samples,
                              data_seed=args.data_seed, seed=args.seed, thresholds=thresholds,
                              eval=eval_options_of(args), device=args.device,
                              force=args.force, flush_seconds=args.flush_seconds,
@@ -78,3 +84,5 @@ def run_sharpness_command(args: argparse.Namespace) -> None:
               f"{row[f'width_{widest:g}']:.3f} [{row[f'width_{widest:g}_low']:.3f}, "
               f"{row[f'width_{widest:g}_high']:.3f}] (95 % interval over {row['directions']} directions; "
               f"{row[f'censored_{widest:g}']} censored)  {row['source']}")
+        for plane in row.get("planes", []):
+            show(f"  plane: {plane}")
