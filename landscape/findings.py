@@ -4,7 +4,7 @@ Stage: metrics → findings. From the slices files of every trained model (`land
 one per activation and training seed, the same direction seeds everywhere) it builds, per
 measure, a [seeds, directions] array for each activation, the mean and 95 % interval of each
 (`stats.estimate`), and the paired difference of the subject (Mish) with every other
-activation with its verdict (`stats.compare`). Checkpoint-level numbers (test accuracy, Hessian
+activation with its verdict (`stats.compare`). Checkpoint-level numbers (Hessian
 λmax and trace, dead units, test accuracy, the losses on the whole splits) are one value per seed.
 """
 from __future__ import annotations
