@@ -4,33 +4,32 @@ The single-plane roughness changed its ranking with the fit window (issue 11), s
 rank only by the slice measures this script shows to be stable. It reads the study's slices files
 (`landscape sharpness`), measures every slice on the full grid and on every second point (21 → 11
 points over the same [−1, 1], so the curvature's 5-point fit spans twice the distance and each
-width's crossing is interpolated over cells twice as wide), and prints, per measure and grid, each
-activation's mean over its seeds and directions and the resulting order:
+width's crossing is interpolated over cells twice as wide), and prints, per measure and grid,
+Mish's paired difference with every other activation and its verdict by the study's statistics,
+then how many slices have a second local minimum:
 
     python benchmarks/slice_stability.py figures/sharpness/*_slices.h5 --json out.json
 """
 from __future__ import annotations
 
 import argparse
-import json
 from collections import defaultdict
 
 import numpy as np
 
 from landscape.findings import decide
 from landscape.slice_metrics import slice_metrics
-from landscape.storage import read_surface
+from landscape.storage import Surface, read_surface
 from landscape.surface_metrics import DEFAULT_THRESHOLDS, finite_values
-from landscape.tables import markdown_table
+from landscape.tables import markdown_table, write_rows
 
 MEASURES = ["curvature"] + [f"width_{d:g}" for d in DEFAULT_THRESHOLDS]
 
 
-def measured(paths: list[str], stride: int) -> dict[str, dict[str, np.ndarray]]:
+def measured(surfaces: list[Surface], stride: int) -> dict[str, dict[str, np.ndarray]]:
     """measure → activation → [seeds, directions] (one row per file), on every `stride`-th point."""
     per: dict[str, dict[str, list[list[float]]]] = defaultdict(lambda: defaultdict(list))
-    for path in paths:
-        surface = read_surface(path)
+    for surface in surfaces:
         x = surface.x[::stride]
         flats = [slice_metrics(x, row[::stride], DEFAULT_THRESHOLDS).flat()
                  for row in finite_values(surface, "train_loss")]
@@ -39,12 +38,11 @@ def measured(paths: list[str], stride: int) -> dict[str, dict[str, np.ndarray]]:
     return {m: {a: np.array(rows) for a, rows in by.items()} for m, by in per.items()}
 
 
-def second_minima(paths: list[str], above: float = 1.0) -> tuple[int, int, int]:
+def second_minima(surfaces: list[Surface], above: float = 1.0) -> tuple[int, int, int]:
     """(slices, slices with a second strict local minimum below their minimum + `above`, slices whose
     lowest point is not the trained weights at α = 0): the "fewer local minima" claim, counted."""
     slices = with_second = off_origin = 0
-    for path in paths:
-        surface = read_surface(path)
+    for surface in surfaces:
         for z in finite_values(surface, "train_loss"):
             lowest = int(np.nanargmin(z))
             inner = [i for i in range(1, len(z) - 1) if z[i] < z[i - 1] and z[i] < z[i + 1] and i != lowest]
@@ -54,13 +52,13 @@ def second_minima(paths: list[str], above: float = 1.0) -> tuple[int, int, int]:
     return slices, with_second, off_origin
 
 
-def verdicts(paths: list[str], strides: tuple[int, ...]) -> list[dict]:
+def verdicts(surfaces: list[Surface], strides: tuple[int, ...]) -> list[dict]:
     """Per measure, grid and comparison of Mish with another activation: the paired difference,
     its interval and its verdict (`findings.decide`, the study's own statistics)."""
     rows = []
     for stride in strides:
-        values = measured(paths, stride)
-        points = len(read_surface(paths[0]).x[::stride])
+        values = measured(surfaces, stride)
+        points = len(surfaces[0].x[::stride])
         for c in decide(values).comparisons:
             d = c.difference
             rows.append({"measure": c.measure, "grid points": points, "comparison": f"mish − {c.other}",
@@ -75,7 +73,8 @@ def main() -> None:
     parser.add_argument("--strides", default="1,2", help="use every n-th grid point, for each n given")
     parser.add_argument("--json", default=None, help="also write the rows here")
     args = parser.parse_args()
-    rows = verdicts(args.slices, tuple(int(s) for s in args.strides.split(",")))
+    surfaces = [read_surface(p) for p in args.slices]
+    rows = verdicts(surfaces, tuple(int(s) for s in args.strides.split(",")))
     rows.sort(key=lambda r: (MEASURES.index(r["measure"]), r["comparison"], -r["grid points"]))
     print(markdown_table(rows))
     for m in MEASURES:
@@ -84,12 +83,10 @@ def main() -> None:
             if len(found) > 1:
                 print(f"{m}, {other}: the verdict CHANGES with the grid ({' / '.join(sorted(found))})")
     print("every other verdict is the same on every grid")
-    slices, with_second, off_origin = second_minima(args.slices)
+    slices, with_second, off_origin = second_minima(surfaces)
     print(f"{slices} slices: {with_second} with a second local minimum below minimum + 1, "
           f"{off_origin} whose lowest point is not α = 0")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+    write_rows(rows, args.json)
 
 
 if __name__ == "__main__":
