@@ -13,22 +13,21 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
 import numpy as np
-from matplotlib.figure import Figure
 
 from .activations import display_name
 from .checkpoint import read_checkpoint
 from .errors import LandscapeError, require_choice
 from .files import atomic_write, file_sha256
-from .metrics import MetricsConfig, run_metrics
-from .plots import STYLE, PlotOptions, plot_comparison, save
+from .metrics import MetricsConfig, checkpoint_metrics, run_metrics
+from .plots import PlotOptions, plot_comparison, save
 from .sharpness import SharpnessConfig, summarise
 from .stats import compare, describe
 from .study import STUDY_ACTIVATIONS
+from .study_figures import depth_accuracy_figure, depth_training_figure, layer_diagnostics_figure, read_training_log
 from .surface import SurfaceConfig, finished_surface, run_surface
-from .tables import markdown_table, write_rows
-from .train import RunPaths, TrainConfig, train_side_by_side
+from .tables import format_estimate, markdown_table, write_rows
+from .train import RunPaths, TrainConfig, already_finished, train_side_by_side
 
 CHANCE = 0.1  # CIFAR-10: ten balanced classes
 LEFT_CHANCE = 0.2  # best test accuracy below this: the run never really left chance level
@@ -93,30 +92,37 @@ def training_runs(profile: DepthProfile, data: str | None, device: str, quiet: b
 
 
 def record_path(checkpoint: str | Path) -> Path:
-    """A run's record beside its checkpoint: its outcome row, recipe and checkpoint SHA-256. The
-    sweep's checkpoints (20–30 MB each, 40 of them) stay out of git; the records, logs and the
-    finished landscapes are committed, and the study stands on them without the checkpoints."""
+    """A run's record beside its checkpoint: its outcome row, dead units per layer, recipe and
+    checkpoint SHA-256. The sweep's checkpoints (20–30 MB each, 40 of them) stay out of git; the
+    records, logs and the finished landscapes are committed, and the study stands on them without
+    the checkpoints."""
     return Path(checkpoint).with_suffix(".run.json")
 
 
+RECORD_KEYS = frozenset({"row", "dead_units_per_layer", "recipe", "checkpoint_sha256"})
+
+
 def read_record(config: TrainConfig) -> dict | None:
-    """The run's record if it describes this recipe and the checkpoint on disk (or there is none)."""
+    """The run's record if it describes this recipe and the checkpoint on disk (or there is none)
+    and holds every measurement this version records (an older record is measured again)."""
     path = record_path(config.out)
     if not path.exists():
         return None
     record = json.loads(path.read_text())
-    if not config.has_recipe(record.get("recipe")):
+    if not RECORD_KEYS <= set(record) or not config.has_recipe(record["recipe"]):
         return None
-    if Path(config.out).exists() and file_sha256(config.out) != record.get("checkpoint_sha256"):
+    if Path(config.out).exists() and file_sha256(config.out) != record["checkpoint_sha256"]:
         return None
     return record
 
 
 def record_run(config: TrainConfig, profile: DepthProfile, data: str | None, device: str) -> dict:
     """Measure a trained run on its checkpoint (dead units on the study's images) and write its record."""
-    dead = run_metrics(MetricsConfig(checkpoints=(config.out,), data=data, samples=profile.samples,
-                                     dead_units=True, device=device, quiet=True))[0]
-    record = {"row": run_row(Path(config.out), config.depth, config.seed, dead),
+    measured = checkpoint_metrics(config.out, MetricsConfig(checkpoints=(config.out,), data=data,
+                                                            samples=profile.samples, dead_units=True,
+                                                            device=device, quiet=True))
+    record = {"row": run_row(Path(config.out), config.depth, config.seed, measured.flat()),
+              "dead_units_per_layer": [d.never_positive for d in measured.dead],
               "recipe": config.recipe(), "checkpoint_sha256": file_sha256(config.out)}
     with atomic_write(record_path(config.out)) as tmp:
         tmp.write_text(json.dumps(record, indent=1) + "\n")
@@ -126,7 +132,7 @@ def record_run(config: TrainConfig, profile: DepthProfile, data: str | None, dev
 def run_row(path: Path, depth: int, seed: int, dead: dict) -> dict:
     """One run's outcome: accuracy, divergence, chance level, gradients at the ends of the network."""
     meta = read_checkpoint(path).metadata
-    log = [json.loads(line) for line in RunPaths.beside(path).log.read_text().splitlines()]
+    log = read_training_log(RunPaths.beside(path).log)
     best = max((r["test_acc"] for r in log if np.isfinite(r["test_acc"])), default=float("nan"))
     first = log[0]
     row = {"activation": meta["activation"], "depth": depth, "seed": seed, "test_acc": meta["test_acc"],
@@ -139,21 +145,20 @@ def run_row(path: Path, depth: int, seed: int, dead: dict) -> dict:
     return row
 
 
-def depth_figure(rows: list[dict], options: PlotOptions) -> Figure:
-    """Test accuracy against depth, a line per activation (mean over seeds), the seeds' range as a band."""
-    with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(options.width, options.width * 0.6))
-        ax = fig.subplots()
-        for name, params in STUDY_ACTIVATIONS.items():
-            depths = sorted({r["depth"] for r in rows if r["activation"] == name})
-            per = [[100 * r["test_acc"] for r in rows if r["activation"] == name and r["depth"] == d] for d in depths]
-            ax.plot(depths, [np.nanmean(v) for v in per], "o-", label=display_name(name, params))
-            ax.fill_between(depths, [np.nanmin(v) for v in per], [np.nanmax(v) for v in per], alpha=0.2)
-        ax.axhline(100 * CHANCE, color="gray", lw=0.8, ls=":", label="chance")
-        ax.set_xlabel("hidden layers")
-        ax.set_ylabel("test accuracy (%)")
-        ax.legend(frameon=False)
-    return fig
+def trains(row: dict) -> bool:
+    """Whether a run trained: no divergence and out of chance level."""
+    return row["diverged_epoch"] is None and not row["never_left_chance"]
+
+
+def deepest_trained(rows: list[dict]) -> dict[str, int | None]:
+    """Per activation, the deepest depth up to which every run (every depth, every seed) trained."""
+    deepest = {}
+    for name in STUDY_ACTIVATIONS:
+        runs = [r for r in rows if r["activation"] == name]
+        failed = [r["depth"] for r in runs if not trains(r)]
+        good = [d for d in {r["depth"] for r in runs} if not failed or d < min(failed)]
+        deepest[name] = max(good, default=None)
+    return deepest
 
 
 def divergence_table(rows: list[dict]) -> str:
@@ -182,64 +187,128 @@ def landscape_file(config: SurfaceConfig, record: dict) -> Path:
 
 
 def landscapes(ends: dict[tuple[str, int], tuple[TrainConfig, dict]], profile: DepthProfile, data: str | None,
-               device: str, quiet: bool) -> list[Path]:
+               device: str, quiet: bool) -> tuple[list[Path], list[dict]]:
     """2-D surfaces and random slices of the shallowest and deepest network of each activation
     (`ends`: (activation, depth) → its first seed's run and record), on the same images; one
-    comparison figure per depth on shared levels. Directions are kept as seeds and checksums: a
-    plane's two would take 40–60 MB."""
+    comparison figure per depth on shared levels, and a row per network of the surface's roughness,
+    local minima and width and the slices' widths and curvature over directions. Directions are kept
+    as seeds and checksums: a plane's two would take 40–60 MB."""
     out = Path(profile.output_dir)
     depths = (min(profile.depths), max(profile.depths))
-    surfaces = {}
-    for d in depths:
-        surfaces[d] = [landscape_file(SurfaceConfig(
-            checkpoint=run.out, out=str(out / "surfaces" / f"{Path(run.out).stem}.h5"), data=data, x=profile.grid,
-            y=profile.grid, samples=profile.samples, store_directions=False, device=device, quiet=quiet), record)
-            for run, record in (ends[(name, d)] for name in STUDY_ACTIVATIONS)]
-    rows = run_metrics(MetricsConfig(surfaces=tuple(str(p) for per in surfaces.values() for p in per)))
-    bottom = min(r["minimum"] for r in rows)
+    chosen = [(name, d) for d in depths for name in STUDY_ACTIVATIONS]
+    surfaces = {(name, d): landscape_file(SurfaceConfig(
+        checkpoint=run.out, out=str(out / "surfaces" / f"{Path(run.out).stem}.h5"), data=data, x=profile.grid,
+        y=profile.grid, samples=profile.samples, store_directions=False, device=device, quiet=quiet), record)
+        for (name, d), (run, record) in ((key, ends[key]) for key in chosen)}
+    planes = run_metrics(MetricsConfig(surfaces=tuple(str(surfaces[key]) for key in chosen)))
+    bottom = min(r["minimum"] for r in planes)
     options = PlotOptions(formats=("png", "pdf"), width=6.9, dpi=200, vmin=bottom, vmax=bottom + 5)
-    written = [p for d in depths for p in plot_comparison(surfaces[d], out / f"landscape_depth_{d}", options)]
-    chosen = [ends[(name, d)] for d in depths for name in STUDY_ACTIVATIONS]
-    config = SharpnessConfig(checkpoints=tuple(run.out for run, _ in chosen), out_dir=str(out / "sharpness"),
+    written = [p for d in depths for p in plot_comparison([surfaces[(name, d)] for name in STUDY_ACTIVATIONS],
+                                                          out / f"landscape_depth_{d}", options)]
+    config = SharpnessConfig(checkpoints=tuple(ends[key][0].out for key in chosen), out_dir=str(out / "sharpness"),
                              data=data, directions=profile.directions, x=profile.slice_grid,
                              samples=profile.samples, device=device, quiet=quiet)
-    slices = [landscape_file(config.surface_config(run.out), record) for run, record in chosen]
-    write_rows([summarise(p, "train_loss", config.thresholds) for p in slices],
-               out / "sharpness" / "summary.json", out / "sharpness" / "summary.csv")
-    return written
+    slices = [summarise(landscape_file(config.surface_config(ends[key][0].out), ends[key][1]), "train_loss",
+                        config.thresholds) for key in chosen]
+    write_rows(slices, out / "sharpness" / "summary.json", out / "sharpness" / "summary.csv")
+    rows = [{"activation": display_name(name, STUDY_ACTIVATIONS[name]), "depth": d, "surface_minimum": plane["minimum"],
+             "surface_roughness": plane["roughness"], "surface_local_minima": plane["local_minima"],
+             "surface_nonconvex_fraction": plane["nonconvex_fraction"],
+             "surface_width_radius_0.5": plane["width_radius_0.5"],
+             **{f"slice_{key}{end}": sl[f"{key}{end}"] for key in ("width_0.5", "curvature")
+                for end in ("", "_low", "_high")}, "slice_censored_0.5": sl["censored_0.5"]}
+            for (name, d), plane, sl in zip(chosen, planes, slices)]
+    return written, rows
+
+
+def layer_diagnostics(runs: list[tuple[TrainConfig, dict]]) -> dict[int, dict[str, dict[str, list[float]]]]:
+    """depth → activation → gradient norms per weight tensor (at initialisation, after epoch 1, from
+    the training log) and dead units per hidden layer (from the record), for the figure."""
+    layers: dict[int, dict] = {}
+    for run, record in runs:
+        first = read_training_log(RunPaths.beside(run.out).log)[0]
+        layers.setdefault(run.depth, {})[run.activation] = {
+            "gradient_norms_init": list(first.get("gradient_norms_init", {}).values()),
+            "gradient_norms": list(first.get("gradient_norms", {}).values()),
+            "dead_units": record["dead_units_per_layer"]}
+    return layers
+
+
+def train_and_record(runs: list[TrainConfig], profile: DepthProfile, data: str | None, device: str, quiet: bool,
+                     jobs: int) -> list[dict]:
+    """Every run's record, in the order of `runs`: read where it is on disk, else written as soon as
+    its run is trained (so a sweep stopped later keeps it, without the checkpoint)."""
+    known = {c.out: read_record(c) for c in runs}
+
+    def record(config: TrainConfig) -> None:
+        known[config.out] = record_run(config, profile, data, device)
+    for config in runs:  # trained by an earlier call that stopped before recording it
+        if known[config.out] is None and already_finished(RunPaths.beside(config.out), config):
+            record(config)
+    train_side_by_side([c for c in runs if known[c.out] is None], jobs, quiet, on_trained=record)
+    return [known[c.out] for c in runs]
+
+
+def depth_figures(rows: list[dict], first_seed: list[tuple[TrainConfig, dict]], ends: list[tuple[TrainConfig, dict]],
+                  out: Path) -> list[Path]:
+    """Accuracy against depth (all seeds), the training curves at every depth (first seed), and the
+    layer-by-layer diagnostics of the shallowest and deepest networks."""
+    options = PlotOptions(formats=("png", "pdf"), width=6.9, dpi=200)
+    logs: dict[int, dict[str, list[dict]]] = {}
+    for run, _ in first_seed:
+        logs.setdefault(run.depth, {})[run.activation] = read_training_log(RunPaths.beside(run.out).log)
+    return [*save(depth_accuracy_figure(rows, STUDY_ACTIVATIONS, options, CHANCE), out / "accuracy_vs_depth", options),
+            *save(depth_training_figure(logs, STUDY_ACTIVATIONS, options), out / "training_curves", options),
+            *save(layer_diagnostics_figure(layer_diagnostics(ends), STUDY_ACTIVATIONS, options), out / "layers",
+                  options)]
+
+
+def depth_report(rows: list[dict], depths: tuple[int, ...], landscape_rows: list[dict]) -> str:
+    """depth.md: the outcome table, the deepest depth each activation trains to, Mish's paired
+    comparisons of test accuracy at every depth (intervals over seeds where there are several), and
+    the landscapes of the ends."""
+    names = {name: display_name(name, params) for name, params in STUDY_ACTIVATIONS.items()}
+    trained_to = [f"- {names[name]}: " + (f"every run trains up to L={depth}" if depth is not None else
+                                          "no depth trains") for name, depth in deepest_trained(rows).items()]
+    comparisons = []
+    for depth in depths:
+        values = {name: np.array([[100 * r["test_acc"]] for r in rows if r["activation"] == name
+                                  and r["depth"] == depth]) for name in STUDY_ACTIVATIONS}
+        comparisons += [f"- L={depth}: {describe(c)}" for c in compare("test_acc", values, "mish", claimed_sign=+1)]
+    ends = [{"activation": r["activation"], "depth": r["depth"], "surface minimum": r["surface_minimum"],
+             "roughness": r["surface_roughness"], "local minima": r["surface_local_minima"],
+             "non-convex share": r["surface_nonconvex_fraction"], "radius Δ=0.5": r["surface_width_radius_0.5"],
+             **{f"slice {label}": format_estimate(r[f"slice_{key}"], r[f"slice_{key}_low"], r[f"slice_{key}_high"])
+                for key, label in (("width_0.5", "width Δ=0.5"), ("curvature", "curvature"))},
+             "censored": r["slice_censored_0.5"]} for r in landscape_rows]
+    return "\n\n".join([divergence_table(rows), "\n".join(trained_to), "\n".join(comparisons),
+                        markdown_table(ends, digits=3)]) + "\n"
 
 
 def run_depth_study(profile: str | DepthProfile, data: str | None = None, device: str = "auto",
                     quiet: bool = False, jobs: int = 1) -> list[str]:
-    """Train the sweep (`jobs` runs side by side), measure every run, draw accuracy against depth,
-    the landscapes of the ends, and Mish's paired comparisons of test accuracy at every depth;
-    returns the terminal summary."""
+    """Train the sweep (`jobs` runs side by side), measure every run, draw accuracy, training curves
+    and layer diagnostics against depth and the landscapes of the ends, and write Mish's paired
+    comparisons of test accuracy at every depth; returns the terminal summary."""
     if isinstance(profile, str):
         require_choice("depth profile", profile, tuple(DEPTH_PROFILES))
         profile = DEPTH_PROFILES[profile]
     out = Path(profile.output_dir)
     runs = training_runs(profile, data, device, quiet)
-    known = [read_record(c) for c in runs]
-    train_side_by_side([c for c, r in zip(runs, known) if r is None], jobs, quiet)
-    records = [r or record_run(c, profile, data, device) for c, r in zip(runs, known)]
+    records = train_and_record(runs, profile, data, device, quiet, jobs)
     rows = [r["row"] for r in records]
     write_rows(rows, out / "runs.json", out / "runs.csv")
-    options = PlotOptions(formats=("png", "pdf"), width=6.9, dpi=200)
-    figures = save(depth_figure(rows, options), out / "accuracy_vs_depth", options)
-    table = divergence_table(rows)
-    comparisons = []
-    for depth in profile.depths:
-        values = {name: np.array([[100 * r["test_acc"]] for r in rows if r["activation"] == name
-                                  and r["depth"] == depth]) for name in STUDY_ACTIVATIONS}
-        comparisons += [f"L={depth}: {describe(c)}" for c in compare("test_acc", values, "mish", claimed_sign=+1)]
+    first_seed = [(c, r) for c, r in zip(runs, records) if c.seed == profile.seeds[0]]
+    ends = {(c.activation, c.depth): (c, r) for c, r in first_seed
+            if c.depth in (min(profile.depths), max(profile.depths))}
+    figures = depth_figures(rows, first_seed, list(ends.values()), out)
+    written, landscape_rows = landscapes(ends, profile, data, device, quiet)
+    write_rows(landscape_rows, out / "landscapes.json", out / "landscapes.csv")
     with atomic_write(out / "depth.md") as tmp:
-        tmp.write_text(table + "\n\n" + "\n".join(f"- {c}" for c in comparisons) + "\n")
-    ends = {(c.activation, c.depth): (c, r) for c, r in zip(runs, records)
-            if c.seed == profile.seeds[0] and c.depth in (min(profile.depths), max(profile.depths))}
-    figures += landscapes(ends, profile, data, device, quiet)
+        tmp.write_text(depth_report(rows, profile.depths, landscape_rows))
     deepest = max(profile.depths)
-    return [f"runs: {out / 'runs.json'}; table and comparisons: {out / 'depth.md'}",
-            f"figures: {', '.join(str(f) for f in figures if f.suffix == '.png')}",
+    return [f"runs: {out / 'runs.json'}; tables and comparisons: {out / 'depth.md'}",
+            f"figures: {', '.join(str(f) for f in figures + written if f.suffix == '.png')}",
             *[f"  {display_name(r['activation'])} L={deepest}: test acc {100 * r['test_acc']:.1f} %"
               + (f", diverged at epoch {r['diverged_epoch']}" if r["diverged_epoch"] is not None else "")
               for r in rows if r["depth"] == deepest and r["seed"] == profile.seeds[0]]]

@@ -17,6 +17,7 @@ import queue
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, get_args
@@ -342,10 +343,12 @@ def logged_epochs(config: TrainConfig) -> int:
     return len(log.read_text().splitlines()) if log.exists() else 0
 
 
-def train_side_by_side(configs: list[TrainConfig], jobs: int, quiet: bool = False) -> list[Path]:
+def train_side_by_side(configs: list[TrainConfig], jobs: int, quiet: bool = False,
+                       on_trained: Callable[[TrainConfig], None] | None = None) -> list[Path]:
     """Train every config (skipping finished ones), `jobs` at a time in worker processes that share
     this process's CPU threads (one job: here, one after the other); returns the checkpoints in
-    the order of `configs`.
+    the order of `configs`. `on_trained(config)` runs as soon as each run trained by this call has
+    its checkpoint, so a caller's record of it survives an interruption later in the sweep.
 
     Small networks use two threads poorly (two one-thread runs of the depth study's 500-unit MLPs
     trained 1.26–1.72× as many images/s in total as one run on two threads: benchmarks/bench_depth.py),
@@ -354,9 +357,13 @@ def train_side_by_side(configs: list[TrainConfig], jobs: int, quiet: bool = Fals
     on the next call."""
     if jobs < 1:
         raise LandscapeError(f"jobs must be at least 1; got {jobs}")
-    if jobs == 1:
-        return [train(c) for c in configs]
     waiting = [c for c in configs if not already_finished(RunPaths.beside(c.out), c)]
+    if jobs == 1:
+        for config in waiting:
+            train(config)
+            if on_trained:
+                on_trained(config)
+        return [Path(c.out) for c in configs]
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited threads or locks
     results = context.Queue()
     threads = max(1, torch.get_num_threads() // jobs)
@@ -389,6 +396,8 @@ def train_side_by_side(configs: list[TrainConfig], jobs: int, quiet: bool = Fals
             if error:
                 raise LandscapeError(error)
             count(out, by_out[out].epochs)  # also a run that diverged and stopped early
+            if on_trained:
+                on_trained(by_out[out])
             if not quiet:
                 meta = read_checkpoint(checkpoint).metadata
                 tqdm.write(f"trained {checkpoint}: test accuracy {100 * meta['test_acc']:.2f} %")

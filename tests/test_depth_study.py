@@ -1,10 +1,11 @@
+import importlib
 import json
 
 import pytest
 
 from landscape import LandscapeError
 from landscape.cli import main
-from landscape.depth_study import DepthProfile, run_depth_study
+from landscape.depth_study import DepthProfile, deepest_trained, run_depth_study
 from landscape.study import STUDY_ACTIVATIONS
 
 
@@ -12,7 +13,7 @@ def test_depth_study_end_to_end_on_tiny_data(tmp_path, image_folder, capsys):
     """Sweep → runs table (accuracy, divergence, gradients, dead units) → figure → landscapes of the ends."""
     profile = DepthProfile(name="test", depths=(1, 3), seeds=(0,), epochs=2, train_samples=20, width=16,
                            dropout=0.25, lr=1e-3, checkpoint_dir=str(tmp_path / "ck"), output_dir=str(tmp_path / "out"),
-                           grid="-1:1:3", samples=10, directions=2, slice_grid="-1:1:5", repeat_depths=(3,),
+                           grid="-1:1:5", samples=10, directions=2, slice_grid="-1:1:5", repeat_depths=(3,),
                            repeat_seeds=(1,))
     summary = run_depth_study(profile, data=str(image_folder), device="cpu", quiet=True, jobs=2)  # 2 runs at a time
     out = tmp_path / "out"
@@ -27,8 +28,17 @@ def test_depth_study_end_to_end_on_tiny_data(tmp_path, image_folder, capsys):
     assert "- L=3: test_acc: mish − relu = " in table
     assert "2 seeds" in table.split("- L=3")[1] and "2 seeds" not in table.split("- L=3")[0]  # repeated at L=3 only
     for name in ("accuracy_vs_depth.png", "landscape_depth_1.png", "landscape_depth_3.pdf", "sharpness/summary.csv",
-                 "surfaces/mlp3_mish.h5"):
+                 "surfaces/mlp3_mish.h5", "training_curves.png", "layers.pdf", "landscapes.csv"):
         assert (out / name).stat().st_size > 200, name
+    record = json.loads((tmp_path / "ck" / "mlp3_relu.run.json").read_text())
+    per_layer = record["dead_units_per_layer"]  # equal widths: the overall share is the mean over layers
+    assert len(per_layer) == 3 and abs(sum(per_layer) / 3 - record["row"]["dead_units"]) < 1e-6
+    assert sum(line.startswith(("- ReLU: ", "- Mish: ")) and "trains" in line for line in table.splitlines()) == 2
+    ends = json.loads((out / "landscapes.json").read_text())
+    assert [(r["activation"], r["depth"]) for r in ends] == [
+        (name, d) for d in (1, 3) for name in ("ReLU", "Leaky ReLU (slope 0.3)", "Swish", "Mish")]
+    assert all(r["surface_roughness"] >= 0 and r["slice_curvature_low"] <= r["slice_curvature"] for r in ends)
+    assert "| activation | depth | surface minimum | roughness |" in table
     assert summary[0].startswith("runs: ") and len(summary) == 2 + len(STUDY_ACTIVATIONS)
 
     # A fresh clone: the checkpoints are not committed, their records and the finished landscapes are.
@@ -47,3 +57,53 @@ def test_depth_study_end_to_end_on_tiny_data(tmp_path, image_folder, capsys):
     assert "invalid choice: 'huge'" in capsys.readouterr().err
     assert main(["study", "--repeat-depths", "23"]) == 2  # the activation study has no depths
     assert main(["study", "--study", "depth", "--repeat-depths", "deep"]) == 2
+
+
+def test_a_stopped_sweep_keeps_the_record_of_every_run_it_finished(tmp_path, image_folder, monkeypatch):
+    """Each run's record is written when that run is trained, not when the sweep ends: a sweep
+    stopped in its fifth run leaves four records, a finished run without one gets it before any
+    training, and on a fresh clone (no checkpoints) a recorded depth is not trained again."""
+    profile = DepthProfile(name="test", depths=(1, 2, 3), seeds=(0,), epochs=1, train_samples=20, width=8,
+                           dropout=0.25, lr=1e-3, checkpoint_dir=str(tmp_path / "ck"), output_dir=str(tmp_path / "out"),
+                           grid="-1:1:3", samples=10, directions=2, slice_grid="-1:1:3")
+    engine = importlib.import_module("landscape.train")
+    real_train, trained = engine.train, []
+
+    def train_four_then_stop(config):
+        if len(trained) == 4:
+            raise KeyboardInterrupt
+        trained.append(config.out)
+        return real_train(config)
+    monkeypatch.setattr(engine, "train", train_four_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        run_depth_study(profile, data=str(image_folder), device="cpu", quiet=True)
+    records = sorted((tmp_path / "ck").glob("*.run.json"))
+    assert [p.name for p in records] == sorted(f"mlp1_{name}.run.json" for name in STUDY_ACTIVATIONS)
+    records[0].unlink()  # a run trained by an older sweep that stopped before recording it is recorded first
+    with pytest.raises(KeyboardInterrupt):
+        run_depth_study(profile, data=str(image_folder), device="cpu", quiet=True)
+    assert sorted((tmp_path / "ck").glob("*.run.json")) == records and len(trained) == 4
+    for checkpoint in trained:  # the interrupted sweep lost its depth-1 checkpoints: only the records are left
+        (tmp_path / "ck" / checkpoint.rsplit("/", 1)[1]).unlink()
+    trained.clear()
+    monkeypatch.setattr(engine, "train", lambda config: trained.append(config.out) or real_train(config))
+    with pytest.raises(LandscapeError, match=r"mlp1_relu.pt is not on disk"):  # the shallow end's landscape needs it
+        run_depth_study(profile, data=str(image_folder), device="cpu", quiet=True)
+    assert sorted(trained) == sorted(str(tmp_path / "ck" / f"mlp{d}_{name}.pt")
+                                     for d in (2, 3) for name in STUDY_ACTIVATIONS)  # depth 1 was not retrained
+    rows = json.loads((tmp_path / "out" / "runs.json").read_text())
+    assert sorted((r["depth"], r["activation"]) for r in rows) == sorted(
+        (d, name) for d in (1, 2, 3) for name in STUDY_ACTIVATIONS)
+
+
+def test_deepest_trained_depth_stops_at_the_first_failure():
+    """The deepest depth up to which every run trained: a failure at one depth (divergence, or one
+    seed of several stuck at chance) caps it, even where a deeper run happened to train."""
+    def row(name, depth, seed=0, diverged=None, chance=False):
+        return {"activation": name, "depth": depth, "seed": seed, "diverged_epoch": diverged,
+                "never_left_chance": chance}
+    rows = [row("relu", 15), row("relu", 17, diverged=3), row("relu", 19),
+            row("leaky_relu", 15), row("leaky_relu", 17), row("leaky_relu", 17, seed=1, chance=True),
+            row("swish", 15), row("swish", 17), row("swish", 19),
+            row("mish", 15, diverged=1), row("mish", 17)]
+    assert deepest_trained(rows) == {"relu": 15, "leaky_relu": 15, "swish": 19, "mish": None}

@@ -170,11 +170,14 @@ def mlp_configs(folder, data, runs) -> list[TrainConfig]:
 
 def test_runs_side_by_side_equal_the_same_runs_alone(tmp_path, image_folder, capsys):
     """Two one-thread workers: each checkpoint is bit-identical to its run trained here on one thread;
-    progress is counted in epochs over all runs; a second call finds them finished and trains nothing."""
+    progress is counted in epochs over all runs; each run is reported as soon as it is trained, and a
+    second call finds them finished and trains (and reports) nothing."""
     configs = mlp_configs(tmp_path / "side", image_folder, [("relu", 0, {}), ("mish", 0, {}), ("swish", 1, {})])
+    trained = []
     with cpu_threads(2):
-        paths = train_side_by_side(configs, jobs=2)
+        paths = train_side_by_side(configs, jobs=2, on_trained=lambda c: trained.append((c.out, Path(c.out).exists())))
     assert paths == [Path(c.out) for c in configs]
+    assert sorted(trained) == sorted((c.out, True) for c in configs)
     printed = capsys.readouterr()
     assert "training: 6/6 epoch (100 %)" in printed.err  # a log line per 5 % where stderr is not a terminal
     assert printed.out.count("trained ") == 3 and "test accuracy" in printed.out
@@ -184,8 +187,9 @@ def test_runs_side_by_side_equal_the_same_runs_alone(tmp_path, image_folder, cap
             side_weights, alone_weights = load_checkpoint(path)[0].state_dict(), load_checkpoint(alone)[0].state_dict()
             assert all(torch.equal(side_weights[k], alone_weights[k]) for k in alone_weights)
     written = [p.stat().st_mtime_ns for p in paths]
-    assert train_side_by_side(configs, jobs=2) == paths
-    assert [p.stat().st_mtime_ns for p in paths] == written
+    for jobs in (1, 2):
+        assert train_side_by_side(configs, jobs=jobs, on_trained=trained.append) == paths
+    assert [p.stat().st_mtime_ns for p in paths] == written and len(trained) == len(configs)
 
 
 def test_a_failing_run_stops_the_side_by_side_sweep_in_one_line(tmp_path, image_folder):
