@@ -18,7 +18,7 @@ from collections import defaultdict
 import numpy as np
 
 from landscape.findings import decide
-from landscape.slice_metrics import slice_metrics
+from landscape.slice_metrics import has_second_minimum, slice_metrics
 from landscape.storage import Surface, read_surface
 from landscape.surface_metrics import DEFAULT_THRESHOLDS, finite_values
 from landscape.tables import markdown_table, write_rows
@@ -44,11 +44,9 @@ def second_minima(surfaces: list[Surface], above: float = 1.0) -> tuple[int, int
     slices = with_second = off_origin = 0
     for surface in surfaces:
         for z in finite_values(surface, "train_loss"):
-            lowest = int(np.nanargmin(z))
-            inner = [i for i in range(1, len(z) - 1) if z[i] < z[i - 1] and z[i] < z[i + 1] and i != lowest]
             slices += 1
-            with_second += any(z[i] < z[lowest] + above for i in inner)
-            off_origin += surface.x[lowest] != 0
+            with_second += has_second_minimum(z, above)
+            off_origin += surface.x[int(np.nanargmin(z))] != 0
     return slices, with_second, off_origin
 
 

@@ -28,14 +28,16 @@ CIFAR_INPUT = 3 * 32 * 32
 
 
 def model_metadata(depth: int, activation: str, activation_params: dict, num_classes: int = 10,
-                   architecture: str = "cifar_resnet", width: int = 500, dropout: float = 0.25) -> dict:
-    """The metadata keys that define the architecture (what `build_model` reads). ResNet: depth 6n+2.
-    MLP: `depth` hidden layers of `width` units, each Linear → BatchNorm → activation → dropout."""
+                   architecture: str = "cifar_resnet", width: int = 500, dropout: float = 0.25,
+                   in_features: int = CIFAR_INPUT) -> dict:
+    """The metadata keys that define the architecture (what `build_model` reads). ResNet: depth 6n+2,
+    3-channel images. MLP: `depth` hidden layers of `width` units, each Linear → BatchNorm →
+    activation → dropout, on flattened inputs of `in_features` values."""
     require_choice("architecture", architecture, ARCHITECTURES)
     meta = {"architecture": architecture, "depth": depth, "activation": activation,
             "activation_params": dict(activation_params), "num_classes": num_classes}
     if architecture == "mlp":
-        meta.update({"width": width, "dropout": dropout, "batch_norm": True, "in_features": CIFAR_INPUT})
+        meta.update({"width": width, "dropout": dropout, "batch_norm": True, "in_features": in_features})
     return meta
 
 

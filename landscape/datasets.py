@@ -83,6 +83,15 @@ class DatasetSpec:
         return self == DatasetSpec()
 
 
+def require_own_data(metadata: dict, spec: DatasetSpec, checkpoint: str | Path) -> None:
+    """A one-line error where a checkpoint trained on another named set would be measured on
+    CIFAR-10 only because --dataset was not given (its inputs would not even fit the network)."""
+    trained_on = metadata.get("dataset", "cifar10")
+    if spec.is_default and trained_on != "cifar10":
+        raise LandscapeError(f"{checkpoint} was trained on {trained_on}; pass --dataset {trained_on} "
+                             f"(and --data where its files are) to measure it on its own data")
+
+
 def load_split(spec: DatasetSpec, root: str | None, split: str, quiet: bool = False) -> ImageSet:
     """One split of the data `spec` names (`root`: where named sets and CIFAR-10 folders live)."""
     if spec.name == "cifar10":  # our folder layouts as well as torchvision's

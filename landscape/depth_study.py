@@ -10,26 +10,30 @@ one recipe for all; training records divergence and per-layer gradient norms its
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from .activations import display_name
 from .checkpoint import read_checkpoint
+from .datasets import DatasetSpec
 from .errors import LandscapeError, require_choice
 from .files import atomic_write, file_sha256
 from .metrics import MetricsConfig, checkpoint_metrics, run_metrics
 from .plots import PlotOptions, plot_comparison, save
 from .sharpness import SharpnessConfig, summarise
+from .slice_metrics import has_second_minimum
 from .stats import compare, describe
+from .storage import read_surface
 from .study import STUDY_ACTIVATIONS
 from .study_figures import depth_accuracy_figure, depth_training_figure, layer_diagnostics_figure, read_training_log
 from .surface import SurfaceConfig, finished_surface, run_surface
+from .surface_metrics import finite_values
 from .tables import format_estimate, markdown_table, write_rows
 from .train import RunPaths, TrainConfig, already_finished, train_side_by_side
 
-CHANCE = 0.1  # CIFAR-10: ten balanced classes
+CHANCE = 0.1  # ten balanced classes
 LEFT_CHANCE = 0.2  # best test accuracy below this: the run never really left chance level
 
 
@@ -53,6 +57,11 @@ class DepthProfile:
     slice_grid: str
     repeat_depths: tuple[int, ...] = ()  # where the activations separate: trained again with repeat_seeds
     repeat_seeds: tuple[int, ...] = (1, 2)
+    dataset: str = "cifar10"  # one of TEN_CLASS_SETS
+    augment: bool = True  # crop and flip: right for CIFAR-10, not for digits
+
+
+TEN_CLASS_SETS = ("cifar10", "mnist", "fashion_mnist", "svhn")  # chance level is 10 % on every one
 
 
 DEPTH_PROFILES = {
@@ -65,6 +74,15 @@ DEPTH_PROFILES = {
                           output_dir="runs/quick_depth", grid="-1:1:7", samples=200, directions=3,
                           slice_grid="-1:1:9"),
 }
+
+
+def on_dataset(profile: DepthProfile, dataset: str, augment: bool) -> DepthProfile:
+    """The profile on another ten-class set (the paper's MNIST, say), in folders of its own."""
+    require_choice("depth study dataset", dataset, TEN_CLASS_SETS)
+    if dataset == "cifar10":
+        return replace(profile, augment=augment)
+    return replace(profile, dataset=dataset, augment=augment, checkpoint_dir=f"{profile.checkpoint_dir}_{dataset}",
+                   output_dir=f"{profile.output_dir}_{dataset}")
 
 
 def depth_checkpoint(profile: DepthProfile, depth: int, name: str, seed: int) -> Path:
@@ -85,7 +103,8 @@ def training_runs(profile: DepthProfile, data: str | None, device: str, quiet: b
     """Every run of the sweep, in `sweep_plan` order, the four activations at each (seed, depth)."""
     return [TrainConfig(out=str(depth_checkpoint(profile, depth, name, seed)), data=data, architecture="mlp",
                         depth=depth, width=profile.width, dropout=profile.dropout, activation=name,
-                        activation_params=params, epochs=profile.epochs, optimizer="rmsprop", lr=profile.lr,
+                        activation_params=params, dataset=profile.dataset, augment=profile.augment,
+                        epochs=profile.epochs, optimizer="rmsprop", lr=profile.lr,
                         momentum=0.0, weight_decay=0.0, seed=seed, train_samples=profile.train_samples,
                         device=device, quiet=quiet)
             for seed, depth in sweep_plan(profile) for name, params in STUDY_ACTIVATIONS.items()]
@@ -119,6 +138,7 @@ def read_record(config: TrainConfig) -> dict | None:
 def record_run(config: TrainConfig, profile: DepthProfile, data: str | None, device: str) -> dict:
     """Measure a trained run on its checkpoint (dead units on the study's images) and write its record."""
     measured = checkpoint_metrics(config.out, MetricsConfig(checkpoints=(config.out,), data=data,
+                                                            dataset=DatasetSpec(profile.dataset),
                                                             samples=profile.samples, dead_units=True,
                                                             device=device, quiet=True))
     record = {"row": run_row(Path(config.out), config.depth, config.seed, measured.flat()),
@@ -191,14 +211,16 @@ def landscapes(ends: dict[tuple[str, int], tuple[TrainConfig, dict]], profile: D
     """2-D surfaces and random slices of the shallowest and deepest network of each activation
     (`ends`: (activation, depth) → its first seed's run and record), on the same images; one
     comparison figure per depth on shared levels, and a row per network of the surface's roughness,
-    local minima and width and the slices' widths and curvature over directions. Directions are kept
+    local minima and width, and the slices' widths and curvature over directions and how many cross
+    a second basin (a second local minimum below their minimum + 1). Directions are kept
     as seeds and checksums: a plane's two would take 40–60 MB."""
     out = Path(profile.output_dir)
     depths = (min(profile.depths), max(profile.depths))
     chosen = [(name, d) for d in depths for name in STUDY_ACTIVATIONS]
     surfaces = {(name, d): landscape_file(SurfaceConfig(
         checkpoint=run.out, out=str(out / "surfaces" / f"{Path(run.out).stem}.h5"), data=data, x=profile.grid,
-        y=profile.grid, samples=profile.samples, store_directions=False, device=device, quiet=quiet), record)
+        y=profile.grid, samples=profile.samples, dataset=DatasetSpec(profile.dataset), store_directions=False,
+        device=device, quiet=quiet), record)
         for (name, d), (run, record) in ((key, ends[key]) for key in chosen)}
     planes = run_metrics(MetricsConfig(surfaces=tuple(str(surfaces[key]) for key in chosen)))
     bottom = min(r["minimum"] for r in planes)
@@ -206,18 +228,22 @@ def landscapes(ends: dict[tuple[str, int], tuple[TrainConfig, dict]], profile: D
     written = [p for d in depths for p in plot_comparison([surfaces[(name, d)] for name in STUDY_ACTIVATIONS],
                                                           out / f"landscape_depth_{d}", options)]
     config = SharpnessConfig(checkpoints=tuple(ends[key][0].out for key in chosen), out_dir=str(out / "sharpness"),
-                             data=data, directions=profile.directions, x=profile.slice_grid,
+                             data=data, dataset=DatasetSpec(profile.dataset), directions=profile.directions,
+                             x=profile.slice_grid,
                              samples=profile.samples, device=device, quiet=quiet)
-    slices = [summarise(landscape_file(config.surface_config(ends[key][0].out), ends[key][1]), "train_loss",
-                        config.thresholds) for key in chosen]
+    slice_files = [landscape_file(config.surface_config(ends[key][0].out), ends[key][1]) for key in chosen]
+    slices = [summarise(path, "train_loss", config.thresholds) for path in slice_files]
     write_rows(slices, out / "sharpness" / "summary.json", out / "sharpness" / "summary.csv")
+    second = [sum(has_second_minimum(z) for z in finite_values(read_surface(path), "train_loss"))
+              for path in slice_files]
     rows = [{"activation": display_name(name, STUDY_ACTIVATIONS[name]), "depth": d, "surface_minimum": plane["minimum"],
              "surface_roughness": plane["roughness"], "surface_local_minima": plane["local_minima"],
              "surface_nonconvex_fraction": plane["nonconvex_fraction"],
              "surface_width_radius_0.5": plane["width_radius_0.5"],
              **{f"slice_{key}{end}": sl[f"{key}{end}"] for key in ("width_0.5", "curvature")
-                for end in ("", "_low", "_high")}, "slice_censored_0.5": sl["censored_0.5"]}
-            for (name, d), plane, sl in zip(chosen, planes, slices)]
+                for end in ("", "_low", "_high")}, "slice_censored_0.5": sl["censored_0.5"],
+             "slices_with_second_minimum": n, "slices": sl["directions"]}
+            for (name, d), plane, sl, n in zip(chosen, planes, slices, second)]
     return written, rows
 
 
@@ -280,7 +306,8 @@ def depth_report(rows: list[dict], depths: tuple[int, ...], landscape_rows: list
              "non-convex share": r["surface_nonconvex_fraction"], "radius Δ=0.5": r["surface_width_radius_0.5"],
              **{f"slice {label}": format_estimate(r[f"slice_{key}"], r[f"slice_{key}_low"], r[f"slice_{key}_high"])
                 for key, label in (("width_0.5", "width Δ=0.5"), ("curvature", "curvature"))},
-             "censored": r["slice_censored_0.5"]} for r in landscape_rows]
+             "censored": r["slice_censored_0.5"],
+             "second minimum": f"{r['slices_with_second_minimum']} of {r['slices']}"} for r in landscape_rows]
     return "\n\n".join([divergence_table(rows), "\n".join(trained_to), "\n".join(comparisons),
                         markdown_table(ends, digits=3)]) + "\n"
 

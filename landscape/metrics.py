@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from .checkpoint import load_checkpoint
+from .datasets import DatasetSpec, require_own_data
 from .errors import LandscapeError
 from .evaluate import load_eval_set
 from .model_metrics import (
@@ -58,6 +59,7 @@ class MetricsConfig:
     thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS
     store: bool = True
     data: str | None = None
+    dataset: DatasetSpec = field(default_factory=DatasetSpec)
     split: str = "train"
     samples: int = 1000
     data_seed: int = 0
@@ -78,13 +80,15 @@ def checkpoint_metrics(path: str, config: MetricsConfig) -> CheckpointMetrics:
     """The model metrics `config` asks for, on its fixed images of one split."""
     device = resolve_device(config.device)
     model, meta = load_checkpoint(path)
+    require_own_data(meta, config.dataset, path)
     model = model.to(device)
-    images = load_eval_set(config.data, config.split, config.samples, config.data_seed, device, quiet=True)
+    images = load_eval_set(config.data, config.split, config.samples, config.data_seed, device, quiet=True,
+                           dataset=config.dataset)
     hessian = None
     if config.hessian:
         own = config.hessian.samples not in (None, config.samples)
         curvature_set = load_eval_set(config.data, config.split, config.hessian.samples, config.data_seed, device,
-                                      quiet=True) if own else images
+                                      quiet=True, dataset=config.dataset) if own else images
         hessian = hessian_spectrum(model, curvature_set.inputs, curvature_set.labels, config.hessian, config.quiet)
     return CheckpointMetrics(
         str(path), str(meta.get("activation")), loss_spread(model, images.inputs, images.labels), hessian,

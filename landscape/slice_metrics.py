@@ -80,6 +80,14 @@ def interval(x: np.ndarray, z: np.ndarray, start: int, delta: float) -> SliceWid
     return SliceWidth(delta, ends[0], ends[1], censored)
 
 
+def has_second_minimum(z: np.ndarray, above: float = 1.0) -> bool:
+    """Whether the curve z (NaN: not computed) has a strict interior local minimum, other than its
+    lowest point, below that lowest value + `above`: a slice through more than one basin."""
+    lowest = int(np.nanargmin(z))
+    return any(z[i] < z[i - 1] and z[i] < z[i + 1] and z[i] < z[lowest] + above
+               for i in range(1, len(z) - 1) if i != lowest)
+
+
 def slice_metrics(x: np.ndarray, z: np.ndarray, thresholds: tuple[float, ...]) -> SliceMetrics:
     """Metrics of the curve z(x) on an evenly spaced grid (every point computed)."""
     if len(x) < 5:

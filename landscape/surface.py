@@ -23,7 +23,7 @@ from torch import nn
 from . import storage
 from .checkpoint import ModelSpec, load_model, model_from, read_checkpoint
 from .data import SPLITS
-from .datasets import DatasetSpec
+from .datasets import DatasetSpec, require_own_data
 from .directions import (
     Direction,
     DirectionOptions,
@@ -227,6 +227,7 @@ def plan_surface(config: SurfaceConfig, ranks: Ranks = Ranks(), device: torch.de
     require_writable_folder(config.out, "--out")
     device = device or resolve_device(config.device)
     loaded = load_model(config.checkpoint, config.model)
+    require_own_data(loaded.metadata, config.dataset, config.checkpoint)
     model = loaded.model.to(device, memory_format=torch.channels_last)
     sets = [load_eval_set(config.data, split, config.samples, config.data_seed, device, config.quiet, config.dataset)
             for split in config.splits]

@@ -36,7 +36,8 @@ from .checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
-from .data import ImageSet, augment, balanced_subset, load_cifar10
+from .data import ImageSet, augment, balanced_subset
+from .datasets import DatasetSpec, load_split
 from .errors import LandscapeError, require_choice
 from .evaluate import Score, evaluate, prepare_inputs
 from .files import atomic_write, exclusive_writer
@@ -69,6 +70,8 @@ class TrainConfig:
     dropout: float = 0.25  # MLP only
     activation: str = "relu"
     activation_params: dict = field(default_factory=dict)
+    dataset: str = "cifar10"  # a `datasets.DatasetSpec` name: cifar10, mnist, ..., imagefolder:PATH
+    augment: bool = True  # random crop (4-pixel padding) and horizontal flip of every training batch
     epochs: int = 50
     optimizer: Optimizer = "sgd"
     lr: float = 0.1
@@ -88,6 +91,7 @@ class TrainConfig:
         require_choice("schedule", self.schedule, SCHEDULES)
         require_choice("precision", self.precision, PRECISIONS)
         require_choice("architecture", self.architecture, ARCHITECTURES)
+        DatasetSpec(self.dataset)  # a one-line error for an unknown name
         if not 0 <= self.dropout < 1:
             raise LandscapeError(f"--dropout must be in [0, 1); got {self.dropout}")
         # Resolve the activation's parameters now, so they are recorded in full.
@@ -102,18 +106,30 @@ class TrainConfig:
 
     def recipe(self) -> dict:
         """The fields that decide the weights (not where they go, how loud, or on which device). The MLP's
-        fields are left out for the ResNet, so ResNet recipes read as they did before MLPs existed."""
+        fields are left out for the ResNet, and the dataset and augmentation where they are CIFAR-10's
+        defaults, so recipes read as they did before those options existed (and their runs resume)."""
         left_out = ("out", "data", "device", "quiet") + (
-            ("architecture", "width", "dropout") if self.architecture == "cifar_resnet" else ())
+            ("architecture", "width", "dropout") if self.architecture == "cifar_resnet" else ()) + (
+            ("dataset",) if self.dataset == "cifar10" else ()) + (("augment",) if self.augment else ())
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in left_out}
 
     def has_recipe(self, recorded: dict | None) -> bool:
         """Whether a recipe read back from JSON (tuples as lists) is this config's."""
         return recorded == json.loads(json.dumps(self.recipe()))
 
-    def model_metadata(self) -> dict:
-        return model_metadata(self.depth, self.activation, self.activation_params, architecture=self.architecture,
-                              width=self.width, dropout=self.dropout)
+    def model_metadata(self, data: ImageSet | None = None) -> dict:
+        """The architecture, sized for `data` (input values and classes; None: CIFAR-10's)."""
+        if data is None:
+            return model_metadata(self.depth, self.activation, self.activation_params, architecture=self.architecture,
+                                  width=self.width, dropout=self.dropout)
+        shape = tuple(data.images.shape[1:])
+        if self.architecture == "cifar_resnet" and (len(shape) != 3 or shape[0] != 3):
+            raise LandscapeError(f"cifar_resnet takes 3-channel images; {self.dataset} has inputs of shape "
+                                 f"{list(shape)}: use --architecture mlp")
+        return model_metadata(self.depth, self.activation, self.activation_params,
+                              num_classes=max(len(data.classes), int(data.labels.max()) + 1),
+                              architecture=self.architecture, width=self.width, dropout=self.dropout,
+                              in_features=math.prod(shape))
 
 
 @dataclass(frozen=True)
@@ -165,9 +181,9 @@ def make_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
     return builders[config.optimizer]()
 
 
-def init_model(config: TrainConfig) -> nn.Module:
-    """The initial weights, drawn from a fork of the RNG seeded by config.seed."""
-    metadata = config.model_metadata()
+def init_model(config: TrainConfig, data: ImageSet | None = None) -> nn.Module:
+    """The initial weights (sized for `data`), drawn from a fork of the RNG seeded by config.seed."""
+    metadata = config.model_metadata(data)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         return build_model(metadata)
@@ -189,9 +205,9 @@ class RunState:
                            "log": json.dumps(self.log)}, path)
 
 
-def start_or_resume(config: TrainConfig, paths: RunPaths, device: torch.device) -> RunState:
+def start_or_resume(config: TrainConfig, paths: RunPaths, device: torch.device, data: ImageSet) -> RunState:
     """A fresh run state, or the one saved in paths.state if it was made by the same recipe."""
-    model = init_model(config).to(device, memory_format=torch.channels_last)
+    model = init_model(config, data).to(device, memory_format=torch.channels_last)
     optimizer = make_optimizer(config, model.parameters())
     generator = torch.Generator().manual_seed(config.seed)
     state = RunState(0, model, optimizer, generator, [])
@@ -226,7 +242,8 @@ def train_one_epoch(state: RunState, config: TrainConfig, train_set: ImageSet, t
                leave=False, disable=config.quiet or None)
     for i in bar:
         idx = order[i * config.batch_size:(i + 1) * config.batch_size].to(device)
-        inputs = prepare_inputs(augment(train_set.images[idx], state.generator), device)
+        batch = augment(train_set.images[idx], state.generator) if config.augment else train_set.images[idx]
+        inputs = prepare_inputs(batch, device, train_set.mean, train_set.std)
         labels = train_set.labels[idx]
         lr = learning_rate(config.schedule, config.lr, state.epoch * steps_per_epoch + i, total_steps)
         for group in optimizer.param_groups:
@@ -253,7 +270,7 @@ def score_set(model: nn.Module, images: ImageSet, config: TrainConfig) -> Score:
     device = images.images.device
     chunk, loss, correct = 5000, 0.0, 0.0
     for start in range(0, len(images), chunk):
-        inputs = prepare_inputs(images.images[start:start + chunk], device)
+        inputs = prepare_inputs(images.images[start:start + chunk], device, images.mean, images.std)
         labels = images.labels[start:start + chunk]
         score = evaluate(model, inputs, labels, batch_size=250, precision=config.precision)
         loss += score.loss * len(labels)
@@ -266,16 +283,17 @@ def write_log(path: Path, log: list[dict]) -> None:
         tmp.write_text("".join(json.dumps(record) + "\n" for record in log))
 
 
-def snapshot_metadata(config: TrainConfig, epoch: int) -> dict:
-    meta = config.model_metadata()
+def snapshot_metadata(config: TrainConfig, epoch: int, data: ImageSet) -> dict:
+    meta = config.model_metadata(data)
     return {**meta, "epoch": epoch, "recipe": config.recipe(), "versions": library_versions()}
 
 
 def final_metadata(config: TrainConfig, state: RunState, train_set: ImageSet, test_set: ImageSet,
                    scores: dict[str, Score], device: torch.device) -> dict:
     seconds = [r["seconds"] for r in state.log]
-    return {**config.model_metadata(),
-            "epochs": config.epochs, "recipe": config.recipe(), "data_source": train_set.source,
+    return {**config.model_metadata(train_set),
+            "epochs": config.epochs, "recipe": config.recipe(), "dataset": config.dataset,
+            "normalization_mean": train_set.mean, "normalization_std": train_set.std, "data_source": train_set.source,
             "train_size": len(train_set), "test_size": len(test_set),
             "train_loss": scores["train"].loss, "train_acc": scores["train"].accuracy,
             "test_loss": scores["test"].loss, "test_acc": scores["test"].accuracy,
@@ -299,8 +317,8 @@ def already_finished(paths: RunPaths, config: TrainConfig) -> bool:
 def train(config: TrainConfig, train_set: ImageSet | None = None, test_set: ImageSet | None = None) -> Path:
     """Train per `config` (resuming if a state file exists) and return the checkpoint path.
 
-    `train_set`/`test_set` default to CIFAR-10 from config.data; pass your own ImageSets
-    (uint8 [N, 3, 32, 32]) to train on other data.
+    `train_set`/`test_set` default to config.dataset's splits from config.data; or pass your own
+    ImageSets (uint8 [N, C, H, W] with their mean and std); the model is sized for the training set.
     """
     paths = RunPaths.beside(config.out)
     if already_finished(paths, config):
@@ -414,20 +432,25 @@ def run_training(config: TrainConfig, paths: RunPaths, train_set: ImageSet | Non
                  test_set: ImageSet | None) -> Path:
     """The body of `train`: data, resume, the epochs, the final checkpoint."""
     device = resolve_device(config.device)
+    spec = DatasetSpec(config.dataset)
     if train_set is None:
-        train_set = load_cifar10(config.data, "train", quiet=config.quiet)
+        train_set = load_split(spec, config.data, "train", quiet=config.quiet)
     if test_set is None:
-        test_set = load_cifar10(config.data, "test", quiet=config.quiet)
+        test_set = load_split(spec, config.data, "test", quiet=config.quiet)
+    if train_set.mean is None or train_set.images.dim() != 4:
+        raise LandscapeError(f"training takes images [N, C, H, W] with their statistics; {config.dataset} gives "
+                             f"ready inputs of shape {list(train_set.images.shape)}")
     if config.train_samples:
         train_set = train_set.subset(balanced_subset(train_set.labels, config.train_samples, config.seed))
     on_device = [dataclasses.replace(s, images=s.images.to(device), labels=s.labels.to(device))
                  for s in (train_set, test_set)]
-    state = start_or_resume(config, paths, device)
+    state = start_or_resume(config, paths, device, train_set)
     steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
     total_steps = config.epochs * steps_per_epoch
     if config.save_every and state.epoch == 0:
-        save_checkpoint(paths.snapshots / "epoch_000.pt", state.model, snapshot_metadata(config, 0))
-    probe = (prepare_inputs(on_device[0].images[:GRADIENT_PROBE], device), on_device[0].labels[:GRADIENT_PROBE])
+        save_checkpoint(paths.snapshots / "epoch_000.pt", state.model, snapshot_metadata(config, 0, train_set))
+    probe = (prepare_inputs(on_device[0].images[:GRADIENT_PROBE], device, train_set.mean, train_set.std),
+             on_device[0].labels[:GRADIENT_PROBE])
     at_init = gradient_norms(state.model, *probe) if state.epoch == 0 else None
     diverged = None
     while state.epoch < config.epochs and diverged is None:
@@ -451,7 +474,7 @@ def run_training(config: TrainConfig, paths: RunPaths, train_set: ImageSet | Non
         state.log.append(record)
         if config.save_every and state.epoch % config.save_every == 0:
             save_checkpoint(paths.snapshots / f"epoch_{state.epoch:03d}.pt", state.model,
-                            snapshot_metadata(config, state.epoch))
+                            snapshot_metadata(config, state.epoch, train_set))
         state.save(paths.state, config.recipe())
         write_log(paths.log, state.log)
         if not config.quiet:

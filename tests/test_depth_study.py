@@ -37,7 +37,8 @@ def test_depth_study_end_to_end_on_tiny_data(tmp_path, image_folder, capsys):
     ends = json.loads((out / "landscapes.json").read_text())
     assert [(r["activation"], r["depth"]) for r in ends] == [
         (name, d) for d in (1, 3) for name in ("ReLU", "Leaky ReLU (slope 0.3)", "Swish", "Mish")]
-    assert all(r["surface_roughness"] >= 0 and r["slice_curvature_low"] <= r["slice_curvature"] for r in ends)
+    assert all(r["surface_roughness"] >= 0 and r["slice_curvature_low"] <= r["slice_curvature"]
+               and 0 <= r["slices_with_second_minimum"] <= r["slices"] == 2 for r in ends)
     assert "| activation | depth | surface minimum | roughness |" in table
     assert summary[0].startswith("runs: ") and len(summary) == 2 + len(STUDY_ACTIVATIONS)
 
@@ -57,6 +58,8 @@ def test_depth_study_end_to_end_on_tiny_data(tmp_path, image_folder, capsys):
     assert "invalid choice: 'huge'" in capsys.readouterr().err
     assert main(["study", "--repeat-depths", "23"]) == 2  # the activation study has no depths
     assert main(["study", "--study", "depth", "--repeat-depths", "deep"]) == 2
+    assert main(["study", "--dataset", "mnist"]) == 2  # the activation study is CIFAR-10's
+    assert "belong to the depth study" in capsys.readouterr().err
 
 
 def test_a_stopped_sweep_keeps_the_record_of_every_run_it_finished(tmp_path, image_folder, monkeypatch):
@@ -107,3 +110,25 @@ def test_deepest_trained_depth_stops_at_the_first_failure():
             row("swish", 15), row("swish", 17), row("swish", 19),
             row("mish", 15, diverged=1), row("mish", 17)]
     assert deepest_trained(rows) == {"relu": 15, "leaky_relu": 15, "swish": 19, "mish": None}
+
+
+def test_the_depth_study_runs_on_mnist_in_folders_of_its_own(tmp_path):
+    """`--dataset mnist --no-augment`: the paper's data, for those who have it. Networks sized for
+    28×28 digits, their own folders, and surfaces measured on MNIST (the files say so)."""
+    from landscape.checkpoint import read_checkpoint
+    from landscape.depth_study import on_dataset
+    from landscape.storage import read_surface
+    from tests.test_datasets import fake_mnist
+
+    base = DepthProfile(name="test", depths=(1,), seeds=(0,), epochs=1, train_samples=None, width=8, dropout=0.25,
+                        lr=1e-3, checkpoint_dir=str(tmp_path / "ck"), output_dir=str(tmp_path / "out"),
+                        grid="-1:1:3", samples=10, directions=2, slice_grid="-1:1:5")
+    profile = on_dataset(base, "mnist", augment=False)
+    assert (profile.checkpoint_dir, profile.output_dir) == (str(tmp_path / "ck_mnist"), str(tmp_path / "out_mnist"))
+    run_depth_study(profile, data=str(fake_mnist(tmp_path / "mnist")), device="cpu", quiet=True)
+    meta = read_checkpoint(tmp_path / "ck_mnist" / "mlp1_mish.pt").metadata
+    assert (meta["dataset"], meta["in_features"], meta["recipe"]["augment"]) == ("mnist", 784, False)
+    assert read_surface(tmp_path / "out_mnist" / "surfaces" / "mlp1_mish.h5").header.dataset == "mnist"
+    assert len(json.loads((tmp_path / "out_mnist" / "runs.json").read_text())) == len(STUDY_ACTIVATIONS)
+    with pytest.raises(LandscapeError, match="depth study dataset"):
+        on_dataset(base, "cifar100", augment=True)  # 100 classes: chance is not 10 %

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from landscape import LandscapeError
-from landscape.slice_metrics import crossing, slice_metrics
+from landscape.slice_metrics import crossing, has_second_minimum, slice_metrics
 
 
 def test_quadratic_bowl_widths_to_1e_3_between_grid_points():
@@ -54,3 +54,13 @@ def test_bad_slices_are_refused():
         slice_metrics(np.arange(3.0), np.arange(3.0), (1.0,))
     with pytest.raises(LandscapeError, match="no finite loss"):
         slice_metrics(np.arange(6.0), np.full(6, np.nan), (1.0,))
+
+
+def test_a_second_minimum_counts_only_below_the_lowest_value_plus_the_margin():
+    """A double well (x² − 1)² + 0.3·x has two basins; its upper one lies 0.6 above the lower one,
+    so it counts with a margin of 1 and not with 0.5. A parabola, and a plateau, have none."""
+    x = np.linspace(-2, 2, 41)
+    well = (x ** 2 - 1) ** 2 + 0.3 * x
+    assert has_second_minimum(well, above=1.0) and not has_second_minimum(well, above=0.5)
+    assert not has_second_minimum(x ** 2) and not has_second_minimum(np.ones_like(x))
+    assert not has_second_minimum(np.where(x > 1.5, np.nan, x ** 2))  # points not computed are not minima

@@ -247,3 +247,57 @@ def test_stopping_the_parent_stops_its_workers(tmp_path, image_folder, stop):
         train_side_by_side(configs, jobs=2)
     for log in logs:
         assert [json.loads(line)["epoch"] for line in log.read_text().splitlines()] == list(range(1, 101))
+
+
+def test_an_mlp_trains_on_mnist_standardised_by_its_own_statistics(tmp_path, capsys):
+    """`landscape train --dataset mnist`: the network is sized for 1×28×28 digits, standardised by
+    MNIST's mean and std (the recorded test accuracy equals one recomputed here by hand), and the
+    dataset enters the recipe. A surface of it needs --dataset mnist (one line says so), and its
+    centre is the loss on those images; a ResNet refuses one-channel images in one line."""
+    from landscape.cli import main
+    from landscape.datasets import DatasetSpec, load_split
+    from landscape.storage import read_surface
+    from tests.test_datasets import fake_mnist
+
+    root = str(fake_mnist(tmp_path / "mnist"))
+    out = tmp_path / "digits.pt"
+    flags = ["--dataset", "mnist", "--data", root, "--architecture", "mlp", "--depth", "2", "--width", "16",
+             "--optimizer", "rmsprop", "--lr", "1e-3", "--momentum", "0", "--weight-decay", "0", "--epochs", "2",
+             "--batch-size", "8", "--no-augment", "--device", "cpu", "--quiet"]
+    assert main(["train", *flags, "--out", str(out)]) == 0
+    model, meta = load_checkpoint(out)
+    assert (meta["in_features"], meta["num_classes"], meta["dataset"]) == (784, 10, "mnist")
+    assert meta["recipe"]["dataset"] == "mnist" and meta["recipe"]["augment"] is False
+    test = load_split(DatasetSpec("mnist"), root, "test")
+    inputs = (test.images.float() / 255 - 0.1307) / 0.3081
+    with torch.no_grad():
+        accuracy = float((model.eval()(inputs).argmax(1) == test.labels).float().mean())
+    assert meta["test_acc"] == pytest.approx(accuracy)
+
+    surface = tmp_path / "digits.h5"
+    capsys.readouterr()
+    assert main(["surface", str(out), "--data", root, "--x=-1:1:3", "--samples", "20", "--out", str(surface)]) == 2
+    assert "was trained on mnist; pass --dataset mnist" in capsys.readouterr().err
+    assert main(["surface", str(out), "--dataset", "mnist", "--data", root, "--x=-1:1:3", "--samples", "20",
+                 "--device", "cpu", "--quiet", "--out", str(surface)]) == 0
+    train_set = load_split(DatasetSpec("mnist"), root, "train")
+    with torch.no_grad():
+        loss = float(torch.nn.functional.cross_entropy(model(((train_set.images.float() / 255) - 0.1307) / 0.3081),
+                                                       train_set.labels))
+    assert read_surface(surface).values["train_loss"][1] == pytest.approx(loss, rel=1e-5)
+    measure = ["metrics", "--checkpoint", str(out), "--data", root, "--samples", "20", "--device", "cpu"]
+    capsys.readouterr()
+    assert main(measure) == 2 and "pass --dataset mnist" in capsys.readouterr().err
+    assert main([*measure, "--dataset", "mnist", "--json", str(tmp_path / "m.json")]) == 0
+    assert json.loads((tmp_path / "m.json").read_text())[0]["loss"] == pytest.approx(loss, rel=1e-5)
+
+    assert main(["train", *flags[:4], "--depth", "8", "--epochs", "1", "--out", str(tmp_path / "resnet.pt")]) == 2
+    assert "cifar_resnet takes 3-channel images" in capsys.readouterr().err
+
+
+def test_the_default_recipe_is_unchanged_by_the_dataset_options():
+    """Runs trained before --dataset and --no-augment existed keep their recipes (and resume)."""
+    assert not {"dataset", "augment"} & set(TrainConfig().recipe())
+    assert TrainConfig(dataset="mnist", augment=False).recipe()["dataset"] == "mnist"
+    with pytest.raises(LandscapeError, match="unknown dataset 'mnits'"):
+        TrainConfig(dataset="mnits")

@@ -7,9 +7,11 @@ from ..data import SPLITS
 from ..metrics import HessianOptions, MetricsConfig, run_metrics
 from ..tables import markdown_table, write_rows
 from .common import (
-    DATA_HELP,
+    DATASET_DATA_HELP,
+    add_dataset_flags,
     add_table_flags,
     add_thresholds_flag,
+    dataset_of,
     default_of,
     show,
     subcommand,
@@ -30,7 +32,8 @@ def add_metrics_parser(sub) -> None:
     p.add_argument("--metric", default=default_of(MetricsConfig, "metric"), help="surface dataset to measure")
     add_thresholds_flag(p)
     p.add_argument("--no-store", action="store_true", help="do not write the metrics into the surface files")
-    p.add_argument("--data", default=None, help=DATA_HELP + " (checkpoint metrics)")
+    p.add_argument("--data", default=None, help=DATASET_DATA_HELP + " (checkpoint metrics)")
+    add_dataset_flags(p)
     p.add_argument("--split", choices=SPLITS, default=default_of(MetricsConfig, "split"),
                    help="split for checkpoint metrics")
     p.add_argument("--samples", type=int, default=default_of(MetricsConfig, "samples"),
@@ -81,8 +84,8 @@ def run_metrics_command(args: argparse.Namespace) -> None:
                              samples=args.hessian_samples, keep_graph=not args.hessian_low_memory) \
         if args.hessian else None
     config = MetricsConfig(surfaces=tuple(args.surfaces), checkpoints=tuple(args.checkpoint), metric=args.metric,
-                           thresholds=thresholds, store=not args.no_store, data=args.data, split=args.split,
-                           samples=args.samples, data_seed=args.data_seed, hessian=hessian,
+                           thresholds=thresholds, store=not args.no_store, data=args.data, dataset=dataset_of(args),
+                           split=args.split, samples=args.samples, data_seed=args.data_seed, hessian=hessian,
                            dead_units=args.dead_units, eps=args.eps, device=args.device, quiet=args.quiet)
     rows = run_metrics(config)
     write_rows(rows, args.json, args.csv)

@@ -4,10 +4,10 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
-from ..depth_study import DEPTH_PROFILES, run_depth_study
+from ..depth_study import DEPTH_PROFILES, TEN_CLASS_SETS, on_dataset, run_depth_study
 from ..errors import LandscapeError
 from ..study import PROFILES, run_study
-from .common import DATA_HELP, show, subcommand
+from .common import DATASET_DATA_HELP, show, subcommand
 
 
 def add_study_parser(sub) -> None:
@@ -38,7 +38,13 @@ def add_study_parser(sub) -> None:
                         "GPU). Small networks use two threads poorly: on a 2-core CPU, two one-thread runs of the "
                         "depth study's MLPs trained 1.26–1.72× as many images per second in total as one run, "
                         "ResNet-20's 1.05–1.20×")
-    p.add_argument("--data", default=None, help=DATA_HELP)
+    p.add_argument("--data", default=None, help=DATASET_DATA_HELP)
+    p.add_argument("--dataset", choices=TEN_CLASS_SETS, default=None,
+                   help="depth study: train and measure on this set instead of CIFAR-10 (the paper used MNIST; "
+                        "torchvision's copy under --data, or downloaded), into checkpoints/depth_NAME and "
+                        "figures/depth_NAME (or the quick profile's folders with _NAME)")
+    p.add_argument("--no-augment", dest="augment", action="store_false",
+                   help="depth study: no random crop and flip of the training images (for digits)")
 
 
 def integers(text: str, flag: str) -> tuple[int, ...]:
@@ -56,5 +62,9 @@ def run_study_command(args: argparse.Namespace) -> None:
         if args.study != "depth":
             raise LandscapeError("--repeat-depths belongs to the depth study: add --study depth")
         profile = replace(profile, repeat_depths=integers(args.repeat_depths, "--repeat-depths"))
+    if args.dataset is not None or not args.augment:
+        if args.study != "depth":
+            raise LandscapeError("--dataset and --no-augment belong to the depth study: add --study depth")
+        profile = on_dataset(profile, args.dataset or "cifar10", args.augment)
     run = run_depth_study if args.study == "depth" else run_study
     show(*run(profile, args.data, args.device, args.quiet, args.jobs))

@@ -6,22 +6,31 @@ import sys
 
 from ..activations import ACTIVATIONS, IMPLEMENTATIONS, activation_defaults, display_name
 from ..checkpoint import ARCHITECTURES, checkpoint_summary
+from ..datasets import NAMED
 from ..errors import LandscapeError
 from ..runtime import PRECISIONS
 from ..tables import markdown_table
 from ..train import OPTIMIZERS, SCHEDULES, TrainConfig, train
-from .common import DATA_HELP, default_of, show, subcommand
+from .common import DATASET_DATA_HELP, default_of, show, subcommand
 
 
 def add_train_parser(sub) -> None:
-    p = subcommand(sub, "train", "train a CIFAR ResNet and write a checkpoint",
-                   "Train a CIFAR ResNet on CIFAR-10. Resumable: rerunning the same command "
-                   "after an interruption continues from the last finished epoch.",
+    p = subcommand(sub, "train", "train a CIFAR ResNet or an MLP and write a checkpoint",
+                   "Train a CIFAR ResNet or a fully connected network on CIFAR-10 (or --dataset). Resumable: "
+                   "rerunning the same command after an interruption continues from the last finished epoch.",
                    run_train)
 
     def default(name):
         return default_of(TrainConfig, name)
-    p.add_argument("--data", default=None, help=DATA_HELP)
+    p.add_argument("--data", default=None, help=DATASET_DATA_HELP)
+    p.add_argument("--dataset", default=default("dataset"),
+                   help=f"the training and test images: {', '.join(NAMED)} (torchvision; downloaded into the cache "
+                        f"folder unless --data holds them) or imagefolder:PATH (PATH/{{train,test}}/<class>/); the "
+                        f"network is sized for its images and classes (ResNets need 3 channels), and its "
+                        f"published statistics standardise it")
+    p.add_argument("--no-augment", dest="augment", action="store_false",
+                   help="train on the images as they are (default: random crop after 4-pixel padding and "
+                        "horizontal flip, which suits CIFAR but not digits)")
     p.add_argument("--out", default=default("out"), help="checkpoint path; the log (.log.jsonl), resume state "
                    "(.state.pt) and snapshots (.snapshots/) go beside it")
     p.add_argument("--architecture", choices=ARCHITECTURES, default=default("architecture"),
@@ -73,7 +82,8 @@ def activation_flags(args: argparse.Namespace) -> dict:
 def run_train(args: argparse.Namespace) -> None:
     config = TrainConfig(out=args.out, data=args.data, architecture=args.architecture, depth=args.depth,
                          width=args.width, dropout=args.dropout, activation=args.activation,
-                         activation_params=activation_flags(args), epochs=args.epochs, optimizer=args.optimizer,
+                         activation_params=activation_flags(args), dataset=args.dataset, augment=args.augment,
+                         epochs=args.epochs, optimizer=args.optimizer,
                          lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule,
                          batch_size=args.batch_size, seed=args.seed, precision=args.precision,
                          train_samples=args.train_samples, save_every=args.save_every, device=args.device,
