@@ -117,11 +117,8 @@ class TrainConfig:
         """Whether a recipe read back from JSON (tuples as lists) is this config's."""
         return recorded == json.loads(json.dumps(self.recipe()))
 
-    def model_metadata(self, data: ImageSet | None = None) -> dict:
-        """The architecture, sized for `data` (input values and classes; None: CIFAR-10's)."""
-        if data is None:
-            return model_metadata(self.depth, self.activation, self.activation_params, architecture=self.architecture,
-                                  width=self.width, dropout=self.dropout)
+    def model_metadata(self, data: ImageSet) -> dict:
+        """The architecture, sized for the training set `data` (its input values and classes)."""
         shape = tuple(data.images.shape[1:])
         if self.architecture == "cifar_resnet" and (len(shape) != 3 or shape[0] != 3):
             raise LandscapeError(f"cifar_resnet takes 3-channel images; {self.dataset} has inputs of shape "
@@ -181,7 +178,7 @@ def make_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
     return builders[config.optimizer]()
 
 
-def init_model(config: TrainConfig, data: ImageSet | None = None) -> nn.Module:
+def init_model(config: TrainConfig, data: ImageSet) -> nn.Module:
     """The initial weights (sized for `data`), drawn from a fork of the RNG seeded by config.seed."""
     metadata = config.model_metadata(data)
     with torch.random.fork_rng(devices=[]):
