@@ -29,7 +29,7 @@ from .storage import read_surface
 from .study import STUDY_ACTIVATIONS
 from .study_figures import depth_accuracy_figure, depth_training_figure, layer_diagnostics_figure, read_training_log
 from .surface import SurfaceConfig, finished_surface, run_surface
-from .surface_metrics import finite_values
+from .surface_metrics import DEFAULT_THRESHOLDS, finite_values
 from .tables import format_estimate, markdown_table, write_rows
 from .train import RunPaths, TrainConfig, already_finished, train_side_by_side
 
@@ -206,36 +206,47 @@ def landscape_file(config: SurfaceConfig, record: dict) -> Path:
     return finished
 
 
+def is_end(run: TrainConfig, profile: DepthProfile) -> bool:
+    """Whether the study draws this run's landscape: the first seed's shallowest and deepest networks."""
+    return run.seed == profile.seeds[0] and run.depth in (min(profile.depths), max(profile.depths))
+
+
+def end_landscape(run: TrainConfig, record: dict, profile: DepthProfile, data: str | None, device: str,
+                  quiet: bool) -> tuple[Path, Path]:
+    """The 2-D surface and the random slices of one end network, on the study's images: computed
+    (or resumed) from its checkpoint, else read finished. The study makes them as soon as the run
+    is recorded, so the checkpoint never has to outlive its session. Directions are kept as seeds
+    and checksums: a plane's two would take 40–60 MB."""
+    surface = landscape_file(SurfaceConfig(
+        checkpoint=run.out, out=str(Path(profile.output_dir) / "surfaces" / f"{Path(run.out).stem}.h5"), data=data,
+        x=profile.grid, y=profile.grid, samples=profile.samples, dataset=DatasetSpec(profile.dataset),
+        store_directions=False, device=device, quiet=quiet), record)
+    slices = SharpnessConfig(checkpoints=(run.out,), out_dir=str(Path(profile.output_dir) / "sharpness"), data=data,
+                             dataset=DatasetSpec(profile.dataset), directions=profile.directions, x=profile.slice_grid,
+                             samples=profile.samples, device=device, quiet=quiet)
+    return surface, landscape_file(slices.surface_config(run.out), record)
+
+
 def landscapes(ends: dict[tuple[str, int], tuple[TrainConfig, dict]], profile: DepthProfile, data: str | None,
                device: str, quiet: bool) -> tuple[list[Path], list[dict]]:
-    """2-D surfaces and random slices of the shallowest and deepest network of each activation
-    (`ends`: (activation, depth) → its first seed's run and record), on the same images; one
-    comparison figure per depth on shared levels, and a row per network of the surface's roughness,
-    local minima and width, and the slices' widths and curvature over directions and how many cross
-    a second basin (a second local minimum below their minimum + 1). Directions are kept
-    as seeds and checksums: a plane's two would take 40–60 MB."""
+    """The shallowest and deepest network of each activation (`ends`: (activation, depth) → its
+    first seed's run and record): one comparison figure of their surfaces per depth on shared
+    levels, and a row per network of the surface's roughness, local minima and width, and the
+    slices' widths and curvature over directions and how many cross a second basin (a second
+    local minimum below their minimum + 1)."""
     out = Path(profile.output_dir)
     depths = (min(profile.depths), max(profile.depths))
     chosen = [(name, d) for d in depths for name in STUDY_ACTIVATIONS]
-    surfaces = {(name, d): landscape_file(SurfaceConfig(
-        checkpoint=run.out, out=str(out / "surfaces" / f"{Path(run.out).stem}.h5"), data=data, x=profile.grid,
-        y=profile.grid, samples=profile.samples, dataset=DatasetSpec(profile.dataset), store_directions=False,
-        device=device, quiet=quiet), record)
-        for (name, d), (run, record) in ((key, ends[key]) for key in chosen)}
-    planes = run_metrics(MetricsConfig(surfaces=tuple(str(surfaces[key]) for key in chosen)))
+    files = {key: end_landscape(*ends[key], profile, data, device, quiet) for key in chosen}
+    planes = run_metrics(MetricsConfig(surfaces=tuple(str(files[key][0]) for key in chosen)))
     bottom = min(r["minimum"] for r in planes)
     options = PlotOptions(formats=("png", "pdf"), width=6.9, dpi=200, vmin=bottom, vmax=bottom + 5)
-    written = [p for d in depths for p in plot_comparison([surfaces[(name, d)] for name in STUDY_ACTIVATIONS],
+    written = [p for d in depths for p in plot_comparison([files[(name, d)][0] for name in STUDY_ACTIVATIONS],
                                                           out / f"landscape_depth_{d}", options)]
-    config = SharpnessConfig(checkpoints=tuple(ends[key][0].out for key in chosen), out_dir=str(out / "sharpness"),
-                             data=data, dataset=DatasetSpec(profile.dataset), directions=profile.directions,
-                             x=profile.slice_grid,
-                             samples=profile.samples, device=device, quiet=quiet)
-    slice_files = [landscape_file(config.surface_config(ends[key][0].out), ends[key][1]) for key in chosen]
-    slices = [summarise(path, "train_loss", config.thresholds) for path in slice_files]
+    slices = [summarise(files[key][1], "train_loss", DEFAULT_THRESHOLDS) for key in chosen]
     write_rows(slices, out / "sharpness" / "summary.json", out / "sharpness" / "summary.csv")
-    second = [sum(has_second_minimum(z) for z in finite_values(read_surface(path), "train_loss"))
-              for path in slice_files]
+    second = [sum(has_second_minimum(z) for z in finite_values(read_surface(files[key][1]), "train_loss"))
+              for key in chosen]
     rows = [{"activation": display_name(name, STUDY_ACTIVATIONS[name]), "depth": d, "surface_minimum": plane["minimum"],
              "surface_roughness": plane["roughness"], "surface_local_minima": plane["local_minima"],
              "surface_nonconvex_fraction": plane["nonconvex_fraction"],
@@ -263,14 +274,20 @@ def layer_diagnostics(runs: list[tuple[TrainConfig, dict]]) -> dict[int, dict[st
 def train_and_record(runs: list[TrainConfig], profile: DepthProfile, data: str | None, device: str, quiet: bool,
                      jobs: int) -> list[dict]:
     """Every run's record, in the order of `runs`: read where it is on disk, else written as soon as
-    its run is trained (so a sweep stopped later keeps it, without the checkpoint)."""
+    its run is trained, with an end network's landscape after it (so a sweep stopped later keeps
+    both, without the checkpoint). An end recorded earlier gets its landscape before any training,
+    so a missing checkpoint stops the sweep at once rather than after hours."""
     known = {c.out: read_record(c) for c in runs}
 
     def record(config: TrainConfig) -> None:
         known[config.out] = record_run(config, profile, data, device)
-    for config in runs:  # trained by an earlier call that stopped before recording it
+        if is_end(config, profile):
+            end_landscape(config, known[config.out], profile, data, device, quiet)
+    for config in runs:
         if known[config.out] is None and already_finished(RunPaths.beside(config.out), config):
-            record(config)
+            record(config)  # trained by an earlier call that stopped before recording it
+        elif known[config.out] is not None and is_end(config, profile):
+            end_landscape(config, known[config.out], profile, data, device, quiet)
     train_side_by_side([c for c in runs if known[c.out] is None], jobs, quiet, on_trained=record)
     return [known[c.out] for c in runs]
 
@@ -326,8 +343,7 @@ def run_depth_study(profile: str | DepthProfile, data: str | None = None, device
     rows = [r["row"] for r in records]
     write_rows(rows, out / "runs.json", out / "runs.csv")
     first_seed = [(c, r) for c, r in zip(runs, records) if c.seed == profile.seeds[0]]
-    ends = {(c.activation, c.depth): (c, r) for c, r in first_seed
-            if c.depth in (min(profile.depths), max(profile.depths))}
+    ends = {(c.activation, c.depth): (c, r) for c, r in first_seed if is_end(c, profile)}
     figures = depth_figures(rows, first_seed, list(ends.values()), out)
     written, landscape_rows = landscapes(ends, profile, data, device, quiet)
     write_rows(landscape_rows, out / "landscapes.json", out / "landscapes.csv")

@@ -1,5 +1,6 @@
 import importlib
 import json
+from pathlib import Path
 
 import pytest
 
@@ -63,38 +64,52 @@ def test_depth_study_end_to_end_on_tiny_data(tmp_path, image_folder, capsys):
 
 
 def test_a_stopped_sweep_keeps_the_record_of_every_run_it_finished(tmp_path, image_folder, monkeypatch):
-    """Each run's record is written when that run is trained, not when the sweep ends: a sweep
-    stopped in its fifth run leaves four records, a finished run without one gets it before any
-    training, and on a fresh clone (no checkpoints) a recorded depth is not trained again."""
+    """Each run's record, and an end network's landscape, is written when that run is trained, not
+    when the sweep ends: a sweep stopped in its ninth run leaves eight records and the shallow ends'
+    landscapes; a finished run without a record gets it before any training; on a fresh clone (no
+    checkpoints) a missing landscape stops the sweep before it trains, and recorded runs are not
+    trained again."""
     profile = DepthProfile(name="test", depths=(1, 2, 3), seeds=(0,), epochs=1, train_samples=20, width=8,
                            dropout=0.25, lr=1e-3, checkpoint_dir=str(tmp_path / "ck"), output_dir=str(tmp_path / "out"),
-                           grid="-1:1:3", samples=10, directions=2, slice_grid="-1:1:3")
+                           grid="-1:1:3", samples=10, directions=2, slice_grid="-1:1:5")
+    ck, out = tmp_path / "ck", tmp_path / "out"
     engine = importlib.import_module("landscape.train")
     real_train, trained = engine.train, []
 
-    def train_four_then_stop(config):
-        if len(trained) == 4:
+    def train_eight_then_stop(config):
+        if len(trained) == 8:
             raise KeyboardInterrupt
-        trained.append(config.out)
+        trained.append(Path(config.out).name)
         return real_train(config)
-    monkeypatch.setattr(engine, "train", train_four_then_stop)
+    monkeypatch.setattr(engine, "train", train_eight_then_stop)
+
+    def sweep():
+        return run_depth_study(profile, data=str(image_folder), device="cpu", quiet=True)
     with pytest.raises(KeyboardInterrupt):
-        run_depth_study(profile, data=str(image_folder), device="cpu", quiet=True)
-    records = sorted((tmp_path / "ck").glob("*.run.json"))
-    assert [p.name for p in records] == sorted(f"mlp1_{name}.run.json" for name in STUDY_ACTIVATIONS)
-    records[0].unlink()  # a run trained by an older sweep that stopped before recording it is recorded first
+        sweep()
+    records = sorted(ck.glob("*.run.json"))
+    assert [p.name for p in records] == sorted(f"mlp{d}_{name}.run.json" for d in (1, 2) for name in STUDY_ACTIVATIONS)
+    shallow = sorted(p.name for p in (out / "surfaces").glob("*.h5")) + sorted(
+        p.name for p in (out / "sharpness").glob("*_slices.h5"))
+    assert shallow == sorted(f"mlp1_{n}.h5" for n in STUDY_ACTIVATIONS) + sorted(
+        f"mlp1_{n}_slices.h5" for n in STUDY_ACTIVATIONS)
+    (ck / "mlp2_relu.run.json").unlink()  # trained by an older sweep that stopped before recording it
     with pytest.raises(KeyboardInterrupt):
-        run_depth_study(profile, data=str(image_folder), device="cpu", quiet=True)
-    assert sorted((tmp_path / "ck").glob("*.run.json")) == records and len(trained) == 4
-    for checkpoint in trained:  # the interrupted sweep lost its depth-1 checkpoints: only the records are left
-        (tmp_path / "ck" / checkpoint.rsplit("/", 1)[1]).unlink()
+        sweep()
+    assert sorted(ck.glob("*.run.json")) == records and len(trained) == 8
+
+    for checkpoint in ck.glob("*.pt"):  # a fresh clone: records, logs and landscapes only
+        checkpoint.unlink()
+    kept = (out / "surfaces" / "mlp1_relu.h5").rename(tmp_path / "aside.h5")
     trained.clear()
-    monkeypatch.setattr(engine, "train", lambda config: trained.append(config.out) or real_train(config))
-    with pytest.raises(LandscapeError, match=r"mlp1_relu.pt is not on disk"):  # the shallow end's landscape needs it
-        run_depth_study(profile, data=str(image_folder), device="cpu", quiet=True)
-    assert sorted(trained) == sorted(str(tmp_path / "ck" / f"mlp{d}_{name}.pt")
-                                     for d in (2, 3) for name in STUDY_ACTIVATIONS)  # depth 1 was not retrained
-    rows = json.loads((tmp_path / "out" / "runs.json").read_text())
+    monkeypatch.setattr(engine, "train", lambda config: trained.append(Path(config.out).name) or real_train(config))
+    with pytest.raises(LandscapeError, match=r"mlp1_relu.pt is not on disk"):
+        sweep()
+    assert trained == []  # refused before the deep networks' hours of training
+    kept.rename(out / "surfaces" / "mlp1_relu.h5")
+    sweep()
+    assert sorted(trained) == sorted(f"mlp3_{name}.pt" for name in STUDY_ACTIVATIONS)  # only the missing depth
+    rows = json.loads((out / "runs.json").read_text())
     assert sorted((r["depth"], r["activation"]) for r in rows) == sorted(
         (d, name) for d in (1, 2, 3) for name in STUDY_ACTIVATIONS)
 
