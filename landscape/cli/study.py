@@ -43,7 +43,7 @@ def add_study_parser(sub) -> None:
                    help="depth study: train and measure on this set instead of CIFAR-10 (the paper used MNIST; "
                         "torchvision's copy under --data, or downloaded), into checkpoints/depth_NAME and "
                         "figures/depth_NAME (or the quick profile's folders with _NAME)")
-    p.add_argument("--no-augment", dest="augment", action="store_false",
+    p.add_argument("--no-augment", action="store_true",
                    help="depth study: no random crop and flip of the training images (for digits)")
 
 
@@ -62,9 +62,9 @@ def run_study_command(args: argparse.Namespace) -> None:
         if args.study != "depth":
             raise LandscapeError("--repeat-depths belongs to the depth study: add --study depth")
         profile = replace(profile, repeat_depths=integers(args.repeat_depths, "--repeat-depths"))
-    if args.dataset is not None or not args.augment:
+    if args.dataset is not None or args.no_augment:
         if args.study != "depth":
             raise LandscapeError("--dataset and --no-augment belong to the depth study: add --study depth")
-        profile = on_dataset(profile, args.dataset or "cifar10", args.augment)
+        profile = on_dataset(profile, args.dataset or "cifar10", augment=not args.no_augment)
     run = run_depth_study if args.study == "depth" else run_study
     show(*run(profile, args.data, args.device, args.quiet, args.jobs))

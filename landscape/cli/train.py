@@ -28,7 +28,7 @@ def add_train_parser(sub) -> None:
                         f"folder unless --data holds them) or imagefolder:PATH (PATH/{{train,test}}/<class>/); the "
                         f"network is sized for its images and classes (ResNets need 3 channels), and its "
                         f"published statistics standardise it")
-    p.add_argument("--no-augment", dest="augment", action="store_false",
+    p.add_argument("--no-augment", action="store_true",
                    help="train on the images as they are (default: random crop after 4-pixel padding and "
                         "horizontal flip, which suits CIFAR but not digits)")
     p.add_argument("--out", default=default("out"), help="checkpoint path; the log (.log.jsonl), resume state "
@@ -82,7 +82,7 @@ def activation_flags(args: argparse.Namespace) -> dict:
 def run_train(args: argparse.Namespace) -> None:
     config = TrainConfig(out=args.out, data=args.data, architecture=args.architecture, depth=args.depth,
                          width=args.width, dropout=args.dropout, activation=args.activation,
-                         activation_params=activation_flags(args), dataset=args.dataset, augment=args.augment,
+                         activation_params=activation_flags(args), dataset=args.dataset, augment=not args.no_augment,
                          epochs=args.epochs, optimizer=args.optimizer,
                          lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule,
                          batch_size=args.batch_size, seed=args.seed, precision=args.precision,
