@@ -16,12 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from .activations import display_name
-from .checkpoint import read_checkpoint
-from .datasets import DatasetSpec
+from .checkpoint import load_checkpoint, read_checkpoint
+from .datasets import DatasetSpec, load_split
 from .errors import LandscapeError, require_choice
+from .evaluate import correct_per_example, prepare_inputs
 from .files import atomic_write, file_sha256
 from .metrics import MetricsConfig, checkpoint_metrics, run_metrics
 from .plots import PlotOptions, plot_comparison, save
+from .runtime import resolve_device
 from .sharpness import SharpnessConfig, summarise
 from .slice_metrics import has_second_minimum
 from .stats import compare, describe
@@ -118,7 +120,7 @@ def record_path(checkpoint: str | Path) -> Path:
     return Path(checkpoint).with_suffix(".run.json")
 
 
-RECORD_KEYS = frozenset({"row", "dead_units_per_layer", "recipe", "checkpoint_sha256"})
+RECORD_KEYS = frozenset({"row", "dead_units_per_layer", "test_correct", "recipe", "checkpoint_sha256"})
 
 
 def read_record(config: TrainConfig) -> dict | None:
@@ -135,14 +137,26 @@ def read_record(config: TrainConfig) -> dict | None:
     return record
 
 
+def test_correct(checkpoint: str, dataset: DatasetSpec, data: str | None, device: str) -> str:
+    """Which test images the checkpoint classifies correctly, as a string of 0s and 1s in the test
+    set's order: the record keeps it (10 kB), so paired accuracy comparisons need no checkpoint."""
+    model = load_checkpoint(checkpoint)[0].to(resolve_device(device))
+    test = load_split(dataset, data, "test", quiet=True)
+    inputs = prepare_inputs(test.images, resolve_device(device), test.mean, test.std)
+    correct = correct_per_example(model, inputs, test.labels.to(inputs.device))
+    return "".join("1" if c else "0" for c in correct.tolist())
+
+
 def record_run(config: TrainConfig, profile: DepthProfile, data: str | None, device: str) -> dict:
-    """Measure a trained run on its checkpoint (dead units on the study's images) and write its record."""
-    measured = checkpoint_metrics(config.out, MetricsConfig(checkpoints=(config.out,), data=data,
-                                                            dataset=DatasetSpec(profile.dataset),
+    """Measure a trained run on its checkpoint (dead units on the study's images, which test images
+    it gets right) and write its record."""
+    dataset = DatasetSpec(profile.dataset)
+    measured = checkpoint_metrics(config.out, MetricsConfig(checkpoints=(config.out,), data=data, dataset=dataset,
                                                             samples=profile.samples, dead_units=True,
                                                             device=device, quiet=True))
     record = {"row": run_row(Path(config.out), config.depth, config.seed, measured.flat()),
               "dead_units_per_layer": [d.never_positive for d in measured.dead],
+              "test_correct": test_correct(config.out, dataset, data, device),
               "recipe": config.recipe(), "checkpoint_sha256": file_sha256(config.out)}
     with atomic_write(record_path(config.out)) as tmp:
         tmp.write_text(json.dumps(record, indent=1) + "\n")
@@ -306,19 +320,30 @@ def depth_figures(rows: list[dict], first_seed: list[tuple[TrainConfig, dict]], 
                   options)]
 
 
-def depth_report(rows: list[dict], depths: tuple[int, ...], landscape_rows: list[dict]) -> str:
+def accuracy_comparisons(records: list[dict], depths: tuple[int, ...]) -> list[str]:
+    """Mish against each activation at every depth: the paired difference in test accuracy (%),
+    image by image on the same test set, seed by seed. With one seed the interval is the test
+    set's sampling noise alone; with several it is over seeds."""
+    lines = []
+    for depth in depths:
+        at = [r for r in records if r["row"]["depth"] == depth]
+        values = {name: np.array([[100.0 * (c == "1") for c in r["test_correct"]] for r in
+                                  sorted((r for r in at if r["row"]["activation"] == name),
+                                         key=lambda r: r["row"]["seed"])]) for name in STUDY_ACTIVATIONS}
+        lines += [f"- L={depth}: {describe(c)}"
+                  for c in compare("test_acc", values, "mish", claimed_sign=+1, replicates="test images")]
+    return lines
+
+
+def depth_report(records: list[dict], depths: tuple[int, ...], landscape_rows: list[dict]) -> str:
     """depth.md: the outcome table, the deepest depth each activation trains to, Mish's paired
-    comparisons of test accuracy at every depth (intervals over seeds where there are several), and
-    the landscapes of the ends."""
+    comparisons of test accuracy at every depth, and the landscapes of the ends."""
+    rows = [r["row"] for r in records]
     names = {name: display_name(name, params) for name, params in STUDY_ACTIVATIONS.items()}
     trained_to = [f"- {names[name]}: " + (f"every run trains up to L={depth}" if depth is not None else
                                           "no depth trains") for name, depth in deepest_trained(rows).items()]
-    comparisons = []
-    for depth in depths:
-        values = {name: np.array([[100 * r["test_acc"]] for r in rows if r["activation"] == name
-                                  and r["depth"] == depth]) for name in STUDY_ACTIVATIONS}
-        comparisons += [f"- L={depth}: {describe(c)}" for c in compare("test_acc", values, "mish", claimed_sign=+1)]
-    ends = [{"activation": r["activation"], "depth": r["depth"], "surface minimum": r["surface_minimum"],
+    comparisons = accuracy_comparisons(records, depths)
+    shown = [{"activation": r["activation"], "depth": r["depth"], "surface minimum": r["surface_minimum"],
              "roughness": r["surface_roughness"], "local minima": r["surface_local_minima"],
              "non-convex share": r["surface_nonconvex_fraction"], "radius Δ=0.5": r["surface_width_radius_0.5"],
              **{f"slice {label}": format_estimate(r[f"slice_{key}"], r[f"slice_{key}_low"], r[f"slice_{key}_high"])
@@ -326,7 +351,7 @@ def depth_report(rows: list[dict], depths: tuple[int, ...], landscape_rows: list
              "censored": r["slice_censored_0.5"],
              "second minimum": f"{r['slices_with_second_minimum']} of {r['slices']}"} for r in landscape_rows]
     return "\n\n".join([divergence_table(rows), "\n".join(trained_to), "\n".join(comparisons),
-                        markdown_table(ends, digits=3)]) + "\n"
+                        markdown_table(shown, digits=3)]) + "\n"
 
 
 def run_depth_study(profile: str | DepthProfile, data: str | None = None, device: str = "auto",
@@ -348,7 +373,7 @@ def run_depth_study(profile: str | DepthProfile, data: str | None = None, device
     written, landscape_rows = landscapes(ends, profile, data, device, quiet)
     write_rows(landscape_rows, out / "landscapes.json", out / "landscapes.csv")
     with atomic_write(out / "depth.md") as tmp:
-        tmp.write_text(depth_report(rows, profile.depths, landscape_rows))
+        tmp.write_text(depth_report(records, profile.depths, landscape_rows))
     deepest = max(profile.depths)
     return [f"runs: {out / 'runs.json'}; tables and comparisons: {out / 'depth.md'}",
             f"figures: {', '.join(str(f) for f in figures + written if f.suffix == '.png')}",

@@ -122,6 +122,16 @@ def evaluate(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, batch
     return Score(float(total_loss) / n, int(correct) / n)
 
 
+def correct_per_example(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
+                        batch_size: int = 500) -> torch.Tensor:
+    """Whether each example's largest output is its label ([N] bool, model in eval mode): what
+    paired comparisons of two models' accuracy on the same examples need."""
+    model.eval()
+    with torch.inference_mode():
+        return torch.cat([model(inputs[i:i + batch_size]).argmax(1) == labels[i:i + batch_size]
+                          for i in range(0, len(labels), batch_size)]).cpu()
+
+
 def _score_batches(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, starts: Sequence[int],
                    batch_size: int, precision: str, loss: LossSum) -> tuple[float, int]:
     """Summed loss and correct count over the batches beginning at `starts` (inference mode and

@@ -51,8 +51,9 @@ def t_interval(values: np.ndarray, level: float = LEVEL) -> tuple[float, float, 
     return mean, mean - half, mean + half
 
 
-def estimate(measurements: np.ndarray, level: float = LEVEL) -> Estimate:
-    """The mean of a [seeds, directions] array (NaN entries ignored) with its interval."""
+def estimate(measurements: np.ndarray, level: float = LEVEL, replicates: str = "directions") -> Estimate:
+    """The mean of a [seeds, directions] array (NaN entries ignored) with its interval. The columns
+    are any replicates within a seed (`replicates` names them: random directions, test images)."""
     data = np.atleast_2d(np.asarray(measurements, dtype=np.float64))
     rows = [row[np.isfinite(row)] for row in data]
     rows = [r for r in rows if len(r)]
@@ -63,22 +64,22 @@ def estimate(measurements: np.ndarray, level: float = LEVEL) -> Estimate:
     direction_sd = float(np.sqrt(np.mean(within))) if within else float("nan")
     if len(rows) == 1:
         mean, low, high = t_interval(rows[0], level)
-        levels = f"{counts[0]} directions, one seed" if counts[0] > 1 else "a single value: no interval"
+        levels = f"{counts[0]} {replicates}, one seed" if counts[0] > 1 else "a single value: no interval"
         return Estimate(mean, low, high, 1, int(counts[0]), float("nan"), direction_sd, levels)
     seed_means = np.array([r.mean() for r in rows])
     mean, low, high = t_interval(seed_means, level)
     between = np.var(seed_means, ddof=1) - (direction_sd ** 2 / counts).mean() if within else np.var(seed_means, ddof=1)
-    levels = f"{len(rows)} seeds" + (f" × {counts.min()} directions" if counts.min() > 1 else "")
+    levels = f"{len(rows)} seeds" + (f" × {counts.min()} {replicates}" if counts.min() > 1 else "")
     return Estimate(mean, low, high, len(rows), int(counts.min()), float(np.sqrt(max(between, 0.0))), direction_sd,
                     levels)
 
 
-def paired_difference(a: np.ndarray, b: np.ndarray, level: float = LEVEL) -> Estimate:
-    """a − b, direction by direction (same seed row, same direction column), with its interval."""
+def paired_difference(a: np.ndarray, b: np.ndarray, level: float = LEVEL, replicates: str = "directions") -> Estimate:
+    """a − b, replicate by replicate (same seed row, same direction or image column), with its interval."""
     a, b = np.atleast_2d(a), np.atleast_2d(b)
     if a.shape != b.shape:
-        raise LandscapeError(f"paired measurements need the same seeds and directions; got {a.shape} and {b.shape}")
-    return estimate(a - b, level)
+        raise LandscapeError(f"paired measurements need the same seeds and {replicates}; got {a.shape} and {b.shape}")
+    return estimate(a - b, level, replicates)
 
 
 @dataclass(frozen=True)
@@ -139,12 +140,13 @@ class Comparison:
     verdict: str
 
 
-def compare(measure: str, values: dict[str, np.ndarray], subject: str, claimed_sign: int) -> list[Comparison]:
-    """The subject against every other group of `values` ({name: [seeds, directions]}, paired)."""
+def compare(measure: str, values: dict[str, np.ndarray], subject: str, claimed_sign: int,
+            replicates: str = "directions") -> list[Comparison]:
+    """The subject against every other group of `values` ({name: [seeds, replicates]}, paired)."""
     out = []
     for other, measurements in values.items():
         if other != subject:
-            d = paired_difference(values[subject], measurements)
+            d = paired_difference(values[subject], measurements, replicates=replicates)
             out.append(Comparison(measure, subject, other, d, claimed_sign, verdict(d, claimed_sign)))
     return out
 

@@ -27,13 +27,17 @@ def test_depth_study_end_to_end_on_tiny_data(tmp_path, image_folder, capsys):
     table = (out / "depth.md").read_text()
     assert table.startswith("| activation | L=1 | L=3 |") and "Leaky ReLU (slope 0.3)" in table
     assert "- L=3: test_acc: mish − relu = " in table
-    assert "2 seeds" in table.split("- L=3")[1] and "2 seeds" not in table.split("- L=3")[0]  # repeated at L=3 only
+    assert "2 seeds × 20 test images" in table.split("- L=3")[1] and "2 seeds" not in table.split("- L=3")[0]
+    assert "(paired, over 20 test images, one seed)" in table and "training-seed noise not included" in table
     for name in ("accuracy_vs_depth.png", "landscape_depth_1.png", "landscape_depth_3.pdf", "sharpness/summary.csv",
                  "surfaces/mlp3_mish.h5", "training_curves.png", "layers.pdf", "landscapes.csv"):
         assert (out / name).stat().st_size > 200, name
     record = json.loads((tmp_path / "ck" / "mlp3_relu.run.json").read_text())
     per_layer = record["dead_units_per_layer"]  # equal widths: the overall share is the mean over layers
     assert len(per_layer) == 3 and abs(sum(per_layer) / 3 - record["row"]["dead_units"]) < 1e-6
+    correct = record["test_correct"]  # image by image; its mean is the accuracy training measured by itself
+    assert len(correct) == 20 and set(correct) <= {"0", "1"}
+    assert correct.count("1") / 20 == pytest.approx(record["row"]["test_acc"], abs=1e-12)
     assert sum(line.startswith(("- ReLU: ", "- Mish: ")) and "trains" in line for line in table.splitlines()) == 2
     ends = json.loads((out / "landscapes.json").read_text())
     assert [(r["activation"], r["depth"]) for r in ends] == [
