@@ -327,10 +327,13 @@ def accuracy_comparisons(records: list[dict], depths: tuple[int, ...]) -> list[s
     set's sampling noise alone; with several it is over seeds."""
     lines = []
     for depth in depths:
-        at = [r for r in records if r["row"]["depth"] == depth]
-        values = {name: np.array([[100.0 * (c == "1") for c in r["test_correct"]] for r in
-                                  sorted((r for r in at if r["row"]["activation"] == name),
-                                         key=lambda r: r["row"]["seed"])]) for name in STUDY_ACTIVATIONS}
+        at = {name: {r["row"]["seed"]: r for r in records if r["row"]["depth"] == depth
+                     and r["row"]["activation"] == name} for name in STUDY_ACTIVATIONS}
+        seeds = sorted(set.intersection(*(set(by_seed) for by_seed in at.values())))  # recorded for all four
+        if not seeds:
+            continue
+        values = {name: np.array([[100.0 * (c == "1") for c in at[name][seed]["test_correct"]] for seed in seeds])
+                  for name in STUDY_ACTIVATIONS}
         lines += [f"- L={depth}: {describe(c)}"
                   for c in compare("test_acc", values, "mish", claimed_sign=+1, replicates="test images")]
     return lines
@@ -344,6 +347,8 @@ def depth_report(records: list[dict], depths: tuple[int, ...], landscape_rows: l
     trained_to = [f"- {names[name]}: " + (f"every run trains up to L={depth}" if depth is not None else
                                           "no depth trains") for name, depth in deepest_trained(rows).items()]
     comparisons = accuracy_comparisons(records, depths)
+    if not landscape_rows:
+        return "\n\n".join([divergence_table(rows), "\n".join(trained_to), "\n".join(comparisons)]) + "\n"
     shown = [{"activation": r["activation"], "depth": r["depth"], "surface minimum": r["surface_minimum"],
              "roughness": r["surface_roughness"], "local minima": r["surface_local_minima"],
              "non-convex share": r["surface_nonconvex_fraction"], "radius Δ=0.5": r["surface_width_radius_0.5"],
@@ -355,28 +360,44 @@ def depth_report(records: list[dict], depths: tuple[int, ...], landscape_rows: l
                         markdown_table(shown, digits=3)]) + "\n"
 
 
+def recorded_so_far(runs: list[TrainConfig]) -> tuple[list[TrainConfig], list[dict]]:
+    """The runs of the sweep recorded so far, with their records (for results while it runs)."""
+    pairs = [(c, r) for c, r in ((c, read_record(c)) for c in runs) if r is not None]
+    if not pairs:
+        raise LandscapeError("no run of this sweep is recorded yet: run the study without --no-train first")
+    return [c for c, _ in pairs], [r for _, r in pairs]
+
+
 def run_depth_study(profile: str | DepthProfile, data: str | None = None, device: str = "auto",
-                    quiet: bool = False, jobs: int = 1) -> list[str]:
+                    quiet: bool = False, jobs: int = 1, train: bool = True) -> list[str]:
     """Train the sweep (`jobs` runs side by side), measure every run, draw accuracy, training curves
     and layer diagnostics against depth and the landscapes of the ends, and write Mish's paired
-    comparisons of test accuracy at every depth; returns the terminal summary."""
+    comparisons of test accuracy at every depth; returns the terminal summary. `train` False: the
+    same from the runs recorded so far, training nothing (the landscapes once every end is recorded)."""
     if isinstance(profile, str):
         require_choice("depth profile", profile, tuple(DEPTH_PROFILES))
         profile = DEPTH_PROFILES[profile]
     out = Path(profile.output_dir)
-    runs = training_runs(profile, data, device, quiet)
-    records = train_and_record(runs, profile, data, device, quiet, jobs)
+    planned = training_runs(profile, data, device, quiet)
+    if train:
+        runs, records = planned, train_and_record(planned, profile, data, device, quiet, jobs)
+    else:
+        runs, records = recorded_so_far(planned)
     rows = [r["row"] for r in records]
     write_rows(rows, out / "runs.json", out / "runs.csv")
     first_seed = [(c, r) for c, r in zip(runs, records) if c.seed == profile.seeds[0]]
     ends = {(c.activation, c.depth): (c, r) for c, r in first_seed if is_end(c, profile)}
     figures = depth_figures(rows, first_seed, list(ends.values()), out)
-    written, landscape_rows = landscapes(ends, profile, data, device, quiet)
-    write_rows(landscape_rows, out / "landscapes.json", out / "landscapes.csv")
+    written, landscape_rows = landscapes(ends, profile, data, device, quiet) \
+        if len(ends) == 2 * len(STUDY_ACTIVATIONS) else ([], [])
+    if landscape_rows:
+        write_rows(landscape_rows, out / "landscapes.json", out / "landscapes.csv")
     with atomic_write(out / "depth.md") as tmp:
         tmp.write_text(depth_report(records, profile.depths, landscape_rows))
-    deepest = max(profile.depths)
-    return [f"runs: {out / 'runs.json'}; tables and comparisons: {out / 'depth.md'}",
+    deepest = max(r["depth"] for r in rows)
+    return [f"runs: {out / 'runs.json'}" + ("" if len(runs) == len(planned) else
+                                           f" ({len(runs)} of the sweep's {len(planned)} runs, recorded so far)")
+            + f"; tables and comparisons: {out / 'depth.md'}",
             f"figures: {', '.join(str(f) for f in figures + written if f.suffix == '.png')}",
             *[f"  {display_name(r['activation'])} L={deepest}: test acc {100 * r['test_acc']:.1f} %"
               + (f", diverged at epoch {r['diverged_epoch']}" if r["diverged_epoch"] is not None else "")

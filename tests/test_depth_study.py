@@ -10,7 +10,7 @@ from landscape.depth_study import DepthProfile, deepest_trained, run_depth_study
 from landscape.study import STUDY_ACTIVATIONS
 
 
-def test_depth_study_end_to_end_on_tiny_data(tmp_path, image_folder, capsys):
+def test_depth_study_end_to_end_on_tiny_data(tmp_path, image_folder, capsys, monkeypatch):
     """Sweep → runs table (accuracy, divergence, gradients, dead units) → figure → landscapes of the ends."""
     profile = DepthProfile(name="test", depths=(1, 3), seeds=(0,), epochs=2, train_samples=20, width=16,
                            dropout=0.25, lr=1e-3, checkpoint_dir=str(tmp_path / "ck"), output_dir=str(tmp_path / "out"),
@@ -65,6 +65,10 @@ def test_depth_study_end_to_end_on_tiny_data(tmp_path, image_folder, capsys):
     assert main(["study", "--study", "depth", "--repeat-depths", "deep"]) == 2
     assert main(["study", "--dataset", "mnist"]) == 2  # the activation study is CIFAR-10's
     assert "belong to the depth study" in capsys.readouterr().err
+    assert main(["study", "--no-train"]) == 2 and "belongs to the depth study" in capsys.readouterr().err
+    monkeypatch.chdir(tmp_path)  # the quick profile's folders are relative: none here
+    assert main(["study", "--study", "depth", "--no-train", "--profile", "quick"]) == 2
+    assert "no run of this sweep is recorded yet" in capsys.readouterr().err
 
 
 def test_a_stopped_sweep_keeps_the_record_of_every_run_it_finished(tmp_path, image_folder, monkeypatch):
@@ -97,6 +101,11 @@ def test_a_stopped_sweep_keeps_the_record_of_every_run_it_finished(tmp_path, ima
         p.name for p in (out / "sharpness").glob("*_slices.h5"))
     assert shallow == sorted(f"mlp1_{n}.h5" for n in STUDY_ACTIVATIONS) + sorted(
         f"mlp1_{n}_slices.h5" for n in STUDY_ACTIVATIONS)
+    partial = run_depth_study(profile, data=str(image_folder), device="cpu", quiet=True, train=False)
+    assert "(8 of the sweep's 12 runs, recorded so far)" in partial[0] and len(trained) == 8  # nothing trained
+    report = (out / "depth.md").read_text()
+    assert "- L=1: test_acc: mish − relu" in report and "- L=2: test_acc" in report and "L=3" not in report
+    assert not (out / "landscapes.json").exists()  # the deep ends are not recorded yet
     (ck / "mlp2_relu.run.json").unlink()  # trained by an older sweep that stopped before recording it
     with pytest.raises(KeyboardInterrupt):
         sweep()

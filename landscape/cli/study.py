@@ -43,6 +43,9 @@ def add_study_parser(sub) -> None:
                    help="depth study: train and measure on this set instead of CIFAR-10 (the paper used MNIST; "
                         "torchvision's copy under --data, or downloaded), into checkpoints/depth_NAME and "
                         "figures/depth_NAME (or the quick profile's folders with _NAME)")
+    p.add_argument("--no-train", action="store_true",
+                   help="depth study: tables and figures from the runs recorded so far, training nothing (results "
+                        "while a sweep of many sessions is under way; the landscapes once every end is recorded)")
     p.add_argument("--no-augment", action="store_true",
                    help="depth study: no random crop and flip of the training images (for digits)")
 
@@ -66,5 +69,9 @@ def run_study_command(args: argparse.Namespace) -> None:
         if args.study != "depth":
             raise LandscapeError("--dataset and --no-augment belong to the depth study: add --study depth")
         profile = on_dataset(profile, args.dataset or "cifar10", augment=not args.no_augment)
-    run = run_depth_study if args.study == "depth" else run_study
-    show(*run(profile, args.data, args.device, args.quiet, args.jobs))
+    if args.study == "depth":
+        show(*run_depth_study(profile, args.data, args.device, args.quiet, args.jobs, train=not args.no_train))
+        return
+    if args.no_train:
+        raise LandscapeError("--no-train belongs to the depth study: add --study depth")
+    show(*run_study(profile, args.data, args.device, args.quiet, args.jobs))
