@@ -141,9 +141,10 @@ def read_record(config: TrainConfig) -> dict | None:
 def test_correct(checkpoint: str, dataset: DatasetSpec, data: str | None, device: str) -> str:
     """Which test images the checkpoint classifies correctly, as a string of 0s and 1s in the test
     set's order: the record keeps it (10 kB), so paired accuracy comparisons need no checkpoint."""
-    model = load_checkpoint(checkpoint)[0].to(resolve_device(device))
+    target = resolve_device(device)
+    model = load_checkpoint(checkpoint)[0].to(target)
     test = load_split(dataset, data, "test", quiet=True)
-    inputs = prepare_inputs(test.images, resolve_device(device), test.mean, test.std)
+    inputs = prepare_inputs(test.images, target, test.mean, test.std)
     correct = correct_per_example(model, inputs, test.labels.to(inputs.device))
     return "".join("1" if c else "0" for c in correct.tolist())
 
@@ -210,15 +211,16 @@ def divergence_table(rows: list[dict]) -> str:
 
 
 def landscape_file(config: SurfaceConfig, record: dict) -> Path:
-    """`run_surface`; where the checkpoint is not on disk (the sweep's are not committed), its
-    finished file instead, which must be of that checkpoint (the SHA-256 in its record)."""
-    if Path(config.checkpoint).exists():
-        return run_surface(config)
+    """The finished file of this run's checkpoint (the SHA-256 in its record) where there is one,
+    without planning it again; else `run_surface` from the checkpoint, which must be on disk (the
+    sweep's are not committed)."""
     finished = finished_surface(config, record["checkpoint_sha256"])
-    if finished is None:
+    if finished is not None:
+        return finished
+    if not Path(config.checkpoint).exists():
         raise LandscapeError(f"{config.checkpoint} is not on disk and {config.out} is not its finished "
                              f"surface: delete {record_path(config.checkpoint)} and rerun to train it again")
-    return finished
+    return run_surface(config)
 
 
 def is_end(run: TrainConfig, profile: DepthProfile) -> bool:
