@@ -323,43 +323,77 @@ def depth_figures(rows: list[dict], first_seed: list[tuple[TrainConfig, dict]], 
                   options)]
 
 
+def correct_by_image(records: list[dict], depth: int) -> dict[str, dict[int, np.ndarray]]:
+    """{activation: {seed: 100 × (test image right), per image}} of the runs recorded at `depth`."""
+    return {name: {r["row"]["seed"]: 100.0 * (np.frombuffer(r["test_correct"].encode(), np.uint8) == ord("1"))
+                   for r in records if r["row"]["depth"] == depth and r["row"]["activation"] == name}
+            for name in STUDY_ACTIVATIONS}
+
+
+def common_seeds(*by_seed: dict[int, np.ndarray]) -> list[int]:
+    return sorted(set.intersection(*(set(runs) for runs in by_seed)))
+
+
 def accuracy_comparisons(records: list[dict], depths: tuple[int, ...]) -> list[str]:
     """Mish against each activation at every depth: the paired difference in test accuracy (%),
     image by image on the same test set, seed by seed. With one seed the interval is the test
     set's sampling noise alone; with several it is over seeds."""
     lines = []
     for depth in depths:
-        at = {name: {r["row"]["seed"]: r for r in records if r["row"]["depth"] == depth
-                     and r["row"]["activation"] == name} for name in STUDY_ACTIVATIONS}
-        seeds = sorted(set.intersection(*(set(by_seed) for by_seed in at.values())))  # recorded for all four
-        if not seeds:
-            continue
-        values = {name: np.array([[100.0 * (c == "1") for c in at[name][seed]["test_correct"]] for seed in seeds])
-                  for name in STUDY_ACTIVATIONS}
-        lines += [f"- L={depth}: {describe(c)}"
-                  for c in compare("test_acc", values, "mish", claimed_sign=+1, replicates="test images")]
+        at = correct_by_image(records, depth)
+        seeds = common_seeds(*at.values())  # recorded for all four
+        if seeds:
+            values = {name: np.stack([runs[s] for s in seeds]) for name, runs in at.items()}
+            lines += [f"- L={depth}: {describe(c)}"
+                      for c in compare("test_acc", values, "mish", claimed_sign=+1, replicates="test images")]
     return lines
+
+
+def depth_change_comparisons(records: list[dict], depths: tuple[int, ...]) -> list[str]:
+    """The paper's claim itself: Mish keeps its accuracy as depth grows while the others lose theirs.
+    Per activation the change in test accuracy from the shallowest depth to the deepest recorded
+    for all four (deep − shallow, image by image, seed by seed), and Mish's change minus each
+    other's: a difference in differences, positive where Mish loses less."""
+    shallow = correct_by_image(records, depths[0])
+    for depth in reversed(depths[1:]):
+        deep = correct_by_image(records, depth)
+        seeds = common_seeds(*shallow.values(), *deep.values())
+        if seeds:
+            break
+    else:
+        return []
+    change = {name: np.stack([deep[name][s] - shallow[name][s] for s in seeds]) for name in STUDY_ACTIVATIONS}
+    return [f"- L={depths[0]} → L={depth}: {describe(c)}"
+            for c in compare("test_acc change", change, "mish", claimed_sign=+1, replicates="test images")]
 
 
 def depth_report(records: list[dict], depths: tuple[int, ...], landscape_rows: list[dict]) -> str:
     """depth.md: the outcome table, the deepest depth each activation trains to, Mish's paired
-    comparisons of test accuracy at every depth, and the landscapes of the ends."""
+    comparisons of test accuracy at every depth and of its change with depth, and the landscapes
+    of the ends."""
     rows = [r["row"] for r in records]
     names = {name: display_name(name, params) for name, params in STUDY_ACTIVATIONS.items()}
     trained_to = [f"- {names[name]}: " + (f"every run trains up to L={depth}" if depth is not None else
                                           "no depth trains") for name, depth in deepest_trained(rows).items()]
-    comparisons = accuracy_comparisons(records, depths)
-    if not landscape_rows:
-        return "\n\n".join([divergence_table(rows), "\n".join(trained_to), "\n".join(comparisons)]) + "\n"
-    shown = [{"activation": r["activation"], "depth": r["depth"], "surface minimum": r["surface_minimum"],
-             "roughness": r["surface_roughness"], "local minima": r["surface_local_minima"],
-             "non-convex share": r["surface_nonconvex_fraction"], "radius Δ=0.5": r["surface_width_radius_0.5"],
-             **{f"slice {label}": format_estimate(r[f"slice_{key}"], r[f"slice_{key}_low"], r[f"slice_{key}_high"])
-                for key, label in (("width_0.5", "width Δ=0.5"), ("curvature", "curvature"))},
-             "censored": r["slice_censored_0.5"],
-             "second minimum": f"{r['slices_with_second_minimum']} of {r['slices']}"} for r in landscape_rows]
-    return "\n\n".join([divergence_table(rows), "\n".join(trained_to), "\n".join(comparisons),
-                        markdown_table(shown, digits=3)]) + "\n"
+    sections = [("Final test accuracy (%) by activation and depth, or how the run failed", divergence_table(rows)),
+                (f"Deepest depth that trains (no divergence, best test accuracy ≥ {100 * LEFT_CHANCE:.0f} %)",
+                 "\n".join(trained_to)),
+                ("Mish against each activation at every depth (test accuracy, points)",
+                 "\n".join(accuracy_comparisons(records, depths))),
+                ("Mish's change in test accuracy with depth against each activation's (points; positive: "
+                 "Mish loses less)", "\n".join(depth_change_comparisons(records, depths)))]
+    if landscape_rows:
+        shown = [{"activation": r["activation"], "depth": r["depth"], "surface minimum": r["surface_minimum"],
+                  "roughness": r["surface_roughness"], "local minima": r["surface_local_minima"],
+                  "non-convex share": r["surface_nonconvex_fraction"],
+                  "radius Δ=0.5": r["surface_width_radius_0.5"],
+                  **{f"slice {label}": format_estimate(r[f"slice_{key}"], r[f"slice_{key}_low"],
+                                                       r[f"slice_{key}_high"])
+                     for key, label in (("width_0.5", "width Δ=0.5"), ("curvature", "curvature"))},
+                  "censored": r["slice_censored_0.5"],
+                  "second minimum": f"{r['slices_with_second_minimum']} of {r['slices']}"} for r in landscape_rows]
+        sections.append(("Landscapes of the shallowest and deepest networks", markdown_table(shown, digits=3)))
+    return "# Depth study\n\n" + "\n\n".join(f"## {title}\n\n{body}" for title, body in sections if body) + "\n"
 
 
 def recorded_so_far(runs: list[TrainConfig]) -> tuple[list[TrainConfig], list[dict]]:
