@@ -109,6 +109,7 @@ def depth_accuracy_figure(rows: list[dict], activations: dict[str, dict], option
             ax.fill_between(depths, [np.nanmin(v) for v in per], [np.nanmax(v) for v in per], alpha=0.2)
         ax.axhline(100 * chance, color="gray", lw=0.8, ls=":", label="chance")
         ax.set_xlabel("hidden layers")
+        ax.set_xticks(sorted({r["depth"] for r in rows}))  # the trained depths, not fractions
         ax.set_ylabel("test accuracy (%)")
         ax.legend(frameon=False)
     return fig
