@@ -94,12 +94,16 @@ def depth_checkpoint(profile: DepthProfile, depth: int, name: str, seed: int) ->
 
 
 def sweep_plan(profile: DepthProfile) -> list[tuple[int, int]]:
-    """(seed, depth) in training order: every depth for the profile's seeds, seed by seed, shallow to
-    deep (an interrupted sweep has whole depths done for every activation), then the repeat seeds
-    at the repeat depths."""
-    plan = [(seed, depth) for seed in profile.seeds for depth in profile.depths]
-    return plan + [(seed, depth) for seed in profile.repeat_seeds if seed not in profile.seeds
-                   for depth in profile.repeat_depths]
+    """(seed, depth) in training order, a whole depth (all four activations) at a time. Without
+    repeats: every depth for the profile's seeds, seed by seed, shallow to deep. With repeats the
+    decisive runs come first, so a sweep spread over sessions reaches its verdict before its
+    curve is complete: the first seeds at the repeat depths, then the repeat seeds there, then the
+    other depths."""
+    first = [(seed, depth) for seed in profile.seeds for depth in profile.depths]
+    repeats = [(seed, depth) for seed in profile.repeat_seeds if seed not in profile.seeds
+               for depth in profile.repeat_depths]
+    decisive = [run for run in first if run[1] in profile.repeat_depths]
+    return decisive + repeats + [run for run in first if run not in decisive]
 
 
 def training_runs(profile: DepthProfile, data: str | None, device: str, quiet: bool) -> list[TrainConfig]:
@@ -293,7 +297,8 @@ def train_and_record(runs: list[TrainConfig], profile: DepthProfile, data: str |
     """Every run's record, in the order of `runs`: read where it is on disk, else written as soon as
     its run is trained, with an end network's landscape after it (so a sweep stopped later keeps
     both, without the checkpoint). An end recorded earlier gets its landscape before any training,
-    so a missing checkpoint stops the sweep at once rather than after hours."""
+    so a missing checkpoint stops the sweep at once rather than after hours. Runs an earlier call
+    started (a resume state on disk) train first, whatever their place in the plan."""
     known = {c.out: read_record(c) for c in runs}
 
     def record(config: TrainConfig) -> None:
@@ -305,7 +310,9 @@ def train_and_record(runs: list[TrainConfig], profile: DepthProfile, data: str |
             record(config)  # trained by an earlier call that stopped before recording it
         elif known[config.out] is not None and is_end(config, profile):
             end_landscape(config, known[config.out], profile, data, device, quiet)
-    train_side_by_side([c for c in runs if known[c.out] is None], jobs, quiet, on_trained=record)
+    to_train = [c for c in runs if known[c.out] is None]
+    started = [c for c in to_train if RunPaths.beside(c.out).state.exists()]
+    train_side_by_side(started + [c for c in to_train if c not in started], jobs, quiet, on_trained=record)
     return [known[c.out] for c in runs]
 
 
@@ -373,8 +380,12 @@ def depth_report(records: list[dict], depths: tuple[int, ...], landscape_rows: l
     of the ends."""
     rows = [r["row"] for r in records]
     names = {name: display_name(name, params) for name, params in STUDY_ACTIVATIONS.items()}
+    def not_yet(name: str) -> str:  # with repeats the sweep skips ahead to its deepest depth
+        missing = [f"L={d}" for d in depths if not any(r["activation"] == name and r["depth"] == d for r in rows)]
+        return f" (not recorded yet: {', '.join(missing)})" if missing else ""
     trained_to = [f"- {names[name]}: " + (f"every run trains up to L={depth}" if depth is not None else
-                                          "no depth trains") for name, depth in deepest_trained(rows).items()]
+                                          "no depth trains") + not_yet(name)
+                  for name, depth in deepest_trained(rows).items()]
     sections = [("Final test accuracy (%) by activation and depth, or how the run failed", divergence_table(rows)),
                 (f"Deepest depth that trains (no divergence, best test accuracy ≥ {100 * LEFT_CHANCE:.0f} %)",
                  "\n".join(trained_to)),

@@ -1,5 +1,6 @@
 import importlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +9,7 @@ from scipy import stats
 
 from landscape import LandscapeError
 from landscape.cli import main
-from landscape.depth_study import DepthProfile, deepest_trained, depth_change_comparisons, run_depth_study
+from landscape.depth_study import DepthProfile, deepest_trained, depth_change_comparisons, run_depth_study, sweep_plan
 from landscape.study import STUDY_ACTIVATIONS
 
 
@@ -108,7 +109,8 @@ def test_a_stopped_sweep_keeps_the_record_of_every_run_it_finished(tmp_path, ima
     partial = run_depth_study(profile, data=str(image_folder), device="cpu", quiet=True, train=False)
     assert "(8 of the sweep's 12 runs, recorded so far)" in partial[0] and len(trained) == 8  # nothing trained
     report = (out / "depth.md").read_text()
-    assert "- L=1: test_acc: mish − relu" in report and "- L=2: test_acc" in report and "L=3" not in report
+    assert "- L=1: test_acc: mish − relu" in report and "- L=2: test_acc" in report and "- L=3" not in report
+    assert report.count(" (not recorded yet: L=3)\n") == len(STUDY_ACTIVATIONS)  # after each deepest depth
     assert not (out / "landscapes.json").exists()  # the deep ends are not recorded yet
     (ck / "mlp2_relu.run.json").unlink()  # trained by an older sweep that stopped before recording it
     with pytest.raises(KeyboardInterrupt):
@@ -142,6 +144,37 @@ def test_deepest_trained_depth_stops_at_the_first_failure():
             row("swish", 15), row("swish", 17), row("swish", 19),
             row("mish", 15, diverged=1), row("mish", 17)]
     assert deepest_trained(rows) == {"relu": 15, "leaky_relu": 15, "swish": 19, "mish": None}
+
+
+def test_the_sweep_trains_the_decisive_runs_first():
+    """Without repeats: seed by seed, shallow to deep. With repeats: the first seed at the repeat
+    depths, the repeat seeds there, then the other depths; every (seed, depth) exactly once."""
+    base = DepthProfile(name="test", depths=(15, 17, 19, 25), seeds=(0,), epochs=1, train_samples=None, width=8,
+                        dropout=0.25, lr=1e-3, checkpoint_dir="ck", output_dir="out", grid="-1:1:3", samples=10,
+                        directions=2, slice_grid="-1:1:5")
+    assert sweep_plan(base) == [(0, 15), (0, 17), (0, 19), (0, 25)]
+    repeated = replace(base, repeat_depths=(15, 25), repeat_seeds=(0, 1, 2))
+    assert sweep_plan(repeated) == [(0, 15), (0, 25), (1, 15), (1, 25), (2, 15), (2, 25), (0, 17), (0, 19)]
+
+
+def test_a_run_started_earlier_trains_before_the_rest(tmp_path, image_folder, monkeypatch):
+    """A run with a resume state on disk (started by an earlier sweep, perhaps in another order)
+    is resumed before anything new starts."""
+    profile = DepthProfile(name="test", depths=(1, 2), seeds=(0,), epochs=1, train_samples=20, width=8,
+                           dropout=0.25, lr=1e-3, checkpoint_dir=str(tmp_path / "ck"), output_dir=str(tmp_path / "out"),
+                           grid="-1:1:3", samples=10, directions=2, slice_grid="-1:1:5")
+    engine = importlib.import_module("landscape.train")
+    trained = []
+
+    def note_and_stop(config):
+        trained.append(Path(config.out).name)
+        raise KeyboardInterrupt
+    monkeypatch.setattr(engine, "train", note_and_stop)
+    (tmp_path / "ck").mkdir()
+    (tmp_path / "ck" / "mlp2_swish.state.pt").touch()
+    with pytest.raises(KeyboardInterrupt):
+        run_depth_study(profile, data=str(image_folder), device="cpu", quiet=True)
+    assert trained == ["mlp2_swish.pt"]
 
 
 def test_the_depth_study_runs_on_mnist_in_folders_of_its_own(tmp_path):
