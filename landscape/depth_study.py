@@ -21,12 +21,13 @@ from .datasets import DatasetSpec, load_split
 from .errors import LandscapeError, require_choice
 from .evaluate import correct_per_example, prepare_inputs
 from .files import atomic_write, file_sha256
+from .findings import CLAIMS, slice_values
 from .metrics import MetricsConfig, checkpoint_metrics, run_metrics
 from .plots import PlotOptions, plot_comparison, save
 from .runtime import resolve_device
 from .sharpness import SharpnessConfig, summarise
 from .slice_metrics import has_second_minimum
-from .stats import compare, describe
+from .stats import Comparison, compare, describe, unpaired_difference, verdict
 from .storage import read_surface
 from .study import STUDY_ACTIVATIONS
 from .study_figures import depth_accuracy_figure, depth_training_figure, layer_diagnostics_figure, read_training_log
@@ -249,12 +250,12 @@ def end_landscape(run: TrainConfig, record: dict, profile: DepthProfile, data: s
 
 
 def landscapes(ends: dict[tuple[str, int], tuple[TrainConfig, dict]], profile: DepthProfile, data: str | None,
-               device: str, quiet: bool) -> tuple[list[Path], list[dict]]:
+               device: str, quiet: bool) -> tuple[list[Path], list[dict], list[str]]:
     """The shallowest and deepest network of each activation (`ends`: (activation, depth) → its
     first seed's run and record): one comparison figure of their surfaces per depth on shared
-    levels, and a row per network of the surface's roughness, local minima and width, and the
+    levels; a row per network of the surface's roughness, local minima and width, and the
     slices' widths and curvature over directions and how many cross a second basin (a second
-    local minimum below their minimum + 1)."""
+    local minimum below their minimum + 1); and the slices' comparisons (`landscape_comparisons`)."""
     out = Path(profile.output_dir)
     depths = (min(profile.depths), max(profile.depths))
     chosen = [(name, d) for d in depths for name in STUDY_ACTIVATIONS]
@@ -276,7 +277,36 @@ def landscapes(ends: dict[tuple[str, int], tuple[TrainConfig, dict]], profile: D
                 for end in ("", "_low", "_high")}, "slice_censored_0.5": sl["censored_0.5"],
              "slices_with_second_minimum": n, "slices": sl["directions"]}
             for (name, d), plane, sl, n in zip(chosen, planes, slices, second)]
-    return written, rows
+    by_depth = {d: slice_values({name: [files[(name, d)][1]] for name in STUDY_ACTIVATIONS}) for d in depths}
+    return written, rows, landscape_comparisons(by_depth)
+
+
+LANDSCAPE_MEASURES = ("width_0.5", "curvature")  # of the random slices, compared at and across the ends
+
+
+def landscape_comparisons(slices: dict[int, dict[str, dict[str, np.ndarray]]]) -> list[str]:
+    """From the end networks' random slices ({depth: measure → activation → [seeds, directions]}):
+    Mish against each activation at each end, paired by direction (one depth's networks share
+    their direction seeds); each activation's change from the shallow end to the deep one (Li et
+    al.: sharper with depth); and Mish's change minus each other's (positive for width where
+    Mish's basin narrows less). Across depths the weight spaces differ, so those are unpaired."""
+    shallow, deep = min(slices), max(slices)
+    lines = []
+    for measure in LANDSCAPE_MEASURES:
+        sign = CLAIMS[measure][1]  # the paper's: Mish wider (+1), flatter (−1)
+        at = {d: slices[d][measure] for d in (shallow, deep)}
+        lines += [f"- L={d}: {describe(c)}" for d in (shallow, deep) for c in compare(measure, at[d], "mish", sign)]
+        for name, params in STUDY_ACTIVATIONS.items():
+            e = unpaired_difference(at[deep][name], at[shallow][name])
+            way = {0: "no clear change", sign: "wider" if sign > 0 else "flatter",
+                   -sign: "narrower" if sign > 0 else "sharper"}[e.excludes_zero()]
+            lines.append(f"- {display_name(name, params)}: {measure} L={deep} − L={shallow} = {e.mean:.3g} "
+                         f"[{e.low:.3g}, {e.high:.3g}] (unpaired, over {e.levels}): {way} with depth")
+        for other in (n for n in STUDY_ACTIVATIONS if n != "mish"):
+            e = unpaired_difference(at[deep]["mish"] - at[deep][other], at[shallow]["mish"] - at[shallow][other])
+            c = Comparison(f"{measure} change L={shallow}→{deep}", "mish", other, e, sign, verdict(e, sign), "unpaired")
+            lines.append(f"- {describe(c)}")
+    return lines
 
 
 def layer_diagnostics(runs: list[tuple[TrainConfig, dict]]) -> dict[int, dict[str, dict[str, list[float]]]]:
@@ -374,10 +404,11 @@ def depth_change_comparisons(records: list[dict], depths: tuple[int, ...]) -> li
             for c in compare("test_acc change", change, "mish", claimed_sign=+1, replicates="test images")]
 
 
-def depth_report(records: list[dict], depths: tuple[int, ...], landscape_rows: list[dict]) -> str:
+def depth_report(records: list[dict], depths: tuple[int, ...], landscape_rows: list[dict],
+                 landscape_lines: list[str]) -> str:
     """depth.md: the outcome table, the deepest depth each activation trains to, Mish's paired
     comparisons of test accuracy at every depth and of its change with depth, and the landscapes
-    of the ends."""
+    of the ends with their slices' comparisons (`landscape_lines`)."""
     rows = [r["row"] for r in records]
     names = {name: display_name(name, params) for name, params in STUDY_ACTIVATIONS.items()}
     def not_yet(name: str) -> str:  # with repeats the sweep skips ahead to its deepest depth
@@ -404,6 +435,9 @@ def depth_report(records: list[dict], depths: tuple[int, ...], landscape_rows: l
                   "censored": r["slice_censored_0.5"],
                   "second minimum": f"{r['slices_with_second_minimum']} of {r['slices']}"} for r in landscape_rows]
         sections.append(("Landscapes of the shallowest and deepest networks", markdown_table(shown, digits=3)))
+        sections.append(("Their random slices compared: Mish against each activation at each end, each "
+                         "activation's change with depth, and Mish's change against each other's",
+                         "\n".join(landscape_lines)))
     return "# Depth study\n\n" + "\n\n".join(f"## {title}\n\n{body}" for title, body in sections if body) + "\n"
 
 
@@ -435,12 +469,12 @@ def run_depth_study(profile: str | DepthProfile, data: str | None = None, device
     first_seed = [(c, r) for c, r in zip(runs, records) if c.seed == profile.seeds[0]]
     ends = {(c.activation, c.depth): (c, r) for c, r in first_seed if is_end(c, profile)}
     figures = depth_figures(rows, first_seed, list(ends.values()), out)
-    written, landscape_rows = landscapes(ends, profile, data, device, quiet) \
-        if len(ends) == 2 * len(STUDY_ACTIVATIONS) else ([], [])
+    written, landscape_rows, landscape_lines = landscapes(ends, profile, data, device, quiet) \
+        if len(ends) == 2 * len(STUDY_ACTIVATIONS) else ([], [], [])
     if landscape_rows:
         write_rows(landscape_rows, out / "landscapes.json", out / "landscapes.csv")
     with atomic_write(out / "depth.md") as tmp:
-        tmp.write_text(depth_report(records, profile.depths, landscape_rows))
+        tmp.write_text(depth_report(records, profile.depths, landscape_rows, landscape_lines))
     deepest = max(r["depth"] for r in rows)
     return [f"runs: {out / 'runs.json'}" + ("" if len(runs) == len(planned) else
                                            f" ({len(runs)} of the sweep's {len(planned)} runs, recorded so far)")

@@ -82,6 +82,28 @@ def paired_difference(a: np.ndarray, b: np.ndarray, level: float = LEVEL, replic
     return estimate(a - b, level, replicates)
 
 
+def unpaired_difference(a: np.ndarray, b: np.ndarray, level: float = LEVEL,
+                        replicates: str = "directions") -> Estimate:
+    """mean(a) − mean(b) where nothing pairs a's replicates with b's (random directions drawn in
+    weight spaces of different shapes, say): Welch's t-interval over the seed means where both have
+    several seeds, else over the replicates of their single seed."""
+    a, b = np.atleast_2d(np.asarray(a, dtype=np.float64)), np.atleast_2d(np.asarray(b, dtype=np.float64))
+    one_seed = len(a) == 1 and len(b) == 1
+    units = [m[0][np.isfinite(m[0])] if one_seed else np.array([r[np.isfinite(r)].mean() for r in m])
+             for m in (a, b)]
+    if min(len(u) for u in units) < 2:
+        raise LandscapeError(f"an unpaired difference needs two or more {replicates if one_seed else 'seeds'} a side")
+    shares = [np.var(u, ddof=1) / len(u) for u in units]  # the squared standard error of each mean
+    total = sum(shares)
+    df = total ** 2 / sum(v ** 2 / (len(u) - 1) for v, u in zip(shares, units)) if total > 0 else np.inf
+    mean = float(units[0].mean() - units[1].mean())
+    half = float(scipy_stats.t.ppf(0.5 + level / 2, df) * np.sqrt(total))
+    sizes = f"{len(units[0])} + {len(units[1])}"
+    levels = f"{sizes} {replicates}, one seed" if one_seed else f"{sizes} seeds"
+    return Estimate(mean, mean - half, mean + half, 1 if one_seed else min(len(u) for u in units),
+                    min(a.shape[1], b.shape[1]), float("nan"), float("nan"), levels)
+
+
 @dataclass(frozen=True)
 class NoiseBudget:
     """Where the uncertainty of a mean over S seeds × K directions comes from, pooled (root mean
@@ -138,6 +160,7 @@ class Comparison:
     difference: Estimate
     claimed_sign: int
     verdict: str
+    pairing: str = "paired"  # or "unpaired" (`unpaired_difference`)
 
 
 def compare(measure: str, values: dict[str, np.ndarray], subject: str, claimed_sign: int,
@@ -155,6 +178,6 @@ def describe(c: Comparison, digits: int = 3) -> str:
     """One line: the difference, its interval and the verdict."""
     d = c.difference
     return (f"{c.measure}: {c.subject} − {c.other} = {d.mean:.{digits}g} [{d.low:.{digits}g}, {d.high:.{digits}g}] "
-            f"(paired, over {d.levels}): {c.verdict}"
+            f"({c.pairing}, over {d.levels}): {c.verdict}"
             + (" for these trained weights; training-seed noise not included" if d.seeds == 1 and d.directions > 1
                else ""))

@@ -9,7 +9,14 @@ from scipy import stats
 
 from landscape import LandscapeError
 from landscape.cli import main
-from landscape.depth_study import DepthProfile, deepest_trained, depth_change_comparisons, run_depth_study, sweep_plan
+from landscape.depth_study import (
+    DepthProfile,
+    deepest_trained,
+    depth_change_comparisons,
+    landscape_comparisons,
+    run_depth_study,
+    sweep_plan,
+)
 from landscape.study import STUDY_ACTIVATIONS
 
 
@@ -50,6 +57,8 @@ def test_depth_study_end_to_end_on_tiny_data(tmp_path, image_folder, capsys, mon
     assert all(r["surface_roughness"] >= 0 and r["slice_curvature_low"] <= r["slice_curvature"]
                and 0 <= r["slices_with_second_minimum"] <= r["slices"] == 2 for r in ends)
     assert "| activation | depth | surface minimum | roughness |" in table
+    assert "- L=3: width_0.5: mish − relu = " in table and "- Swish: curvature L=3 − L=1 = " in table
+    assert "- width_0.5 change L=1→3: mish − leaky_relu = " in table  # the slices' difference in differences
     assert summary[0].startswith("runs: ") and len(summary) == 2 + len(STUDY_ACTIVATIONS)
 
     # A fresh clone: the checkpoints are not committed, their records and the finished landscapes are.
@@ -175,6 +184,36 @@ def test_a_run_started_earlier_trains_before_the_rest(tmp_path, image_folder, mo
     with pytest.raises(KeyboardInterrupt):
         run_depth_study(profile, data=str(image_folder), device="cpu", quiet=True)
     assert trained == ["mlp2_swish.pt"]
+
+
+def test_landscape_comparisons_pair_directions_within_a_depth_and_not_across():
+    """Synthetic slices: every basin narrows and sharpens from L=15 to L=25, Mish's least. Within a
+    depth the networks share a direction effect, which pairing removes; across depths the changes
+    are unpaired, and Mish's change minus ReLU's is Welch's interval over the two depths' paired
+    differences (scipy, computed directly)."""
+    rng = np.random.default_rng(0)
+    width = {15: dict.fromkeys(STUDY_ACTIVATIONS, 3.0), 25: {**dict.fromkeys(STUDY_ACTIVATIONS, 1.0), "mish": 2.0}}
+    curvature = {15: dict.fromkeys(STUDY_ACTIVATIONS, 0.1), 25: {**dict.fromkeys(STUDY_ACTIVATIONS, 0.5), "mish": 0.3}}
+
+    def at_depth(d):
+        shared = rng.normal(0, 0.3, (1, 20))  # this depth's directions, the same for its four networks
+        return {"width_0.5": {n: width[d][n] + shared + rng.normal(0, 0.05, (1, 20)) for n in STUDY_ACTIVATIONS},
+                "curvature": {n: curvature[d][n] + shared / 10 + rng.normal(0, 0.005, (1, 20))
+                              for n in STUDY_ACTIVATIONS}}
+    slices = {15: at_depth(15), 25: at_depth(25)}
+    lines = landscape_comparisons(slices)
+    relu_change = next(line for line in lines if line.startswith("- ReLU: width_0.5 L=25 − L=15 = "))
+    assert relu_change.endswith("(unpaired, over 20 + 20 directions, one seed): narrower with depth")
+    assert next(line for line in lines if line.startswith("- Mish: curvature")).endswith("sharper with depth")
+    at_deep = next(line for line in lines if line.startswith("- L=25: width_0.5: mish − relu = "))
+    assert "(paired, over 20 directions, one seed): supported" in at_deep
+    w = {d: slices[d]["width_0.5"] for d in slices}
+    welch = stats.ttest_ind((w[25]["mish"] - w[25]["relu"])[0], (w[15]["mish"] - w[15]["relu"])[0],
+                            equal_var=False).confidence_interval(0.95)
+    change = next(line for line in lines if line.startswith("- width_0.5 change L=15→25: mish − relu = "))
+    assert f"[{welch.low:.3g}, {welch.high:.3g}] (unpaired, over 20 + 20 directions, one seed): supported" in change
+    curved = next(line for line in lines if line.startswith("- curvature change L=15→25: mish − swish = "))
+    assert "): supported" in curved  # Mish's curvature grows less: the paper's sign is negative
 
 
 def test_the_depth_study_runs_on_mnist_in_folders_of_its_own(tmp_path):

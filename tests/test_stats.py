@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
+from scipy import stats
 
 from landscape import LandscapeError
-from landscape.stats import estimate, paired_difference, t_interval, verdict
+from landscape.stats import estimate, paired_difference, t_interval, unpaired_difference, verdict
 
 
 def simulate(rng, seeds, directions, mean, seed_sd, direction_sd, shared=None):
@@ -73,3 +74,20 @@ def test_noise_budget_pools_the_two_spreads_and_splits_the_variance_of_the_mean(
     assert (pooled.seeds, pooled.directions) == (300, 40)
     assert pooled.seed_sd == pytest.approx(np.sqrt(np.mean([g.seed_sd ** 2 for g in groups])))
     assert noise_budget([estimate(np.ones((1, 5)) + np.arange(5))]) is None  # one seed: nothing to split
+
+
+def test_an_unpaired_difference_is_welchs_interval():
+    """Against scipy's Welch t-test: over the directions of one seed each (different numbers a side),
+    and over the seed means where there are several seeds; too few replicates are refused."""
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(1.0, 0.5, (1, 20)), rng.normal(0.4, 1.5, (1, 13))
+    e = unpaired_difference(a, b)
+    welch = stats.ttest_ind(a[0], b[0], equal_var=False).confidence_interval(0.95)
+    assert e.mean == pytest.approx(a.mean() - b.mean()) and (e.low, e.high) == pytest.approx((welch.low, welch.high))
+    assert e.levels == "20 + 13 directions, one seed"
+    a3, b4 = rng.normal(0, 1, (3, 20)), rng.normal(0, 2, (4, 20))
+    e = unpaired_difference(a3, b4)
+    welch = stats.ttest_ind(a3.mean(axis=1), b4.mean(axis=1), equal_var=False).confidence_interval(0.95)
+    assert (e.low, e.high) == pytest.approx((welch.low, welch.high)) and e.levels == "3 + 4 seeds"
+    with pytest.raises(LandscapeError, match="two or more directions"):
+        unpaired_difference(a[:, :1], b)
