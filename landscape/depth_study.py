@@ -327,8 +327,7 @@ def train_and_record(runs: list[TrainConfig], profile: DepthProfile, data: str |
     """Every run's record, in the order of `runs`: read where it is on disk, else written as soon as
     its run is trained, with an end network's landscape after it (so a sweep stopped later keeps
     both, without the checkpoint). An end recorded earlier gets its landscape before any training,
-    so a missing checkpoint stops the sweep at once rather than after hours. Runs an earlier call
-    started (a resume state on disk) train first, whatever their place in the plan."""
+    so a missing checkpoint stops the sweep at once rather than after hours."""
     known = {c.out: read_record(c) for c in runs}
 
     def record(config: TrainConfig) -> None:
@@ -340,9 +339,7 @@ def train_and_record(runs: list[TrainConfig], profile: DepthProfile, data: str |
             record(config)  # trained by an earlier call that stopped before recording it
         elif known[config.out] is not None and is_end(config, profile):
             end_landscape(config, known[config.out], profile, data, device, quiet)
-    to_train = [c for c in runs if known[c.out] is None]
-    started = [c for c in to_train if RunPaths.beside(c.out).state.exists()]
-    train_side_by_side(started + [c for c in to_train if c not in started], jobs, quiet, on_trained=record)
+    train_side_by_side([c for c in runs if known[c.out] is None], jobs, quiet, on_trained=record)
     return [known[c.out] for c in runs]
 
 
