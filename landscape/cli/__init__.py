@@ -5,9 +5,11 @@ and exit 2; --debug shows the traceback instead.
 """
 from __future__ import annotations
 
+import _thread
 import argparse
 import signal
 import sys
+import threading
 import traceback
 
 from ..errors import LandscapeError
@@ -32,6 +34,54 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class StopOnSignals:
+    """SIGTERM (a scheduler's pre-emption) and Ctrl-C stop a command alike: KeyboardInterrupt, so
+    every stage flushes what it finished, then exits 128 + the signal's number.
+
+    Python drops an exception raised while it runs a weakref callback or a __del__ ("Exception
+    ignored in ..."), so a signal landing there would be lost and the run would go on. Until the
+    stop is caught, the signal is delivered again every REDELIVER_SECONDS; a redelivery that lands
+    while an exception is being handled (a stage's final flush on the way out) waits for the next
+    one, so it never cuts that flush short.
+    """
+
+    REDELIVER_SECONDS = 0.2
+
+    def __init__(self):
+        self.received: list[int] = []
+        self.handled = threading.Event()
+        self.previous: dict[int, object] = {}
+
+    def __enter__(self) -> StopOnSignals:
+        self.previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, self.stop)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # an ignored SIGINT stays ignored
+            self.previous[signal.SIGINT] = signal.signal(signal.SIGINT, self.stop)
+        return self
+
+    def caught(self) -> int:
+        """The command has stopped: no more redeliveries. Its exit status, 128 + the signal."""
+        self.handled.set()
+        return 128 + (self.received[0] if self.received else signal.SIGINT)
+
+    def __exit__(self, *_exc) -> None:
+        self.handled.set()
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+
+    def stop(self, signum: int, _frame) -> None:
+        if self.received:
+            if self.handled.is_set() or sys.exc_info()[1] is not None:
+                return  # the stop is caught, or an except/finally block runs: let it finish
+        else:
+            self.received.append(signum)
+            threading.Thread(target=self.redeliver, args=(signum,), daemon=True).start()
+        raise KeyboardInterrupt
+
+    def redeliver(self, signum: int) -> None:
+        while not self.handled.wait(self.REDELIVER_SECONDS):
+            _thread.interrupt_main(signum)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,29 +113,23 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:  # --help, --version (0) or a usage error (2)
         return e.code
     silence_missing_cuda_warning()
-    received = []
-
-    def stop(signum, _frame):  # SIGTERM (a scheduler's pre-emption) stops like Ctrl-C: flush, then exit
-        received.append(signum)
-        raise KeyboardInterrupt
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        args.run(args)
-    except LandscapeError as e:
-        if args.debug:
-            traceback.print_exc()
-        show(f"landscape {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:  # the machine failed a read or write (disk full, file vanished): not a bug of ours
-        if args.debug:
-            traceback.print_exc()
-        show(f"landscape {args.command}: error: {e}; finished work up to the last flush is saved, fix this and "
-             f"rerun the same command to resume", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        show(f"landscape {args.command}: interrupted; finished work is saved, rerun the same command to resume",
-             file=sys.stderr)
-        return 128 + (received[0] if received else signal.SIGINT)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    with StopOnSignals() as signals:
+        try:
+            args.run(args)
+        except LandscapeError as e:
+            if args.debug:
+                traceback.print_exc()
+            show(f"landscape {args.command}: error: {e}", file=sys.stderr)
+            return 2
+        except OSError as e:  # the machine failed a read or write (disk full, file vanished): not a bug of ours
+            if args.debug:
+                traceback.print_exc()
+            show(f"landscape {args.command}: error: {e}; finished work up to the last flush is saved, fix this "
+                 f"and rerun the same command to resume", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            status = signals.caught()
+            show(f"landscape {args.command}: interrupted; finished work is saved, rerun the same command to "
+                 f"resume", file=sys.stderr)
+            return status
     return 0
