@@ -1,12 +1,17 @@
+import gc
+import os
+import signal
 import subprocess
 import sys
+import time
+import weakref
 
 import h5py
 import pytest
 import torch
 
 from landscape import load_checkpoint
-from landscape.cli import build_parser, main
+from landscape.cli import StopOnSignals, build_parser, main
 
 
 def run_cli(*args, cwd=None):
@@ -178,15 +183,7 @@ def test_model_and_data_flag_mistakes(tmp_path, capsys, args, message):
 def test_a_signal_swallowed_by_a_weakref_callback_still_stops_the_command():
     """The CI failure of 2026-12-02: SIGTERM landed while Python ran a weakref callback, which drops
     the KeyboardInterrupt ("Exception ignored in ..."), and the surface ran to its end. The stop is
-    delivered again until it is caught, within a few redelivery periods."""
-    import gc
-    import os
-    import signal
-    import time
-    import weakref
-
-    from landscape.cli import StopOnSignals
-
+    delivered again until it is caught (every 0.2 s; the bound allows for a loaded machine)."""
     class Node:
         pass
 
@@ -203,10 +200,10 @@ def test_a_signal_swallowed_by_a_weakref_callback_still_stops_the_command():
             del node
             gc.collect()
             assert ref() is None and signals.received == [signal.SIGTERM]
-            while time.monotonic() - start < 5:  # the work goes on as if nothing came
+            while time.monotonic() - start < 30:  # the work goes on as if nothing came
                 sum(range(1000))
         except KeyboardInterrupt:
             stopped_after = time.monotonic() - start
             assert signals.caught() == 128 + signal.SIGTERM
-    assert stopped_after is not None and stopped_after < 10 * StopOnSignals.REDELIVER_SECONDS
+    assert stopped_after is not None, "the stop was lost: the work ran on"
     assert signal.getsignal(signal.SIGTERM) is before
