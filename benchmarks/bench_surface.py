@@ -14,8 +14,10 @@ images of that shape, for a machine without the data), grid points are scored by
 Methods take turns point by point (rounds after a warm-up), so drift on a shared machine hits all
 alike; the speed-up is the median over rounds of the reference's time over the method's in the
 same round. Ratios carry from one machine to the next, absolute times do not.
-Also: this machine's fp32 and bf16 matrix-multiply rates (the bound) and each method's largest
-loss difference from the reference at the same points. Hessian-vector products: bench_hvp.py.
+Also: the CPU and its bf16 instructions; this machine's fp32 and bf16 matrix-multiply rates and the
+fp32 rate of a 64-channel 3×3 convolution (the bounds: which one binds depends on the CPU's
+libraries); and each method's largest loss difference from the reference at the same points.
+Hessian-vector products: bench_hvp.py.
 Run it alone (pause training):
 
     python -m benchmarks.bench_surface --data ../shared/cifar10 [--checkpoint checkpoints/resnet20_relu.pt]
@@ -26,10 +28,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import platform
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -86,18 +88,35 @@ def reference_scorer(model: torch.nn.Module, directions, loader: DataLoader, dev
     return score
 
 
-def matmul_rate(dtype: torch.dtype, device, size: int = 2048, repeats: int = 5) -> float:
-    """Best GFLOP/s of a size × size matrix product in `dtype` (after one warm-up product)."""
-    a, b = (torch.randn(size, size, device=device).to(dtype) for _ in range(2))
-    a @ b
+def best_seconds(operation: Callable[[], object], device, repeats: int = 5) -> float:
+    """Fastest of `repeats` timed calls of `operation`, after one warm-up call."""
+    operation()
     best = float("inf")
     for _ in range(repeats):
         synchronize(device)
         started = time.perf_counter()
-        a @ b
+        operation()
         synchronize(device)
         best = min(best, time.perf_counter() - started)
-    return 2 * size ** 3 / best / 1e9
+    return best
+
+
+def matmul_rate(dtype: torch.dtype, device, size: int = 2048) -> float:
+    """Best GFLOP/s of a size × size matrix product in `dtype`."""
+    a, b = (torch.randn(size, size, device=device).to(dtype) for _ in range(2))
+    return 2 * size ** 3 / best_seconds(lambda: a @ b, device) / 1e9
+
+
+def convolution_rate(device, channels: int = 64, batch: int = 128) -> float:
+    """Best fp32 GFLOP/s of a channels × channels 3×3 convolution on 32×32 images (channels_last),
+    counted as direct multiply-adds: the rate a convolutional network could reach here. torch's
+    matrix product and its convolutions can run on different libraries (on AMD CPUs MKL's product
+    may not use AVX-512 while oneDNN's convolutions do), so the two bounds can differ."""
+    images = torch.randn(batch, channels, 32, 32, device=device).contiguous(memory_format=torch.channels_last)
+    conv = torch.nn.Conv2d(channels, channels, 3, padding=1, bias=False).to(device, memory_format=torch.channels_last)
+    with torch.inference_mode(), torch.backends.cudnn.flags(enabled=True, allow_tf32=False):  # fp32 on a GPU too
+        seconds = best_seconds(lambda: conv(images), device)
+    return 2 * batch * channels * channels * 9 * 32 * 32 / seconds / 1e9
 
 
 def interleaved_times(scorers: dict[str, tuple[Callable, int]], points: np.ndarray, rounds: int, warmup: int,
@@ -125,6 +144,23 @@ def interleaved_times(scorers: dict[str, tuple[Callable, int]], points: np.ndarr
 def paired_ratios(reference: list[float], times: list[float]) -> dict[str, float]:
     """The reference's time over this method's, round by round (the two ran back to back), summarised."""
     return summary([r / t for r, t in zip(reference, times)])
+
+
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # CPU instructions that make bf16 fast; without them it is emulated
+
+
+def cpu_description() -> str:
+    """The CPU's model name and which bf16 instructions it has (Linux; "unknown" elsewhere): what
+    decides whether bf16 is faster than fp32 on a CPU."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown"
+    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+    name = " ".join(fields.get("model name\t", "unknown").split())
+    flags = set(fields.get("flags\t\t", "").split())
+    present = [flag for flag in BF16_FLAGS if flag in flags]
+    return f"{name}, bf16 instructions: {', '.join(present) or 'none'}"
 
 
 def summary(times: list[float]) -> dict[str, float]:
@@ -172,18 +208,20 @@ def main() -> None:
         times, losses = interleaved_times(scorers, points, args.rounds, 2, device)
 
     rates = {"fp32": matmul_rate(torch.float32, device),  # small bf16 product: CPUs without bf16 units emulate it
-             "bf16": matmul_rate(torch.bfloat16, device, size=512 if device.type == "cpu" else 2048)}
-    machine = (platform.processor() or platform.machine()) if device.type == "cpu" else torch.cuda.get_device_name()
+             "bf16": matmul_rate(torch.bfloat16, device, size=512 if device.type == "cpu" else 2048),
+             "fp32 convolution": convolution_rate(device)}
+    machine = cpu_description() if device.type == "cpu" else torch.cuda.get_device_name()
     print(f"torch {torch.__version__}, {device} ({machine}), {torch.get_num_threads()} threads; ResNet-20 "
           f"{args.checkpoint}, {args.samples} training images per point; matrix multiply "
-          f"fp32 {rates['fp32']:.0f} GFLOP/s, bf16 {rates['bf16']:.0f} GFLOP/s")
+          f"fp32 {rates['fp32']:.0f} GFLOP/s, bf16 {rates['bf16']:.0f} GFLOP/s; 64-channel 3×3 convolution fp32 "
+          f"{rates['fp32 convolution']:.0f} GFLOP/s")
 
     baseline = times.get("reference")
     reference_losses = np.array(losses.get("reference", [np.nan] * len(points)))
     fp32_losses = np.array(losses["fp32"]) if "fp32" in losses else reference_losses
     rows = []
     print(f"{'method':16s} {'s/point':>8s} {'min':>6s} {'max':>6s} {'images/s':>9s} {'GFLOP/s':>8s} "
-          f"{'of fp32 mm':>10s} {'max |Δloss|':>11s}  speed-up (range)")
+          f"{'of fp32 mm':>10s} {'of conv':>8s} {'max |Δloss|':>11s}  speed-up (range)")
     for name, t in times.items():
         stats = summary(t)
         gflops = 2 * MULTIPLY_ADDS_PER_IMAGE * args.samples / stats["median"] / 1e9
@@ -193,6 +231,7 @@ def main() -> None:
         row = {"method": name, "seconds_per_point": stats, "seconds_by_round": t,
                "images_per_s": args.samples / stats["median"],
                "gflop_per_s": gflops, "fraction_of_fp32_matmul_rate": gflops / rates["fp32"],
+               "fraction_of_fp32_convolution_rate": gflops / rates["fp32 convolution"],
                "speedup_vs_reference": paired_ratios(baseline, t) if baseline else None,
                "max_abs_loss_difference": error,
                "loss_difference_against": "fp32" if name in ("bf16", "tf32") else "reference"}
@@ -200,7 +239,8 @@ def main() -> None:
         ratio = row["speedup_vs_reference"]
         speedup = f"{ratio['median']:5.2f}× ({ratio['min']:.2f}-{ratio['max']:.2f})" if baseline else "-"
         print(f"{name:16s} {stats['median']:8.3f} {stats['min']:6.3f} {stats['max']:6.3f} {row['images_per_s']:9.0f} "
-              f"{gflops:8.1f} {100 * row['fraction_of_fp32_matmul_rate']:9.0f}% {error:11.2e}  {speedup}")
+              f"{gflops:8.1f} {100 * row['fraction_of_fp32_matmul_rate']:9.0f}% "
+              f"{100 * row['fraction_of_fp32_convolution_rate']:7.0f}% {error:11.2e}  {speedup}")
 
     if args.json:
         with open(args.json, "w") as f:
