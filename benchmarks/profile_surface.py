@@ -1,11 +1,12 @@
 """Where a CPU surface run spends its time: torch.profiler over grid points of the CLI's engine.
 
 Scores a few points of a ResNet-20 checkpoint on N real CIFAR-10 training images with the
-per-point engine (fp32, batch 64, channels_last, one batch at a time so the profile is one
-thread's story), with and without BatchNorm folding, and prints each run's self time by kind of
-operator and the top operators.
+per-point engine (fp32 or `--precision bf16`, batch 64, channels_last, one batch at a time so
+the profile is one thread's story), with and without BatchNorm folding, and prints each run's
+self time by kind of operator and the top operators.
 
     python -m benchmarks.profile_surface --data ../shared/cifar10 [--points 4] > benchmarks/profile_surface.txt
+    python -m benchmarks.profile_surface --data ../shared/cifar10 --precision bf16
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from landscape.checkpoint import load_checkpoint
 from landscape.directions import DirectionOptions, random_directions
 from landscape.engine import EvalOptions, PointEvaluator
 from landscape.evaluate import load_eval_set
+from landscape.runtime import PRECISIONS
 
 KINDS = {  # operator name fragments → what they are, first match wins
     "convolution": "convolution", "batch_norm": "BatchNorm", "clamp": "activation", "relu": "activation",
@@ -36,9 +38,10 @@ def kind_of(name: str) -> str:
 
 
 def profile_points(evaluator: PointEvaluator, points: np.ndarray):
-    evaluator(points[0])  # warm-up
+    """Operator times over points[1:], after points[0] as a warm-up."""
+    evaluator(points[0])
     with profile(activities=[ProfilerActivity.CPU]) as prof:
-        for point in points:
+        for point in points[1:]:
             evaluator(point)
     return prof.key_averages()
 
@@ -63,15 +66,17 @@ def main() -> None:
     parser.add_argument("--checkpoint", default="checkpoints/resnet20_relu.pt")
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--points", type=int, default=4)
+    parser.add_argument("--precision", default="fp32", choices=PRECISIONS)
     args = parser.parse_args()
     model = load_checkpoint(args.checkpoint)[0].to(memory_format=torch.channels_last).eval()
     directions = random_directions(model, DirectionOptions(seed=0), 2)
     sets = [load_eval_set(args.data, "train", args.samples, 0, torch.device("cpu"), quiet=True)]
     points = np.random.default_rng(0).uniform(-0.5, 0.5, (args.points + 1, 2))
     print(f"torch {torch.__version__}, CPU, {torch.get_num_threads()} threads, {args.checkpoint}, "
-          f"{args.samples} training images, {args.points} points after one warm-up point")
+          f"{args.samples} training images, {args.points} points after one warm-up point, {args.precision}")
     for fold in (True, False):
-        with PointEvaluator(model, directions, sets, EvalOptions(fold_batchnorm=fold, workers=1)) as evaluator:
+        options = EvalOptions(precision=args.precision, fold_batchnorm=fold, workers=1)
+        with PointEvaluator(model, directions, sets, options) as evaluator:
             report(f"BatchNorm {'folded (the default)' if fold else 'not folded'}",
                    profile_points(evaluator, points), args.points)
 
