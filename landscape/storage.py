@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -365,8 +366,9 @@ def record_run(path: str | Path, facts: dict) -> None:
 
 def write_metrics(path: str | Path, metrics: dict) -> None:
     """Store a surface's metrics as attributes of its /metrics group (replacing older ones). A file
-    that already holds these values is left as it is, byte for byte, so that measuring finished
-    files again (a study rerun) does not rewrite them."""
+    that already holds these values, up to float rounding (another CPU's kernels differ in the last
+    bits), is left as it is, byte for byte, so that measuring finished files again (a study rerun,
+    on any machine) does not rewrite them."""
     encoded = {k: _encode(v) for k, v in metrics.items()}
 
     def update(f):
@@ -374,15 +376,40 @@ def write_metrics(path: str | Path, metrics: dict) -> None:
             del f["metrics"]
         f.create_group("metrics").attrs.update(encoded)
     _root_attributes(path)
-    if _stored_metrics_json(path) != _metrics_json({k: _decode(v) for k, v in encoded.items()}):
+    stored = _stored_metrics(path)
+    if stored is None or not same_up_to_rounding(stored, _plain({k: _decode(v) for k, v in encoded.items()})):
         _rewrite(Path(path), update)
 
 
-def _metrics_json(metrics: dict) -> str:
-    return json.dumps(metrics, sort_keys=True, default=str)
+METRICS_RELATIVE_TOLERANCE = 1e-9  # far above float64 rounding, far below any digit a table shows
 
 
-def _stored_metrics_json(path: str | Path) -> str | None:
-    """The /metrics a file holds, as canonical JSON (None if it holds none): for comparing."""
+def same_up_to_rounding(a: Any, b: Any) -> bool:
+    """Whether two JSON-like values are equal, numbers within METRICS_RELATIVE_TOLERANCE (or 1e-12 of
+    each other near zero; NaN equals NaN)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_up_to_rounding(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_up_to_rounding(x, y) for x, y in zip(a, b))
+    numbers = (int, float)
+    if isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool) and not isinstance(b, bool):
+        return (a == b or (math.isnan(a) and math.isnan(b))
+                or math.isclose(a, b, rel_tol=METRICS_RELATIVE_TOLERANCE, abs_tol=1e-12))
+    return type(a) is type(b) and a == b  # strings, None, and True never equal to 1.0
+
+
+def _plain(metrics: dict) -> Any:
+    """Metrics as plain JSON values (numpy scalars and arrays, tuples → floats, lists), for comparing."""
+    return json.loads(json.dumps(metrics, sort_keys=True, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.ndarray | np.generic):
+        return value.tolist()
+    return str(value)
+
+
+def _stored_metrics(path: str | Path) -> Any:
+    """The /metrics a file holds, as plain JSON values (None if it holds none): for comparing."""
     with h5py.File(path, "r") as f:
-        return _metrics_json({k: _decode(v) for k, v in f["metrics"].attrs.items()}) if "metrics" in f else None
+        return _plain({k: _decode(v) for k, v in f["metrics"].attrs.items()}) if "metrics" in f else None

@@ -15,6 +15,7 @@ from landscape.storage import (
     read_header,
     read_surface,
     record_timing,
+    same_up_to_rounding,
     write_metrics,
     write_points,
 )
@@ -65,8 +66,22 @@ def test_the_same_metrics_again_leave_the_file_untouched(tmp_path):
     before = path.read_bytes()
     write_metrics(path, dict(metrics))  # a rerun measuring the same values
     assert path.read_bytes() == before
+    write_metrics(path, {**metrics, "minimum": 0.25 * (1 + 4e-16),  # another CPU's last bits
+                         "widths": [{"delta": 0.1, "width": np.nextafter(0.5, 1.0)}]})
+    assert path.read_bytes() == before
+    write_metrics(path, {**metrics, "minimum": 0.2500001})  # a real change, however small for a table
+    assert read_surface(path).metrics["minimum"] == 0.2500001
     write_metrics(path, {**metrics, "minimum": 0.5})
     assert read_surface(path).metrics["minimum"] == 0.5
+
+
+def test_same_up_to_rounding():
+    assert same_up_to_rounding({"a": [1.0, float("nan")], "b": "x"}, {"a": [1.0 + 1e-15, float("nan")], "b": "x"})
+    assert same_up_to_rounding(0.0, 1e-15) and same_up_to_rounding(3, 3.0)
+    assert not same_up_to_rounding(1.0, 1.0 + 1e-6)
+    assert not same_up_to_rounding({"a": 1.0}, {"a": 1.0, "b": 2.0})
+    assert not same_up_to_rounding([1.0], [1.0, 2.0])
+    assert not same_up_to_rounding(True, 1.0) and not same_up_to_rounding("1", 1.0)
 
 
 def test_files_of_the_first_format_open(tmp_path):
