@@ -44,13 +44,13 @@ class StopOnSignals:
     ignored in ..."), so a signal landing there would be lost and the run would go on. Until the
     stop is caught, the signal is delivered again every REDELIVER_SECONDS; a redelivery that lands
     while an exception is being handled (a stage's final flush on the way out) waits for the next
-    one, so it never cuts that flush short.
+    one, so it never cuts that flush short. `signum` is the first stop signal received, if any.
     """
 
     REDELIVER_SECONDS = 0.2
 
     def __init__(self):
-        self.received: list[int] = []
+        self.signum: int | None = None
         self.handled = threading.Event()
         self.previous: dict[int, object] = {}
 
@@ -63,7 +63,7 @@ class StopOnSignals:
     def caught(self) -> int:
         """The command has stopped: no more redeliveries. Its exit status, 128 + the signal."""
         self.handled.set()
-        return 128 + (self.received[0] if self.received else signal.SIGINT)
+        return 128 + (self.signum or signal.SIGINT)
 
     def __exit__(self, *_exc) -> None:
         self.handled.set()
@@ -71,11 +71,11 @@ class StopOnSignals:
             signal.signal(signum, handler)
 
     def stop(self, signum: int, _frame) -> None:
-        if self.received:
+        if self.signum is not None:
             if self.handled.is_set() or sys.exc_info()[1] is not None:
                 return  # the stop is caught, or an except/finally block runs: let it finish
         else:
-            self.received.append(signum)
+            self.signum = signum
             threading.Thread(target=self.redeliver, args=(signum,), daemon=True).start()
         raise KeyboardInterrupt
 
