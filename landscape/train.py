@@ -331,6 +331,9 @@ def train_in_worker(config: TrainConfig, threads: int, parent: int, results) -> 
     """Body of one worker process of `train_side_by_side`: train on `threads` CPU threads, then put
     (out, checkpoint, None) or (out, None, error message) on `results`."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops its workers
+    # with SIGTERM: exit through Python, so the process's clean-up runs (tqdm's lock is a semaphore
+    # that would otherwise be reported as leaked when the sweep stops)
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
     if sys.platform == "linux":  # and a parent killed outright (SIGKILL) takes its workers with it
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parent:

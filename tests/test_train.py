@@ -226,14 +226,17 @@ def test_stopping_the_parent_stops_its_workers(tmp_path, image_folder, stop):
     configs = mlp_configs(tmp_path, image_folder, [("relu", 0, {"epochs": 100}), ("mish", 0, {"epochs": 100})])
     script = ("import sys, pickle; from landscape.train import train_side_by_side; "
               "train_side_by_side(pickle.loads(bytes.fromhex(sys.argv[1])), jobs=2)")
-    parent = subprocess.Popen([sys.executable, "-c", script, pickle.dumps(configs).hex()])
+    parent = subprocess.Popen([sys.executable, "-c", script, pickle.dumps(configs).hex()], stderr=subprocess.PIPE,
+                              text=True)
     logs = [RunPaths.beside(c.out).log for c in configs]
     deadline = time.monotonic() + 120
     while not all(log.exists() for log in logs):  # both workers are training
         assert time.monotonic() < deadline and parent.poll() is None
         time.sleep(0.2)
     parent.send_signal(stop)
-    parent.wait(timeout=60)
+    _, stderr = parent.communicate(timeout=60)  # to the end: the workers and resource tracker write here too
+    if stop == signal.SIGINT:  # workers stopped by their parent clean up after themselves (none can after SIGKILL)
+        assert "leaked" not in stderr
     deadline = time.monotonic() + 30
     for config in configs:
         while True:
