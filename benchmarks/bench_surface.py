@@ -6,9 +6,11 @@ images of that shape, for a machine without the data), grid points are scored by
                    uint8 HWC arrays, PIL conversion + ToTensor + Normalize per image, DataLoader
                    batch 128 without workers, weights set per point as new tensors, NCHW, fp32
   fp32/bf16(/tf32) `landscape surface`'s per-point engine (prepared tensors, channels_last, batch 64,
-                   BatchNorm folded into the convolutions, one batch per CPU thread side by side)
-  fp32 1 worker    the same, one batch at a time on all threads (what the workers buy)
-  fp32 plain       one batch at a time and BatchNorm not folded (the engine before both)
+                   BatchNorm folded into the convolutions, activations and residual additions fused
+                   into them on a CPU, one batch per CPU thread side by side)
+  … unfused        the same without the fusion (what fusing buys)
+  fp32 1 worker    the default, one batch at a time on all threads (what the workers buy)
+  fp32 plain       one batch at a time, BatchNorm neither folded nor fused (the engine before all three)
   fp32 compiled    the per-point engine through torch.compile (`--compile`; compile time not counted)
   fp32 vmap K      K points per pass through torch.func.vmap (`BatchedEvaluator`)
 Methods take turns point by point (rounds after a warm-up), so drift on a shared machine hits all
@@ -196,8 +198,11 @@ def main() -> None:
         scorers["reference"] = (reference_scorer(reference_model, directions, loader, device), 1)
     with contextlib.ExitStack() as evaluators:  # each returns the shared model to its weights on exit
         for name, options, count in (("fp32", EvalOptions(), 1), ("bf16", EvalOptions(precision="bf16"), 1),
+                                     ("fp32 unfused", EvalOptions(fuse_activations=False), 1),
+                                     ("bf16 unfused", EvalOptions(precision="bf16", fuse_activations=False), 1),
                                      ("fp32 1 worker", EvalOptions(workers=1), 1),
-                                     ("fp32 plain", EvalOptions(workers=1, fold_batchnorm=False), 1),
+                                     ("fp32 plain", EvalOptions(workers=1, fold_batchnorm=False,
+                                                                fuse_activations=False), 1),
                                      ("fp32 compiled", EvalOptions(compile=True), 1),
                                      *((("tf32", EvalOptions(precision="tf32"), 1),) if device.type == "cuda" else ()),
                                      (f"fp32 vmap K={args.points_per_batch}", EvalOptions(), args.points_per_batch)):
@@ -225,7 +230,8 @@ def main() -> None:
     for name, t in times.items():
         stats = summary(t)
         gflops = 2 * MULTIPLY_ADDS_PER_IMAGE * args.samples / stats["median"] / 1e9
-        against = fp32_losses if name in ("bf16", "tf32") else reference_losses
+        low_precision = name.split()[0] in ("bf16", "tf32")
+        against = fp32_losses if low_precision else reference_losses
         both = ~np.isnan(against) & ~np.isnan(np.array(losses[name]))
         error = float(np.max(np.abs(np.array(losses[name])[both] - against[both]))) if both.any() else float("nan")
         row = {"method": name, "seconds_per_point": stats, "seconds_by_round": t,
@@ -234,7 +240,7 @@ def main() -> None:
                "fraction_of_fp32_convolution_rate": gflops / rates["fp32 convolution"],
                "speedup_vs_reference": paired_ratios(baseline, t) if baseline else None,
                "max_abs_loss_difference": error,
-               "loss_difference_against": "fp32" if name in ("bf16", "tf32") else "reference"}
+               "loss_difference_against": "fp32" if low_precision else "reference"}
         rows.append(row)
         ratio = row["speedup_vs_reference"]
         speedup = f"{ratio['median']:5.2f}× ({ratio['min']:.2f}-{ratio['max']:.2f})" if baseline else "-"
@@ -242,12 +248,18 @@ def main() -> None:
               f"{gflops:8.1f} {100 * row['fraction_of_fp32_matmul_rate']:9.0f}% "
               f"{100 * row['fraction_of_fp32_convolution_rate']:7.0f}% {error:11.2e}  {speedup}")
 
+    fusion = {name: paired_ratios(times[f"{name} unfused"], t) for name, t in times.items()
+              if f"{name} unfused" in times}
+    for name, ratio in fusion.items():
+        print(f"fusion, {name}: unfused time over fused, round by round: {ratio['median']:.3f}× "
+              f"({ratio['min']:.3f}-{ratio['max']:.3f})")
+
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"device": str(device), "machine": machine, "torch": torch.__version__,
                        "threads": torch.get_num_threads(), "checkpoint": args.checkpoint, "data": train.source,
                        "samples": args.samples,
-                       "matmul_gflop_per_s": rates, "surface": rows}, f, indent=1)
+                       "matmul_gflop_per_s": rates, "surface": rows, "fusion_speedup": fusion}, f, indent=1)
 
 
 if __name__ == "__main__":

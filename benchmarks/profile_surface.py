@@ -2,8 +2,9 @@
 
 Scores a few points of a ResNet-20 checkpoint on N real CIFAR-10 training images with the
 per-point engine (fp32 or `--precision bf16`, batch 64, channels_last, one batch at a time so
-the profile is one thread's story), with and without BatchNorm folding, and prints each run's
-self time by kind of operator and the top operators.
+the profile is one thread's story): as the engine runs by default (BatchNorm folded, activations
+and residual additions fused into the convolutions), folded only, and neither; it prints each
+run's self time by kind of operator and the top operators.
 
     python -m benchmarks.profile_surface --data ../shared/cifar10 [--points 4] > benchmarks/profile_surface.txt
     python -m benchmarks.profile_surface --data ../shared/cifar10 --precision bf16
@@ -24,11 +25,12 @@ from landscape.evaluate import load_eval_set
 from landscape.runtime import PRECISIONS
 
 KINDS = {  # operator name fragments → what they are, first match wins
-    "convolution": "convolution", "batch_norm": "BatchNorm", "clamp": "activation", "relu": "activation",
-    "threshold": "activation", "mish": "activation", "sigmoid": "activation", "tanh": "activation",
-    "copy_": "memory copies", "add_": "weights moved (in-place adds)", "add": "residual additions",
-    "mul": "weights folded (scaling)", "rsqrt": "weights folded (scaling)", "cross_entropy": "loss",
-    "log_softmax": "loss", "nll_loss": "loss", "argmax": "accuracy", "eq": "accuracy",
+    "convolution_pointwise": "convolution with fused post-ops", "convolution": "convolution",
+    "batch_norm": "BatchNorm", "clamp": "activation", "relu": "activation", "threshold": "activation",
+    "mish": "activation", "sigmoid": "activation", "tanh": "activation",
+    "copy_": "memory copies", "_to_copy": "memory copies", "add_": "weights moved (in-place adds)",
+    "add": "residual additions", "mul": "weights folded (scaling)", "rsqrt": "weights folded (scaling)",
+    "cross_entropy": "loss", "log_softmax": "loss", "nll_loss": "loss", "argmax": "accuracy", "eq": "accuracy",
     "adaptive_avg_pool": "pooling", "mean": "pooling", "addmm": "linear head", "linear": "linear head",
 }
 
@@ -74,11 +76,12 @@ def main() -> None:
     points = np.random.default_rng(0).uniform(-0.5, 0.5, (args.points + 1, 2))
     print(f"torch {torch.__version__}, CPU, {torch.get_num_threads()} threads, {args.checkpoint}, "
           f"{args.samples} training images, {args.points} points after one warm-up point, {args.precision}")
-    for fold in (True, False):
-        options = EvalOptions(precision=args.precision, fold_batchnorm=fold, workers=1)
+    for title, fold, fuse in (("BatchNorm folded, activations fused (the default)", True, True),
+                              ("BatchNorm folded, nothing fused", True, False),
+                              ("BatchNorm neither folded nor fused", False, False)):
+        options = EvalOptions(precision=args.precision, fold_batchnorm=fold, fuse_activations=fuse, workers=1)
         with PointEvaluator(model, directions, sets, options) as evaluator:
-            report(f"BatchNorm {'folded (the default)' if fold else 'not folded'}",
-                   profile_points(evaluator, points), args.points)
+            report(title, profile_points(evaluator, points), args.points)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ perturbed weight sets are stacked and run together through `torch.func.vmap` (fe
 what fills a GPU). `choose_points_per_batch` times both on the actual device and model and picks
 the faster. `compute_surface` is the in-memory sweep of a whole grid; `surface.execute` is the
 resumable, file-backed, multi-process one. Both call the same evaluators, so they give the same
-numbers. Per point, BatchNorms that follow convolutions are folded into them (`folding`).
+numbers. Per point, BatchNorms that follow convolutions are folded into them, and on a CPU
+activations and residual additions are fused into them (`folding`).
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from torch.func import functional_call, vmap
 from .directions import Direction, check_compatible, model_entries
 from .errors import LandscapeError, require_choice
 from .evaluate import EvalSet, evaluate, loss_function, require_loss
-from .folding import FoldedModel
+from .folding import ScoringModel
 from .grid import Grid
 from .progress import progress
 from .runtime import PRECISIONS, autocast
@@ -39,14 +40,16 @@ class EvalOptions:
     """How grid points are scored. The numbers depend on the image batch size (None: chosen for
     the device by `choose_batch_size`), the precision and the loss (a name from evaluate.LOSSES or
     MODULE:CALLABLE). The rest changes only how fast, up to float rounding: grid points per pass
-    (None: the fastest here), and for the per-point path BatchNorm folding, image batches scored
-    side by side on a CPU (`evaluate.evaluate`; None: one per thread) and torch.compile."""
+    (None: the fastest here), and for the per-point path BatchNorm folding, activation fusion on a
+    CPU (`folding`; not with torch.compile, which fuses them its own way), image batches scored side
+    by side on a CPU (`evaluate.evaluate`; None: one per thread) and torch.compile."""
 
     batch_size: int | None = CPU_BATCH_SIZE
     precision: str = "fp32"
     loss: str = "cross_entropy"
     points_per_batch: int | None = None  # grid points per pass; None: the fastest here, measured at start
     fold_batchnorm: bool = True
+    fuse_activations: bool = True
     workers: int | None = None
     compile: bool = False
 
@@ -69,8 +72,8 @@ class PointEvaluator:
     """Scores `model` on `sets` at grid points (α[, β]) along `directions`.
 
     Use as a context manager: on exit the model's entries are back at their original values.
-    Scoring runs on a copy with BatchNorms folded into convolutions (sharing every other tensor)
-    when the options ask for it and the model has any.
+    Scoring runs on a copy with BatchNorms folded into convolutions and activations fused into them
+    (sharing every other tensor) when the options ask for it and the model has any.
     """
 
     points_per_batch = 1
@@ -85,20 +88,26 @@ class PointEvaluator:
         self.directions = [{k: d[k].to(self.origin[k]) for k in self.entries} for d in directions]
         self.names = value_names(tuple(s.split for s in sets))  # the order of the values returned
         self.loss = loss_function(options.loss)
-        self.folded = FoldedModel(model) if options.fold_batchnorm else None
-        self.scored = self.folded.module if self.folded and self.folded.count else model
+        fuse = options.fuse_activations and not options.compile  # torch.compile fuses elementwise steps itself
+        self.fast = ScoringModel(model, options.fold_batchnorm, fuse) if options.fold_batchnorm or fuse else None
+        self.scored = self.fast.module if self.fast and self.fast.changed else model
         if options.compile:  # weights are read at every call, so moving them in place needs no recompilation
             on_gpu = any(s.inputs.device.type == "cuda" for s in sets)
             self.scored = torch.compile(self.scored, mode="reduce-overhead" if on_gpu else None)
 
     @property
     def batchnorms_folded(self) -> int:
-        return self.folded.count if self.folded else 0
+        return self.fast.count if self.fast else 0
+
+    @property
+    def convolutions_fused(self) -> int:
+        return self.fast.fused if self.fast else 0
 
     def engine_settings(self) -> dict[str, int]:
         """How this evaluator runs, as recorded in a surface file."""
         on_cpu = all(s.inputs.device.type == "cpu" for s in self.sets)
         return {"points_per_batch": self.points_per_batch, "batchnorms_folded": self.batchnorms_folded,
+                "convolutions_fused": self.convolutions_fused,
                 "cpu_workers": self.options.cpu_workers if on_cpu and self.points_per_batch == 1 else 1,
                 "compiled": int(self.options.compile)}
 
@@ -109,8 +118,8 @@ class PointEvaluator:
             for coefficient, direction in zip(coefficients, self.directions):
                 if coefficient:
                     tensor.add_(direction[name], alpha=float(coefficient))
-        if self.folded:
-            self.folded.refresh()
+        if self.fast:
+            self.fast.refresh()
 
     def __call__(self, point: np.ndarray) -> list[float]:
         """[loss, acc] per set, in order (`self.names`), at grid point (α, β)."""
@@ -140,8 +149,8 @@ class BatchedEvaluator(PointEvaluator):
 
     def __init__(self, model: nn.Module, directions: list[Direction], sets: list[EvalSet],
                  options: EvalOptions = EvalOptions(), dir_type: str = "weights", points_per_batch: int = 8):
-        super().__init__(model, directions, sets, dataclasses.replace(options, fold_batchnorm=False, compile=False),
-                         dir_type)
+        unfolded = dataclasses.replace(options, fold_batchnorm=False, fuse_activations=False, compile=False)
+        super().__init__(model, directions, sets, unfolded, dir_type)
         if points_per_batch < 1:
             raise LandscapeError(f"--points-per-batch must be at least 1; got {points_per_batch}")
         self.points_per_batch = points_per_batch

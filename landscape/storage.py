@@ -138,6 +138,7 @@ class SurfaceProgress:
     images_per_s: float | None = None
     points_per_batch: int | None = None  # grid points scored per pass in the last run (engine.BatchedEvaluator)
     batchnorms_folded: int | None = None  # BatchNorms folded into convolutions in the last run (folding)
+    convolutions_fused: int | None = None  # convolutions run with their activation/addition fused in (folding)
     cpu_workers: int | None = None  # image batches scored at once on a CPU in the last run (evaluate.evaluate)
     compiled: int | None = None  # 1 when the last run scored through torch.compile (--compile)
     precision_error_abs: float | None = None  # below fp32: largest |loss − fp32 loss| at the checked points
@@ -351,7 +352,7 @@ def write_points(path: str | Path, flat_indices: list[int], results: dict[str, l
 
 def record_timing(path: str | Path, seconds: float, points: int, images: int, engine: dict[str, int]) -> None:
     """Store how long the last run took for its `points` grid points and `images` image passes, and
-    how the engine ran (`points_per_batch`, `batchnorms_folded`, `cpu_workers`)."""
+    how the engine ran (`points_per_batch`, `batchnorms_folded`, `convolutions_fused`, `cpu_workers`)."""
     record_run(path, {"wall_time_s": seconds, "points_per_s": points / seconds, "images_per_s": images / seconds,
                       **engine})
 

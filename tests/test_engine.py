@@ -138,6 +138,8 @@ def test_compiled_scoring_gives_the_same_numbers():
         with PointEvaluator(model, directions, sets, EvalOptions(batch_size=5, compile=compiled)) as evaluator:
             values[compiled] = np.array(evaluator.many(points))
             assert evaluator.engine_settings()["compiled"] == int(compiled)
+            # fusion only without torch.compile, which fuses the elementwise steps its own way
+            assert evaluator.engine_settings()["convolutions_fused"] == (0 if compiled else 1)
     np.testing.assert_allclose(values[True], values[False], rtol=1e-6)
 
 

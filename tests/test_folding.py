@@ -7,7 +7,7 @@ from landscape import activation_factory, resnet
 from landscape.directions import DirectionOptions, random_directions
 from landscape.engine import EvalOptions, PointEvaluator
 from landscape.evaluate import EvalSet
-from landscape.folding import FoldedModel, foldable_pairs
+from landscape.folding import FusedConvolution, ScoringModel, foldable_pairs
 
 
 def randomise_batchnorms(model: nn.Module, seed: int = 0) -> nn.Module:
@@ -62,7 +62,7 @@ def test_folded_resnet_gives_the_same_outputs_and_follows_moved_weights(activati
     kwargs = {"impl": impl} if impl != "native" else {}
     model = randomise_batchnorms(resnet(8, activation_factory(activation, **kwargs)))
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    folded = FoldedModel(model)
+    folded = ScoringModel(model, fuse=False)
     assert folded.count == len([m for m in model.modules() if isinstance(m, nn.BatchNorm2d)])
     x = torch.randn(6, 3, 32, 32)
     with torch.no_grad():
@@ -78,7 +78,7 @@ def test_folded_resnet_gives_the_same_outputs_and_follows_moved_weights(activati
 def test_only_convolutions_feeding_nothing_but_their_batchnorm_are_folded():
     model = randomise_batchnorms(Branches())
     assert foldable_pairs(model) == [("a", "bn_a"), ("c", "bn_c")]
-    folded = FoldedModel(model)
+    folded = ScoringModel(model, fuse=False)
     x = torch.randn(5, 3, 6, 6)
     with torch.no_grad():
         torch.testing.assert_close(folded.module(x), model(x), rtol=1e-5, atol=1e-6)
@@ -89,7 +89,7 @@ def test_only_convolutions_feeding_nothing_but_their_batchnorm_are_folded():
 def test_an_untraceable_model_is_scored_unfolded():
     model = randomise_batchnorms(DataDependent())
     assert foldable_pairs(model) == []
-    folded = FoldedModel(model)
+    folded = ScoringModel(model)
     assert folded.count == 0
     x = torch.randn(2, 3, 5, 5)
     with torch.no_grad():
@@ -104,8 +104,81 @@ def test_folding_changes_the_surface_only_by_float_rounding(dir_type):
     directions = random_directions(model, DirectionOptions(seed=2, dir_type=dir_type), 2)
     points = np.array([[0.0, 0.0], [0.4, -0.3], [-0.8, 0.6]])
     values = {}
-    for fold in (False, True):
-        with PointEvaluator(model, directions, sets, EvalOptions(batch_size=8, fold_batchnorm=fold), dir_type) as e:
+    for fold, fuse in ((False, False), (True, False), (False, True), (True, True)):
+        options = EvalOptions(batch_size=8, fold_batchnorm=fold, fuse_activations=fuse)
+        with PointEvaluator(model, directions, sets, options, dir_type) as e:
             assert e.batchnorms_folded == (7 if fold else 0)
-            values[fold] = np.array(e.many(points))
-    np.testing.assert_allclose(values[True], values[False], rtol=1e-6)
+            # stem → ReLU, conv → ReLU, conv → + shortcut → ReLU; unfolded, a BatchNorm stands in between
+            assert e.convolutions_fused == (7 if fold and fuse else 0)
+            values[fold, fuse] = np.array(e.many(points))
+    for arranged in ((True, False), (False, True), (True, True)):
+        np.testing.assert_allclose(values[arranged], values[False, False], rtol=1e-6)
+
+
+@pytest.mark.parametrize("activation,params,fused", [
+    ("relu", {}, 7), ("leaky_relu", {"negative_slope": 0.3}, 7), ("swish", {}, 7), ("swish", {"impl": "compiled"}, 7),
+    ("swish", {"beta": 1.5}, 3), ("mish", {}, 3), ("mish", {"impl": "compiled"}, 3)])
+def test_fused_resnet_gives_the_same_outputs_and_follows_moved_weights(activation, params, fused):
+    """Each activation oneDNN applies is fused with its convolution; the others (Mish, Swish with
+    β ≠ 1) keep only the residual addition fused (one per block of ResNet-8)."""
+    torch.manual_seed(0)
+    model = randomise_batchnorms(resnet(8, activation_factory(activation, **params)))
+    fast = ScoringModel(model)
+    assert (fast.count, fast.fused) == (7, fused)
+    assert sum(isinstance(m, FusedConvolution) for m in fast.module.modules()) == fused
+    x = torch.randn(6, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        torch.testing.assert_close(fast.module(x), model(x), rtol=1e-5, atol=1e-5)
+        for t in [*model.parameters(), *model.buffers()]:
+            if t.is_floating_point():
+                t.mul_(0.95).add_(0.01)
+        fast.refresh()
+        torch.testing.assert_close(fast.module(x), model(x), rtol=1e-5, atol=1e-5)
+
+
+def test_fusion_under_bf16_autocast_is_as_close_to_fp32_as_autocast_itself():
+    torch.manual_seed(0)
+    model = randomise_batchnorms(resnet(8, activation_factory("relu")))
+    fast = ScoringModel(model)
+    x = torch.randn(16, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        exact = model(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            plain, fused = model(x).float(), fast.module(x).float()
+    assert fast.fused == 7
+    autocast_error = (plain - exact).abs().max()
+    assert (fused - exact).abs().max() <= 2 * autocast_error
+
+
+class Chains(nn.Module):
+    """conv → LeakyReLU (fused); conv whose output also feeds a skip (not fused); conv → + a
+    per-channel tensor, which broadcasts (fused module falls back to the plain steps); conv with
+    'same' padding → tanh (not fused: string padding)."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.act_a = nn.Conv2d(3, 4, 3, padding=1), nn.LeakyReLU(0.2)
+        self.b, self.act_b = nn.Conv2d(4, 4, 1), nn.ReLU()
+        self.c = nn.Conv2d(4, 4, 3, padding=1)
+        self.d, self.act_d = nn.Conv2d(4, 4, 3, padding="same"), nn.Tanh()
+        self.shift = nn.Parameter(torch.randn(1, 4, 1, 1))
+
+    def forward(self, x):
+        x = self.act_a(self.a(x))
+        y = self.b(x)
+        x = self.act_b(y) + y
+        x = self.c(x) + self.shift
+        return self.act_d(self.d(x)).mean((2, 3))
+
+
+def test_only_chains_onednn_can_run_are_fused_and_the_rest_stays_exact():
+    torch.manual_seed(0)
+    model = Chains().eval()
+    fast = ScoringModel(model)
+    assert (fast.count, fast.fused) == (0, 2)  # a → LeakyReLU, c → + shift
+    for shape in ((5, 3, 6, 6), (2, 3, 1, 1)):
+        x = torch.randn(*shape)
+        with torch.no_grad():
+            torch.testing.assert_close(fast.module(x), model(x), rtol=1e-5, atol=1e-6)
+    assert ScoringModel(model, fuse=False).fused == 0
+    assert ScoringModel(model.double()).fused == 0  # oneDNN's fusion takes float32 (bf16 under autocast) only

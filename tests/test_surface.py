@@ -303,6 +303,8 @@ def test_batched_surface_equals_the_per_point_surface_and_records_its_grouping(t
     one, four = read_surface(tmp_path / "k1.h5"), read_surface(tmp_path / "k4.h5")
     assert one.progress.points_per_batch == 1 and four.progress.points_per_batch == 4
     assert one.progress.cpu_workers == 2 and four.progress.cpu_workers == 1  # vmap passes use all threads
+    assert (one.progress.batchnorms_folded, one.progress.convolutions_fused) == (7, 7)  # ResNet-8, ReLU
+    assert (four.progress.batchnorms_folded, four.progress.convolutions_fused) == (0, 0)  # vmap runs the model as is
     assert one.header.fingerprint == four.header.fingerprint  # the grouping is not a setting of the numbers
     for name in one.values:
         np.testing.assert_allclose(four.values[name], one.values[name], rtol=1e-6)
