@@ -171,11 +171,12 @@ def snapshot(folder: Path) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("argv, names, says", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_bad_input_is_refused_in_one_line_and_changes_nothing(world, capsys, argv, names, says):
+def test_bad_input_is_refused_in_one_line_and_changes_nothing(world, capsys, recwarn, argv, names, says):
     before = snapshot(world)
     assert main(argv(world)) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert not [str(w.message) for w in recwarn], "a warning would be printed beside the one line"
     assert err.startswith("landscape ") and " error: " in err, err
     assert names in err and says in err, err
     assert snapshot(world) == before  # nothing written, nothing changed (output folders included)
