@@ -89,19 +89,20 @@ class PointEvaluator:
         self.names = value_names(tuple(s.split for s in sets))  # the order of the values returned
         self.loss = loss_function(options.loss)
         fuse = options.fuse_activations and not options.compile  # torch.compile fuses elementwise steps itself
-        self.fast = ScoringModel(model, options.fold_batchnorm, fuse) if options.fold_batchnorm or fuse else None
-        self.scored = self.fast.module if self.fast and self.fast.changed else model
+        arranged = options.fold_batchnorm or fuse
+        self.scoring_copy = ScoringModel(model, options.fold_batchnorm, fuse) if arranged else None
+        self.scored = self.scoring_copy.module if self.scoring_copy and self.scoring_copy.changed else model
         if options.compile:  # weights are read at every call, so moving them in place needs no recompilation
             on_gpu = any(s.inputs.device.type == "cuda" for s in sets)
             self.scored = torch.compile(self.scored, mode="reduce-overhead" if on_gpu else None)
 
     @property
     def batchnorms_folded(self) -> int:
-        return self.fast.count if self.fast else 0
+        return self.scoring_copy.count if self.scoring_copy else 0
 
     @property
     def convolutions_fused(self) -> int:
-        return self.fast.fused if self.fast else 0
+        return self.scoring_copy.fused if self.scoring_copy else 0
 
     def engine_settings(self) -> dict[str, int]:
         """How this evaluator runs, as recorded in a surface file."""
@@ -118,8 +119,8 @@ class PointEvaluator:
             for coefficient, direction in zip(coefficients, self.directions):
                 if coefficient:
                     tensor.add_(direction[name], alpha=float(coefficient))
-        if self.fast:
-            self.fast.refresh()
+        if self.scoring_copy:
+            self.scoring_copy.refresh()
 
     def __call__(self, point: np.ndarray) -> list[float]:
         """[loss, acc] per set, in order (`self.names`), at grid point (α, β)."""
