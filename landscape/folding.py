@@ -118,12 +118,16 @@ class ScoringModel:
             fold.target.bias.copy_(bias if norm.bias is None else bias + norm.bias)
 
 
+def onednn_fusion_available() -> bool:
+    """Whether this build of torch has oneDNN's convolution with post-ops."""
+    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
+
+
 def can_fuse(model: nn.Module) -> bool:
     """Fusion runs through oneDNN's CPU convolutions: the model's floating-point tensors must be
     float32 on a CPU, and this build of torch must have oneDNN."""
     tensors = [t for t in [*model.parameters(), *model.buffers()] if t.is_floating_point()]
-    return (torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
-            and all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors))
+    return onednn_fusion_available() and all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors)
 
 
 def post_op(activation: nn.Module | None) -> tuple[str, list[float]] | None:

@@ -7,9 +7,9 @@ from landscape import activation_factory, resnet
 from landscape.directions import DirectionOptions, random_directions
 from landscape.engine import EvalOptions, PointEvaluator
 from landscape.evaluate import EvalSet
-from landscape.folding import FusedConvolution, ScoringModel, can_fuse, foldable_pairs
+from landscape.folding import FusedConvolution, ScoringModel, can_fuse, foldable_pairs, onednn_fusion_available
 
-needs_onednn = pytest.mark.skipif(not can_fuse(nn.Linear(1, 1)), reason="this torch has no oneDNN: nothing is fused")
+needs_onednn = pytest.mark.skipif(not onednn_fusion_available(), reason="this torch has no oneDNN: nothing is fused")
 
 
 def randomise_batchnorms(model: nn.Module, seed: int = 0) -> nn.Module:

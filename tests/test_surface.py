@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from landscape import (
     activation_factory,
@@ -26,7 +25,7 @@ from landscape.checkpoint import model_metadata
 from landscape.cli import main
 from landscape.data import normalize
 from landscape.files import file_sha256
-from landscape.folding import can_fuse
+from landscape.folding import onednn_fusion_available
 from landscape.storage import read_directions, read_header, read_surface
 from landscape.surface import SurfaceConfig, finished_surface, run_surface
 
@@ -305,7 +304,7 @@ def test_batched_surface_equals_the_per_point_surface_and_records_its_grouping(t
     one, four = read_surface(tmp_path / "k1.h5"), read_surface(tmp_path / "k4.h5")
     assert one.progress.points_per_batch == 1 and four.progress.points_per_batch == 4
     assert one.progress.cpu_workers == 2 and four.progress.cpu_workers == 1  # vmap passes use all threads
-    fused = 7 if can_fuse(nn.Linear(1, 1)) else 0  # ResNet-8 with ReLU; nothing where torch has no oneDNN
+    fused = 7 if onednn_fusion_available() else 0  # ResNet-8 with ReLU; nothing where torch has no oneDNN
     assert (one.progress.batchnorms_folded, one.progress.convolutions_fused) == (7, fused)
     assert (four.progress.batchnorms_folded, four.progress.convolutions_fused) == (0, 0)  # vmap runs the model as is
     assert one.header.fingerprint == four.header.fingerprint  # the grouping is not a setting of the numbers
