@@ -19,13 +19,9 @@ import json
 import numpy as np
 import torch
 
-from benchmarks.bench_surface import cpu_description, interleaved_times, paired_ratios, summary
-from benchmarks.synthetic_cifar import image_set
-from landscape.checkpoint import load_checkpoint
-from landscape.data import balanced_subset, load_cifar10
-from landscape.directions import DirectionOptions, random_directions
+from benchmarks.bench_surface import cpu_description, interleaved_times, paired_ratios, scoring_workload, summary
+from benchmarks.synthetic_cifar import training_images
 from landscape.engine import CPU_BATCH_SIZE, EvalOptions, evaluator_for
-from landscape.evaluate import EvalSet, prepare_inputs
 
 
 def main() -> None:
@@ -42,11 +38,8 @@ def main() -> None:
     precisions = args.precisions.split(",")
     device = torch.device("cpu")
 
-    model = load_checkpoint(args.checkpoint)[0].to(memory_format=torch.channels_last).eval()
-    directions = random_directions(model, DirectionOptions(seed=0), 2)
-    train = image_set("train") if args.data == "synthetic" else load_cifar10(args.data, "train", quiet=True)
-    chosen = train.subset(balanced_subset(train.labels, args.samples, 0))
-    eval_set = EvalSet("train", prepare_inputs(chosen.images, device), chosen.labels)
+    chosen = training_images(args.data, args.samples, 0)
+    model, directions, eval_set = scoring_workload(args.checkpoint, chosen, device)
     points = np.random.default_rng(0).uniform(-0.5, 0.5, (64, 2))
 
     scorers = {}
@@ -72,7 +65,7 @@ def main() -> None:
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": cpu_description(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-                       "checkpoint": args.checkpoint, "data": train.source, "samples": args.samples,
+                       "checkpoint": args.checkpoint, "data": chosen.source, "samples": args.samples,
                        "default_batch_size": CPU_BATCH_SIZE, "settings": rows}, f, indent=1)
 
 

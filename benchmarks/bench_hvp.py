@@ -20,9 +20,8 @@ import warnings
 import torch
 
 from benchmarks.bench_surface import paired_ratios, summary
-from benchmarks.synthetic_cifar import image_set
+from benchmarks.synthetic_cifar import training_images
 from landscape.checkpoint import load_checkpoint
-from landscape.data import balanced_subset, load_cifar10
 from landscape.engine import synchronize
 from landscape.evaluate import prepare_inputs
 from landscape.model_metrics import KeptGradientGraphs, hessian_vector_product
@@ -58,8 +57,7 @@ def main() -> None:
     args = parser.parse_args()
     warnings.filterwarnings("ignore", message="Using backward")  # PyHessian's own backward(create_graph=True)
     device = resolve_device(args.device)
-    train = image_set("train") if args.data == "synthetic" else load_cifar10(args.data, "train", quiet=True)
-    chosen = train.subset(balanced_subset(train.labels, args.samples, 1))
+    chosen = training_images(args.data, args.samples, 1)
     inputs, labels = prepare_inputs(chosen.images, device).contiguous(), chosen.labels.to(device)
     model = load_checkpoint(args.checkpoint)[0].to(device).eval()
     vector = [torch.randn_like(p) for p in model.parameters()]

@@ -42,9 +42,9 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from benchmarks.synthetic_cifar import image_set
+from benchmarks.synthetic_cifar import training_images
 from landscape.checkpoint import load_checkpoint
-from landscape.data import CIFAR10_MEAN, CIFAR10_STD, balanced_subset, load_cifar10
+from landscape.data import CIFAR10_MEAN, CIFAR10_STD, ImageSet
 from landscape.directions import DirectionOptions, random_directions
 from landscape.engine import EvalOptions, evaluator_for, synchronize
 from landscape.evaluate import EvalSet, prepare_inputs
@@ -88,6 +88,14 @@ def reference_scorer(model: torch.nn.Module, directions, loader: DataLoader, dev
             losses.append(total / count)
         return losses
     return score
+
+
+def scoring_workload(checkpoint: str, images: ImageSet, device) -> tuple[torch.nn.Module, list, EvalSet]:
+    """What the engine scores in every benchmark: the checkpoint's model (channels_last, eval mode),
+    two seed-0 filter-normalised directions, and `images` prepared once on `device`."""
+    model = load_checkpoint(checkpoint)[0].to(device, memory_format=torch.channels_last).eval()
+    directions = random_directions(model, DirectionOptions(seed=0), 2)
+    return model, directions, EvalSet("train", prepare_inputs(images.images, device), images.labels.to(device))
 
 
 def best_seconds(operation: Callable[[], object], device, repeats: int = 5) -> float:
@@ -184,11 +192,8 @@ def main() -> None:
     device = resolve_device(args.device)
     skip = set(filter(None, args.skip.split(",")))
 
-    model = load_checkpoint(args.checkpoint)[0].to(device, memory_format=torch.channels_last).eval()
-    directions = random_directions(model, DirectionOptions(seed=0), 2)
-    train = image_set("train") if args.data == "synthetic" else load_cifar10(args.data, "train", quiet=True)
-    chosen = train.subset(balanced_subset(train.labels, args.samples, 0))
-    eval_set = EvalSet("train", prepare_inputs(chosen.images, device), chosen.labels.to(device))
+    chosen = training_images(args.data, args.samples, 0)
+    model, directions, eval_set = scoring_workload(args.checkpoint, chosen, device)
     points = np.random.default_rng(0).uniform(-0.5, 0.5, (max(64, args.points_per_batch * 16), 2))
 
     reference_model = load_checkpoint(args.checkpoint)[0].to(device).eval()  # default layout, its own weights
@@ -261,7 +266,7 @@ def main() -> None:
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"device": str(device), "machine": machine, "torch": torch.__version__,
-                       "threads": torch.get_num_threads(), "checkpoint": args.checkpoint, "data": train.source,
+                       "threads": torch.get_num_threads(), "checkpoint": args.checkpoint, "data": chosen.source,
                        "samples": args.samples,
                        "matmul_gflop_per_s": rates, "surface": rows, "fusion_speedup": fusion}, f, indent=1)
 

@@ -11,7 +11,15 @@ from __future__ import annotations
 
 import torch
 
-from landscape.data import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, ImageSet, normalize
+from landscape.data import (
+    CIFAR10_CLASSES,
+    CIFAR10_MEAN,
+    CIFAR10_STD,
+    ImageSet,
+    balanced_subset,
+    load_cifar10,
+    normalize,
+)
 
 SIZES = {"train": 50_000, "test": 10_000}
 
@@ -22,6 +30,13 @@ def image_set(split: str) -> ImageSet:
     g = torch.Generator().manual_seed(0 if split == "train" else 1)
     images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
     return ImageSet(images, torch.arange(n) % 10, CIFAR10_CLASSES, f"synthetic:{split}")
+
+
+def training_images(data: str | None, samples: int, seed: int) -> ImageSet:
+    """The benchmarks' images: `samples` class-balanced training images (seed `seed`) of CIFAR-10
+    from `data` (None: $LANDSCAPE_DATA or a download), or of `image_set` with data 'synthetic'."""
+    train = image_set("train") if data == "synthetic" else load_cifar10(data, "train", quiet=True)
+    return train.subset(balanced_subset(train.labels, samples, seed))
 
 
 def images(split: str) -> tuple[torch.Tensor, torch.Tensor]:
