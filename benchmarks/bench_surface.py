@@ -227,20 +227,20 @@ def main() -> None:
           f"{rates['fp32 convolution']:.0f} GFLOP/s")
 
     baseline = times.get("reference")
-    missing = [np.nan] * len(points)
-    fp32_losses = np.array(losses.get("fp32", missing))
-    # fp32 methods against the reference loop; without it (--skip reference), against the default fp32
+    # fp32 methods are compared with the reference loop, bf16/tf32 with the default fp32; each falls
+    # back on the other where it was skipped
     exact = "reference" if "reference" in losses else "fp32"
-    exact_losses = np.array(losses.get(exact, missing))
+    fp32 = "fp32" if "fp32" in losses else "reference"
     rows = []
-    print(f"max |Δloss|: bf16/tf32 against fp32, the other methods against {exact}")
+    print(f"max |Δloss|: bf16/tf32 against {fp32}, the other methods against {exact}")
     print(f"{'method':16s} {'s/point':>8s} {'min':>6s} {'max':>6s} {'images/s':>9s} {'GFLOP/s':>8s} "
           f"{'of fp32 mm':>10s} {'of conv':>8s} {'max |Δloss|':>11s}  speed-up (range)")
     for name, t in times.items():
         stats = summary(t)
         gflops = 2 * MULTIPLY_ADDS_PER_IMAGE * args.samples / stats["median"] / 1e9
         low_precision = name.split()[0] in ("bf16", "tf32")
-        against = fp32_losses if low_precision else exact_losses
+        against_name = fp32 if low_precision else exact
+        against = np.array(losses.get(against_name, [np.nan] * len(points)))
         both = ~np.isnan(against) & ~np.isnan(np.array(losses[name]))
         error = float(np.max(np.abs(np.array(losses[name])[both] - against[both]))) if both.any() else float("nan")
         row = {"method": name, "seconds_per_point": stats, "seconds_by_round": t,
@@ -249,7 +249,7 @@ def main() -> None:
                "fraction_of_fp32_convolution_rate": gflops / rates["fp32 convolution"],
                "speedup_vs_reference": paired_ratios(baseline, t) if baseline else None,
                "max_abs_loss_difference": error,
-               "loss_difference_against": "fp32" if low_precision else exact}
+               "loss_difference_against": against_name}
         rows.append(row)
         ratio = row["speedup_vs_reference"]
         speedup = f"{ratio['median']:5.2f}× ({ratio['min']:.2f}-{ratio['max']:.2f})" if baseline else "-"
