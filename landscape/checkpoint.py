@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .activations import activation_factory
-from .errors import LandscapeError, require_choice
+from .errors import LandscapeError, first_line, require_choice
 from .files import atomic_write
 from .imports import import_callable
 from .models import MLP, resnet
@@ -129,7 +129,17 @@ def model_from(checkpoint: CheckpointFile) -> nn.Module:
     except RuntimeError as e:
         raise LandscapeError(f"checkpoint {checkpoint.path} does not match the {metadata.get('architecture')}-"
                              f"{metadata.get('depth')} it declares ({str(e).splitlines()[0][:120]})") from None
+    require_finite_weights(model, checkpoint.path)
     return model.eval()
+
+
+def require_finite_weights(model: nn.Module, path: str | Path) -> None:
+    """Refuse a model whose weights or BatchNorm statistics hold NaN or inf: every number measured
+    around it would be NaN."""
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise LandscapeError(f"{path} holds non-finite weights: {bad:,} NaN or inf value(s) in {name!r}")
 
 
 def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:
@@ -145,6 +155,7 @@ class ModelSpec:
 
     factory: str | None = None
     args: dict = field(default_factory=dict)
+    output_key: str | None = None  # which part of a dict (or tuple) output holds the logits (`contract`)
 
 
 @dataclass(frozen=True)
@@ -181,8 +192,9 @@ def load_foreign_model(weights: str | Path, spec: ModelSpec) -> LoadedModel:
     factory = import_callable(spec.factory, "--model")
     try:
         model = factory(**spec.args)
-    except TypeError as e:
-        raise LandscapeError(f"--model {spec.factory} with --model-args {spec.args}: {e}") from None
+    except Exception as e:  # your code: whatever it raises, the message names it and where it came from
+        raise LandscapeError(f"--model {spec.factory} with --model-args {spec.args} raised "
+                             f"{type(e).__name__}: {first_line(e)}") from None
     if not isinstance(model, nn.Module):
         raise LandscapeError(f"--model {spec.factory} returned {type(model).__name__}, not a torch nn.Module")
     try:
@@ -194,6 +206,7 @@ def load_foreign_model(weights: str | Path, spec: ModelSpec) -> LoadedModel:
         parts = [f"{len(keys)} {kind} key(s), e.g. {keys[0]!r}" for kind, keys in
                  (("missing", result.missing_keys), ("unexpected", result.unexpected_keys)) if keys]
         raise LandscapeError(f"weights file {path} does not fit --model {spec.factory}: {'; '.join(parts)}")
+    require_finite_weights(model, path)
     return LoadedModel(model.eval(), sha256, {"model_factory": spec.factory, "model_args": dict(spec.args)})
 
 

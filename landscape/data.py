@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
@@ -18,7 +19,7 @@ import torch
 from PIL import Image
 from torchvision.datasets import CIFAR10
 
-from .errors import LandscapeError, require_choice
+from .errors import LandscapeError, LandscapeWarning, require_choice
 from .files import atomic_write
 from .progress import progress
 
@@ -78,15 +79,45 @@ def resolve_data_root(path: str | None) -> str | None:
     return path or os.environ.get("LANDSCAPE_DATA") or None
 
 
-def _image_folder_files(split_dir: Path) -> list[tuple[Path, int]]:
-    classes = sorted(d.name for d in split_dir.iterdir() if d.is_dir())
-    if tuple(classes) != CIFAR10_CLASSES:
-        raise LandscapeError(f"{split_dir} does not hold the 10 CIFAR-10 class folders "
-                             f"({', '.join(CIFAR10_CLASSES)}); found {', '.join(classes) or 'none'}")
-    files = []
-    for label, name in enumerate(classes):
-        files += [(p, label) for p in sorted((split_dir / name).iterdir()) if p.is_file()]
-    return files
+def visible(folder: Path) -> list[Path]:
+    """The entries of `folder` in name order, without hidden ones (.ipynb_checkpoints, .DS_Store):
+    those are never data."""
+    return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+
+
+def class_files(split_dir: Path, classes: tuple[str, ...] | None = None, suffixes: tuple[str, ...] | None = None,
+                named: str = "the training split's") -> tuple[tuple[str, ...], list[tuple[Path, int]]]:
+    """The classes and the (file, label) pairs of one split's class folders. Labels number `classes`
+    (`named` says whose: the training split's, so every split is numbered alike; None: this split's
+    own folders). A class folder outside `classes` is refused; a split lacking one of them is allowed,
+    with a warning."""
+    found = [d.name for d in visible(split_dir) if d.is_dir()]
+    if not found:
+        raise LandscapeError(f"{split_dir} holds no class folders (expected {split_dir}/<class>/<image>)")
+    classes = tuple(found) if classes is None else classes
+    unknown = [name for name in found if name not in classes]
+    if unknown:
+        raise LandscapeError(f"{split_dir} has class folder(s) {', '.join(unknown)} that are not among "
+                             f"{named} {len(classes)} classes ({', '.join(classes)})")
+    missing = [name for name in classes if name not in found]
+    if missing:
+        warnings.warn(f"{split_dir} has no images of class(es) {', '.join(missing)}; its labels keep {named} "
+                      f"numbering", LandscapeWarning, stacklevel=2)
+    files = [(p, classes.index(name)) for name in found for p in visible(split_dir / name)
+             if p.is_file() and (suffixes is None or p.suffix.lower() in suffixes)]
+    return classes, files
+
+
+def files_fingerprint(files: list[tuple[Path, int]]) -> str:
+    """The identity of a list of labelled files by what changes when any image or label changes:
+    each file's class, name, size, inode and modification times. Keys the decode cache, so a
+    folder edited in place is decoded again."""
+    digest = hashlib.sha256()
+    for path, label in files:
+        stat = path.stat()
+        digest.update(f"{path.parent.name}/{path.name}|{label}|{stat.st_size}|{stat.st_ino}|{stat.st_mtime_ns}|"
+                      f"{stat.st_ctime_ns}\n".encode())
+    return digest.hexdigest()
 
 
 def _decode_image_folder(files: list[tuple[Path, int]], quiet: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -150,9 +181,10 @@ def load_cifar10(root: str | None, split: Split, cache_dir: Path | None = None,
     if not base.is_dir():
         raise LandscapeError(f"data path {root} is not a folder; {HOW_TO_PROVIDE}")
     if (base / split).is_dir():
-        files = _image_folder_files(base / split)
-        fingerprint = f"{len(files)}|{files[-1][0].name}|{files[-1][0].stat().st_size}"
-        payload = cached(cache_path(cache_dir, str(base.resolve()), split, fingerprint),
+        _, files = class_files(base / split, CIFAR10_CLASSES, named="CIFAR-10's")
+        if not files:
+            raise LandscapeError(f"{base / split} holds no images")
+        payload = cached(cache_path(cache_dir, str(base.resolve()), split, files_fingerprint(files)),
                          lambda: dict(zip(("images", "labels"), _decode_image_folder(files, quiet))))
         return ImageSet(payload["images"], payload["labels"], CIFAR10_CLASSES, as_given(root))
     batches_root = base.parent if base.name == BATCHES_FOLDER else base

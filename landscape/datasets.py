@@ -22,12 +22,14 @@ from .data import (
     as_given,
     cache_path,
     cached,
+    class_files,
     default_cache_dir,
     default_torchvision_root,
+    files_fingerprint,
     load_cifar10,
     resolve_data_root,
 )
-from .errors import LandscapeError
+from .errors import LandscapeError, first_line
 from .imports import import_callable, is_callable_spec
 from .progress import progress
 
@@ -150,17 +152,6 @@ def _load_torchvision(name: str, root: str | None, split: str) -> ImageSet:
                     as_given(folder), info.mean, info.std)
 
 
-def _image_files(folder: Path) -> tuple[tuple[str, ...], list[tuple[Path, int]]]:
-    classes = tuple(sorted(d.name for d in folder.iterdir() if d.is_dir()))
-    if not classes:
-        raise LandscapeError(f"image folder {folder} holds no class folders (expected {folder}/<class>/<image>)")
-    files = [(p, label) for label, name in enumerate(classes) for p in sorted((folder / name).iterdir())
-             if p.suffix.lower() in IMAGE_SUFFIXES]
-    if not files:
-        raise LandscapeError(f"image folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)})")
-    return classes, files
-
-
 def _decode(files: list[tuple[Path, int]], size: int | None, quiet: bool) -> dict:
     """Decode every image (greyscale if the first is, else RGB), resized to size×size if given."""
     with Image.open(files[0][0]) as first:
@@ -187,12 +178,15 @@ def _decode(files: list[tuple[Path, int]], size: int | None, quiet: bool) -> dic
             "labels": torch.tensor([label for _, label in files], dtype=torch.int64)}
 
 
-def _decoded_folder(folder: Path, split: str, size: int | None, quiet: bool) -> tuple[tuple[str, ...], dict]:
-    """The class names and the decoded images and labels of one class-folder tree (cached)."""
-    classes, files = _image_files(folder)
-    last = files[-1][0]
-    fingerprint = f"{len(files)}|{last.name}|{last.stat().st_size}|{size}"
-    key = cache_path(default_cache_dir(), str(folder.resolve()), split, fingerprint, prefix="imagefolder")
+def _decoded_folder(folder: Path, split: str, size: int | None, quiet: bool,
+                    classes: tuple[str, ...] | None = None) -> tuple[tuple[str, ...], dict]:
+    """The class names and the decoded images and labels of one class-folder tree (cached by the
+    files' content identity, `files_fingerprint`); labels number `classes` (None: the tree's own)."""
+    classes, files = class_files(folder, classes, IMAGE_SUFFIXES)
+    if not files:
+        raise LandscapeError(f"image folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    key = cache_path(default_cache_dir(), str(folder.resolve()), split, f"{files_fingerprint(files)}|{size}",
+                     prefix="imagefolder")
     return classes, cached(key, lambda: _decode(files, size, quiet))
 
 
@@ -208,16 +202,25 @@ def _load_image_folder(base: Path, split: str, size: int | None, quiet: bool) ->
     if not base.is_dir():
         raise LandscapeError(f"image folder {base} is not a folder")
     folder = base / split if (base / split).is_dir() else base
-    classes, payload = _decoded_folder(folder, split, size, quiet)
-    reference = payload if split == "train" or not (base / "train").is_dir() else \
-        _decoded_folder(base / "train", "train", size, quiet)[1]
+    if split == "train" or not (base / "train").is_dir():
+        classes, payload = _decoded_folder(folder, split, size, quiet)
+        reference = payload
+    else:  # the training split names and numbers the classes, and gives the statistics
+        classes, reference = _decoded_folder(base / "train", "train", size, quiet)
+        _, payload = _decoded_folder(folder, split, size, quiet, classes)
     mean, std = _channel_statistics(reference["images"])
     return ImageSet(payload["images"], payload["labels"], classes, as_given(folder), mean, std)
 
 
 def _load_callable(spec: str, split: str) -> ImageSet:
     """Your data: f(split) → (inputs [N, ...] float, labels [N] int), used as given (no normalisation)."""
-    result = import_callable(spec, "--dataset")(split)
+    try:
+        result = import_callable(spec, "--dataset")(split)
+    except LandscapeError:
+        raise
+    except Exception as e:  # your code
+        raise LandscapeError(f"--dataset {spec} raised {type(e).__name__} for the {split} split: "
+                             f"{first_line(e)}") from None
     if not (isinstance(result, tuple) and len(result) == 2 and all(isinstance(t, torch.Tensor) for t in result)):
         raise LandscapeError(f"--dataset {spec} must return (inputs, labels) tensors; got {type(result).__name__}")
     inputs, labels = result

@@ -8,6 +8,7 @@ Nothing here evaluates a model.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -150,6 +151,16 @@ def check_compatible(entries: dict[str, torch.Tensor], direction: Direction, wha
         if tuple(direction[name].shape) != tuple(tensor.shape):
             raise LandscapeError(f"{what} does not fit the model: {name} has shape "
                                  f"{tuple(direction[name].shape)}, the model's is {tuple(tensor.shape)}")
+
+
+def require_length(direction: Direction, what: str) -> None:
+    """Refuse a direction that is zero (a flat 'surface' of one point) or holds NaN or inf."""
+    length = math.sqrt(dot(direction, direction))
+    if not math.isfinite(length):
+        raise LandscapeError(f"{what} holds NaN or inf values")
+    if length == 0:
+        raise LandscapeError(f"{what} is zero: every point of the grid would be the model itself (a --target with "
+                             f"the same weights as the checkpoint?)")
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,12 @@ Stage: directions → grid evaluation. A `PointEvaluator` moves the model's weig
 θ + α·x + β·y in place (no model rebuild) and scores every evaluation set there; the model
 returns to θ when it closes. A `BatchedEvaluator` scores K points in one pass instead: the K
 perturbed weight sets are stacked and run together through `torch.func.vmap` (few, large kernels:
-what fills a GPU). `choose_points_per_batch` times both on the actual device and model and picks
-the faster. `compute_surface` is the in-memory sweep of a whole grid; `surface.execute` is the
-resumable, file-backed, multi-process one. Both call the same evaluators, so they give the same
-numbers. Per point, BatchNorms that follow convolutions are folded into them, and on a CPU
-activations and residual additions are fused into them (`folding`).
+what fills a GPU). `calibrate_points_per_batch` times both on the actual device and model and
+keeps one point per pass unless more are clearly faster. `compute_surface` is the in-memory
+sweep of a whole grid; `surface.execute` is the resumable, file-backed, multi-process one. Both
+call the same evaluators, so they give the same numbers. Per point, BatchNorms that follow
+convolutions are folded into them, and on a CPU activations and residual additions are fused
+into them (`folding`).
 """
 from __future__ import annotations
 
@@ -231,34 +232,65 @@ def evaluator_for(model: nn.Module, directions: list[Direction], sets: list[Eval
 
 
 CANDIDATE_POINTS_PER_BATCH = (1, 2, 4, 8, 16, 32, 64)
+CALIBRATION_ROUNDS = 3  # timings per candidate, interleaved: a burst of load hits every candidate alike
+CLEAR_MARGIN = 1.15  # more points per pass only when this much faster than one, in every round
 
 
-def choose_points_per_batch(model: nn.Module, directions: list[Direction], sets: list[EvalSet],
-                            options: EvalOptions, dir_type: str, candidates=CANDIDATE_POINTS_PER_BATCH) -> int:
-    """The number of points per pass that scores points fastest here: each candidate is timed on
-    one image batch (after a warm-up pass), in increasing order, and taken if more than 10 % faster
-    than the best so far, until one runs out of memory, the model cannot be batched, or it is more
-    than 20 % slower per point than the best."""
+@dataclass(frozen=True)
+class Calibration:
+    """The grid points per pass chosen, and the seconds per point each candidate took in each round
+    (recorded in the surface file, so a choice can be checked after the fact)."""
+
+    points_per_batch: int
+    seconds_per_point: dict[int, list[float]]
+
+
+def pick_points_per_batch(seconds_per_point: dict[int, list[float]], default: int = 1,
+                          margin: float = CLEAR_MARGIN) -> int:
+    """The candidate with the lowest median time per point if it beats `default` by `margin` in every
+    round (paired by round), else `default`: noise never moves the choice off the safe default."""
+    best = min(seconds_per_point, key=lambda count: float(np.median(seconds_per_point[count])))
+    rounds = zip(seconds_per_point[default], seconds_per_point[best])
+    return best if best != default and all(base >= margin * t for base, t in rounds) else default
+
+
+def time_points(model: nn.Module, directions: list[Direction], probe: list[EvalSet], options: EvalOptions,
+                dir_type: str, count: int, warm_up: bool) -> float:
+    """Seconds per point of one pass of `count` points (after a warm-up pass if asked)."""
+    points = np.zeros((count, max(1, len(directions))))
+    with evaluator_for(model, directions, probe, options, dir_type, count) as evaluator:
+        if warm_up:
+            evaluator.many(points)
+        synchronize(probe[0].inputs.device)
+        started = time.perf_counter()
+        evaluator.many(points)
+        synchronize(probe[0].inputs.device)
+        return (time.perf_counter() - started) / count
+
+
+def calibrate_points_per_batch(model: nn.Module, directions: list[Direction], sets: list[EvalSet],
+                               options: EvalOptions, dir_type: str, candidates=CANDIDATE_POINTS_PER_BATCH,
+                               rounds: int = CALIBRATION_ROUNDS) -> Calibration:
+    """Time the candidates on one image batch of this model and device. A first pass (after a warm-up)
+    keeps them in increasing order until one runs out of memory, the model cannot be batched, or one
+    is more than 20 % slower per point than the best so far; then `rounds` more timings of those,
+    interleaved (in alternating order), decide by `pick_points_per_batch`."""
     options = with_batch_size(options, model, sets)
     probe = [EvalSet(sets[0].split, sets[0].inputs[:options.batch_size], sets[0].labels[:options.batch_size])]
-    best, best_rate = 1, 0.0
+    first_pass: dict[int, float] = {}
     for count in candidates:
-        points = np.zeros((count, max(1, len(directions))))
         try:
-            with evaluator_for(model, directions, probe, options, dir_type, count) as evaluator:
-                evaluator.many(points)  # warm-up
-                synchronize(probe[0].inputs.device)
-                started = time.perf_counter()
-                evaluator.many(points)
-                synchronize(probe[0].inputs.device)
-                rate = count / (time.perf_counter() - started)
+            first = time_points(model, directions, probe, options, dir_type, count, warm_up=True)
         except (torch.OutOfMemoryError, NotBatchable):
             break
-        if rate > 1.1 * best_rate:  # more points per pass only when clearly faster: timing noise picks nothing
-            best, best_rate = count, rate
-        elif rate < 0.8 * best_rate:
+        if first_pass and first > 1.25 * min(first_pass.values()):
             break
-    return best
+        first_pass[count] = first
+    seconds: dict[int, list[float]] = {count: [] for count in first_pass}
+    for r in range(rounds):
+        for count in (list(first_pass) if r % 2 == 0 else list(reversed(first_pass))):
+            seconds[count].append(time_points(model, directions, probe, options, dir_type, count, warm_up=False))
+    return Calibration(pick_points_per_batch(seconds), seconds)
 
 
 CANDIDATE_BATCH_SIZES = (64, 128, 256, 512, 1024, 2048, 4096)
@@ -320,7 +352,8 @@ def compute_surface(model: nn.Module, directions: list[Direction], sets: list[Ev
     if len(directions) != grid.ndim:
         raise LandscapeError(f"a {grid.ndim}-D grid needs {grid.ndim} direction(s); got {len(directions)}")
     options = with_batch_size(options, model.eval(), sets)
-    count = options.points_per_batch or choose_points_per_batch(model, directions, sets, options, dir_type)
+    count = options.points_per_batch or \
+        calibrate_points_per_batch(model, directions, sets, options, dir_type).points_per_batch
     points = grid.points()
     with evaluator_for(model, directions, sets, options, dir_type, count) as evaluator:
         out = {n: np.full(grid.shape, np.nan) for n in evaluator.names}

@@ -97,6 +97,7 @@ class EvalSet:
     sha256: str = ""  # of the raw examples and labels chosen (`samples_sha256`)
     mean: tuple[float, ...] | None = None  # the standardisation applied, if any
     std: tuple[float, ...] | None = None
+    classes: int | None = None  # how many classes the whole split's data names (the model must give as many outputs)
 
 
 def evaluate(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, batch_size: int = 128,
@@ -181,5 +182,9 @@ def load_eval_set(data: str | None, split: str, samples: int | None, data_seed: 
     if samples is not None and samples > len(images):
         raise LandscapeError(f"--samples {samples} is more than the {len(images):,} examples of the {split} split")
     chosen = images if samples is None else images.subset(balanced_subset(images.labels, samples, data_seed))
+    if chosen.images.is_floating_point() and not bool(torch.isfinite(chosen.images).all()):
+        bad = int((~torch.isfinite(chosen.images)).any(dim=tuple(range(1, chosen.images.dim()))).sum())
+        raise LandscapeError(f"{bad:,} of the {len(chosen):,} {split} inputs hold NaN or inf values ({images.source})")
     return EvalSet(split, prepare_inputs(chosen.images, device, chosen.mean, chosen.std), chosen.labels.to(device),
-                   images.source, samples_sha256(chosen.images, chosen.labels), chosen.mean, chosen.std)
+                   images.source, samples_sha256(chosen.images, chosen.labels), chosen.mean, chosen.std,
+                   max(len(images.classes), int(images.labels.max()) + 1))

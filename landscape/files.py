@@ -92,9 +92,61 @@ def require_writable_folder(path: str | Path, flag: str) -> None:
         raise LandscapeError(f"{flag} {path}: the folder {existing} is not writable")
 
 
+def require_output_folder(folder: str | Path, flag: str) -> None:
+    """Refuse, before any work, an output folder that is a file or could not be created or written."""
+    if Path(folder).exists() and not Path(folder).is_dir():
+        raise LandscapeError(f"{flag} {folder} is a file, not a folder")
+    require_writable_folder(Path(folder) / "x", flag)
+
+
 def require_free_space(path: str | Path, needed: int, flag: str) -> None:
     """Refuse, before any work, an output whose disk has less than `needed` bytes free."""
     free = shutil.disk_usage(nearest_existing(Path(path).absolute().parent)).free
     if free < needed:
         raise LandscapeError(f"{flag} {path}: {needed / 1e6:,.1f} MB needed, only {free / 1e6:,.1f} MB free on "
                              f"that disk")
+
+
+# The first bytes of the files no command may write over unless it is that command's own output.
+PROTECTED_SIGNATURES = ((b"\x89HDF\r\n\x1a\n", "an HDF5 file (a surface?)"),
+                        (b"PK\x03\x04", "a zip archive (a torch checkpoint?)"),
+                        (b"\x80", "a pickle (a torch checkpoint?)"))
+
+
+def protected_kind(path: str | Path) -> str | None:
+    """What an existing file is, if it is data that an output must never replace (a surface or a
+    checkpoint, by its first bytes); None for anything else or no file."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return None
+    return next((kind for signature, kind in PROTECTED_SIGNATURES if head.startswith(signature)), None)
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether two paths name one file (through links and relative paths; a missing one by its
+    absolute path)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return Path(a).absolute().resolve() == Path(b).absolute().resolve()
+
+
+def require_safe_outputs(outputs: dict[str, str | Path | None], inputs: list[str | Path]) -> None:
+    """Refuse, before any work, an output that is one of the command's inputs, a folder, or an existing
+    surface or checkpoint: a command writes over nothing but its own kind of output. `outputs`: flag →
+    path (None: not given)."""
+    for flag, out in outputs.items():
+        if out is None:
+            continue
+        require_writable_folder(out, flag)
+        if any(same_file(out, source) for source in inputs):
+            raise LandscapeError(f"{flag} {out} is also an input of this command; refusing to write over it "
+                                 f"(choose another output file)")
+        if Path(out).is_dir():
+            raise LandscapeError(f"{flag} {out} is a folder; give a file name")
+        kind = protected_kind(out)
+        if kind:
+            raise LandscapeError(f"{flag} {out} already exists and is {kind}; refusing to write over it "
+                                 f"(choose another output file)")

@@ -154,6 +154,7 @@ class FusedConvolution(nn.Module):
         super().__init__()
         self.conv, self.activation, self.residual = conv, activation, residual
         self.attr, self.scalars = post_op(activation) if activation is not None else ("none", [])
+        self.bf16 = torch.ops.mkldnn._is_mkldnn_bf16_supported()  # oneDNN's bf16 needs AVX-512 or AVX-NE-CONVERT
 
     def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
         conv, weight, bias = self.conv, self.conv.weight, self.conv.bias
@@ -163,6 +164,7 @@ class FusedConvolution(nn.Module):
             bias = None if bias is None else bias.to(dtype)
             residual = None if residual is None else residual.to(dtype)
         if (x.device.type != "cpu" or x.dim() != 4 or x.dtype not in (torch.float32, torch.bfloat16)
+                or (x.dtype == torch.bfloat16 and not self.bf16)
                 or x.dtype != weight.dtype
                 or (residual is not None and (residual.dtype != x.dtype or residual.shape != self.output_shape(x)))):
             out = conv(x) if residual is None else conv(x) + residual

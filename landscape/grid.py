@@ -13,6 +13,7 @@ from .errors import LandscapeError
 
 AUTO = "auto"  # an axis spec 'auto:NUM' is fitted to a training path (see `fit_axes`)
 MAX_POINTS = 10_000_000  # more would take months to evaluate; refused before anything is allocated
+MAX_COORDINATE = 1e4  # |α|, |β| beyond this put the weights 10⁴ direction lengths away: a typo, not a landscape
 
 
 def require_size(shape: tuple[int, ...]) -> None:
@@ -40,6 +41,9 @@ class Axis:
             start, stop, num = float(parts[0]), float(parts[1]), int(parts[2])
         except ValueError:
             raise LandscapeError(f"grid spec {spec!r} is not START:STOP:NUM (e.g. -1:1:51)") from None
+        if not all(np.isfinite((start, stop))) or max(abs(start), abs(stop)) > MAX_COORDINATE:
+            raise LandscapeError(f"grid spec {spec!r} needs finite bounds within ±{MAX_COORDINATE:g} (multiples of "
+                                 f"the direction; -1:1 is the usual range)")
         if num < 1 or (num == 1) != (start == stop) or start > stop:
             raise LandscapeError(f"grid spec {spec!r} needs START < STOP and NUM >= 2 (or START = STOP, NUM = 1)")
         return cls(start, stop, num)

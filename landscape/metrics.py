@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from .checkpoint import load_checkpoint
+from .contract import checked_model
 from .datasets import DatasetSpec, require_own_data
 from .errors import LandscapeError
 from .evaluate import load_eval_set
@@ -68,6 +69,7 @@ class MetricsConfig:
     eps: float = 1e-6
     device: str = "auto"
     quiet: bool = False
+    partial: bool = False  # measure unfinished surfaces too (their rows say so; nothing is stored)
 
     def __post_init__(self):
         if not self.surfaces and not self.checkpoints:
@@ -84,6 +86,7 @@ def checkpoint_metrics(path: str, config: MetricsConfig) -> CheckpointMetrics:
     model = model.to(device)
     images = load_eval_set(config.data, config.split, config.samples, config.data_seed, device, quiet=True,
                            dataset=config.dataset)
+    model = checked_model(model, [images])
     hessian = None
     if config.hessian:
         own = config.hessian.samples not in (None, config.samples)
@@ -97,14 +100,15 @@ def checkpoint_metrics(path: str, config: MetricsConfig) -> CheckpointMetrics:
 
 def run_metrics(config: MetricsConfig) -> list[dict]:
     """One flat row per surface and per checkpoint; surface metrics are also stored in their files."""
-    rows = []
+    measured = []
     for path in config.surfaces:
-        surface = read_surface(path)
-        result = surface_metrics(surface, config.metric, config.thresholds)
-        row = {"source": str(path), "activation": surface.header.activation, **result.flat()}
-        if config.store:
-            write_metrics(path, {**result.flat(), "widths": [asdict(w) for w in result.widths]})
-        rows.append(row)
-    for path in config.checkpoints:
-        rows.append({"source": str(path), **checkpoint_metrics(path, config).flat()})
-    return rows
+        surface = read_surface(path).require_complete(config.partial)
+        measured.append((surface, surface_metrics(surface, config.metric, config.thresholds)))
+    rows = [{"source": str(path), **checkpoint_metrics(path, config).flat()} for path in config.checkpoints]
+    for surface, result in measured:  # stored only once every input has been measured: a failure changes no file
+        if config.store and surface.complete:
+            write_metrics(surface.path, {**result.flat(), "widths": [asdict(w) for w in result.widths]},
+                          config.metric)
+    return [{"source": surface.path, "activation": surface.header.activation or surface.header.activation_label,
+             **({"partial": surface.partial_note} if surface.partial_note else {}), **result.flat()}
+            for surface, result in measured] + rows

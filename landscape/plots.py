@@ -8,7 +8,6 @@ canvas: no pyplot, no backend chosen, nothing changed for the caller's process.
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from matplotlib import colors, ticker
 from matplotlib.figure import Figure
 from pyevtk.hl import gridToVTK
 
-from .errors import LandscapeError, require_choice
+from .errors import LandscapeError, require_choice, require_number
 from .files import atomic_write
 from .storage import Surface, read_surface
 from .surface_metrics import finite_values
@@ -44,26 +43,31 @@ class PlotOptions:
     dpi: int = 300
     width: float = 3.3
     note: str | None = None  # a line above comparison figures, e.g. which study profile made them
+    partial: bool = False  # draw unfinished surfaces too (their titles say "partial: N of M points")
 
     def __post_init__(self):
         for kind in self.kinds:
             require_choice("plot kind", kind, KINDS_2D)
+        if not self.formats:
+            raise LandscapeError(f"--format needs at least one of {', '.join(FORMATS)}")
         for fmt in self.formats:
             require_choice("format", fmt, FORMATS)
         if self.levels < 2:
             raise LandscapeError(f"--levels must be at least 2; got {self.levels}")
+        require_number("--dpi", self.dpi, 10, 2400)
+        require_number("--width", self.width, 0.5, 40)
+        for flag, value in (("--vmin", self.vmin), ("--vmax", self.vmax)):
+            if value is not None:
+                require_number(flag, value)
         if self.vmin is not None and self.vmax is not None and self.vmin >= self.vmax:
             raise LandscapeError(f"--vmin ({self.vmin}) must be below --vmax ({self.vmax})")
 
 
-def load_for_plot(path: str | Path, metric: str) -> tuple[Surface, np.ma.MaskedArray]:
-    """A surface and its metric as a masked array (pending points masked), checked for use."""
-    surface = read_surface(path)
-    values = finite_values(surface, metric)
-    if not surface.complete:
-        warnings.warn(f"{path}: {int(surface.done.sum())} of {surface.done.size} points computed; "
-                      f"missing points are masked", stacklevel=2)
-    return surface, np.ma.masked_invalid(values)
+def load_for_plot(path: str | Path, metric: str, partial: bool = False) -> tuple[Surface, np.ma.MaskedArray]:
+    """A surface and its metric as a masked array (pending points masked), checked for use: an
+    unfinished one only with `partial`."""
+    surface = read_surface(path).require_complete(partial)
+    return surface, np.ma.masked_invalid(finite_values(surface, metric))
 
 
 def axis_label(axis: str, surface: Surface) -> str:
@@ -88,7 +92,8 @@ def metric_label(metric: str, log: bool = False) -> str:
 def surface_title(surface: Surface) -> str:
     """The model as a reader names it ('Leaky ReLU (slope 0.3)'), with its test accuracy if known."""
     title, acc = surface.header.title.replace("$", r"\$"), surface.header.checkpoint_test_acc  # no mathtext
-    return f"{title}, test acc {100 * acc:.1f}%" if isinstance(acc, (int, float)) else title
+    title = f"{title}, test acc {100 * acc:.1f}%" if isinstance(acc, (int, float)) else title
+    return f"{title} ({surface.partial_note})" if surface.partial_note else title
 
 
 def is_loss(metric: str) -> bool:
@@ -102,6 +107,9 @@ def contour_levels(values: list[np.ma.MaskedArray], options: PlotOptions) -> np.
     --log spaces them geometrically in the value itself; accuracies are spaced linearly."""
     lo = options.vmin if options.vmin is not None else min(float(v.min()) for v in values)
     hi = options.vmax if options.vmax is not None else max(float(v.max()) for v in values)
+    if lo >= hi and (options.vmin is not None or options.vmax is not None):
+        raise LandscapeError(f"the colour range would run from {lo:.4g} up to {hi:.4g}: --vmin must be below the "
+                             f"data's largest value and --vmax above its smallest")
     if options.log:
         lo, hi = max(lo, 1e-12), max(hi, 1e-12 * 10)
         return np.geomspace(lo, hi, options.levels)
@@ -248,7 +256,7 @@ def plot_1d(surface: Surface, options: PlotOptions) -> Figure:
 def plot_surface(path: str | Path, out_dir: str | Path, options: PlotOptions = PlotOptions(),
                  kinds_given: bool = False) -> list[Path]:
     """Every figure for one surface file; returns the files written."""
-    surface, z = load_for_plot(path, options.metric)
+    surface, z = load_for_plot(path, options.metric, options.partial)
     stem = Path(out_dir) / f"{Path(path).stem}_{options.metric}"
     if surface.ndim == 1:
         if kinds_given:
@@ -267,7 +275,7 @@ def minimum_slices(surface: Surface, z: np.ma.MaskedArray) -> tuple[np.ndarray, 
 def check_plottable(paths: list[str | Path], options: PlotOptions, kinds_given: bool = False) -> None:
     """Raise before anything is drawn if any file cannot give the requested figures."""
     for path in paths:
-        surface, _ = load_for_plot(path, options.metric)
+        surface, _ = load_for_plot(path, options.metric, options.partial)
         if surface.ndim == 1 and kinds_given:
             raise LandscapeError(f"{path} is a 1-D surface; --kinds {','.join(options.kinds)} needs a 2-D one")
 
@@ -289,7 +297,7 @@ def short_axis_label(axis: str, surface: Surface) -> str:
 def comparison_figure(paths: list[str | Path], options: PlotOptions = PlotOptions()) -> Figure:
     """A panel per surface (same levels and colours; white lines at each panel's own minimum + 0.1,
     0.5, 1 on loss panels) and 1-D slices through each minimum, along each model's own directions."""
-    loaded = [load_for_plot(p, options.metric) for p in paths]
+    loaded = [load_for_plot(p, options.metric, options.partial) for p in paths]
     if len({s.ndim for s, _ in loaded}) != 1:
         raise LandscapeError("cannot compare 1-D and 2-D surfaces in one figure")
     two_d = loaded[0][0].ndim == 2
@@ -355,10 +363,10 @@ def comparison_figure(paths: list[str | Path], options: PlotOptions = PlotOption
     return fig
 
 
-def export_vtk(path: str | Path, out: str | Path, metric: str = "train_loss") -> Path:
+def export_vtk(path: str | Path, out: str | Path, metric: str = "train_loss", partial: bool = False) -> Path:
     """The surface as a ParaView structured grid (.vts, written by pyevtk): the height is `metric`,
     and every dataset in the file is attached as point data (NaN where not computed)."""
-    surface, z = load_for_plot(path, metric)
+    surface, z = load_for_plot(path, metric, partial)
     if surface.ndim != 2:
         raise LandscapeError(f"{path} is a 1-D surface; VTK export needs a 2-D one")
     # VTK orders points with x fastest; pyevtk takes [nx, ny, nz] arrays, so transpose [iy, ix].

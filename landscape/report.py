@@ -19,7 +19,7 @@ from plotly.offline import get_plotlyjs
 
 from .activations import display_name
 from .errors import LandscapeError
-from .files import atomic_write
+from .files import atomic_write, require_safe_outputs
 from .findings import label
 from .storage import Surface, read_surface
 from .surface_metrics import finite_values, surface_metrics
@@ -37,7 +37,8 @@ def provenance_rows(surface: Surface) -> list[tuple[str, object]]:
 
 def surface_payload(surface: Surface) -> dict:
     """The JSON the page needs for one surface (pending and non-finite points become null)."""
-    return {"name": Path(surface.path).name, "activation": surface.header.title,
+    return {"name": Path(surface.path).name + (f" ({surface.partial_note})" if surface.partial_note else ""),
+            "activation": surface.header.title,
             "x": surface.x.tolist(), "y": None if surface.y is None else surface.y.tolist(),
             "values": {k: finite_values(surface, k).tolist() for k in sorted(surface.values)},
             "trajectory": None if surface.trajectory is None else surface.trajectory.tolist()}
@@ -83,7 +84,8 @@ def summary_table(surfaces: list[Surface], study_rows: list[dict] = ()) -> str:
             warnings.simplefilter("ignore")  # masked points were already announced when the page was built
             result = surface_metrics(surface, metric, SUMMARY_DELTAS)
         acc = surface.header.checkpoint_test_acc
-        rows.append([surface.header.title, "" if acc is None else f"{100 * acc:.1f}", f"{result.minimum:.3g}",
+        rows.append([surface.header.title + (f" ({surface.partial_note})" if surface.partial_note else ""),
+                     "" if acc is None else f"{100 * acc:.1f}", f"{result.minimum:.3g}",
                      *(f"{w.radius:.2f}" + ("≥" if w.grid_fraction >= 1 else "") for w in result.widths),
                      f"{max(result.hessian_eigenvalues, default=float('nan')):.3g}", str(result.local_minima)])
     out = (f"<table><tr>{''.join(f'<th>{html.escape(h)}</th>' for h in head)}</tr>"
@@ -106,11 +108,14 @@ def summary_table(surfaces: list[Surface], study_rows: list[dict] = ()) -> str:
 
 def surface_section(index: int, surface: Surface) -> str:
     meta = table(provenance_rows(surface))
-    metrics = (table(sorted(surface.metrics.items())) if surface.metrics
-               else "<p class=note>No metrics stored yet: run <code>landscape metrics</code> on this file.</p>")
+    current = surface.current_metrics
+    metrics = (table(sorted(current.items())) if current else
+               "<p class=note>No current metrics stored (none yet, or measured before the values last changed): "
+               "run <code>landscape metrics</code> on this file.</p>")
     views = (f'<div class="plot" id="s{index}-3d"></div><div class="plot" id="s{index}-contour"></div>'
              if surface.ndim == 2 else f'<div class="plot wide" id="s{index}-line"></div>')
-    return (f'<section><h2>{html.escape(Path(surface.path).name)}</h2><div class="row">{views}</div>'
+    partial = f' <span class="partial">({html.escape(surface.partial_note)})</span>' if surface.partial_note else ""
+    return (f'<section><h2>{html.escape(Path(surface.path).name)}{partial}</h2><div class="row">{views}</div>'
             f'<details><summary>Provenance</summary>{meta}</details>'
             f'<details><summary>Stored metrics of width and smoothness</summary>{metrics}</details></section>')
 
@@ -123,6 +128,16 @@ def figure_section(figures: list[Path]) -> str:
                     f'src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}">'
                     f"<figcaption>{html.escape(p.name)}</figcaption></figure>" for p in figures)
     return f"<section><h2>Uncertainty and other study figures</h2>{items}</section>"
+
+
+def partial_banner(surfaces: list[Surface]) -> str:
+    """A warning at the top of a page made from unfinished surfaces, naming each."""
+    partial = [s for s in surfaces if s.partial_note]
+    if not partial:
+        return ""
+    names = "; ".join(f"{Path(s.path).name}: {s.partial_note}" for s in partial)
+    return (f'<p class="partial"><strong>Partial results.</strong> Not every grid point is computed '
+            f'({html.escape(names)}); minima, widths and views cover only the computed points.</p>')
 
 
 def render_report(surfaces: list[Surface], title: str, figures: list[Path] = (), study_rows: list[dict] = ()) -> str:
@@ -141,10 +156,11 @@ body {{ font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }}
 table {{ border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }}
 th, td {{ border: 1px solid #ccc; padding: 2px 6px; text-align: left; vertical-align: top; }}
 th {{ background: #f4f4f4; font-weight: 600; }} td {{ font-family: monospace; word-break: break-all; }}
-.controls {{ margin: 0.5em 0 1em; }} .note {{ color: #666; }}
+.controls {{ margin: 0.5em 0 1em; }} .note {{ color: #666; }} .partial {{ color: #b00; }}
 </style>
 <script>{get_plotlyjs()}</script></head>
 <body><h1>{html.escape(title)}</h1>
+{partial_banner(surfaces)}
 <div class="controls"><label>Quantity <select id="metric">{options}</select></label>
 <label>Scale <select id="scale"><option value="clipped">clipped: minimum to minimum + 5</option>
 <option value="linear">full range</option><option value="log">log</option></select></label></div>
@@ -159,17 +175,16 @@ th {{ background: #f4f4f4; font-weight: 600; }} td {{ font-family: monospace; wo
 
 
 def write_report(paths: list[str | Path], out: str | Path, title: str = "Loss landscapes",
-                 figures: list[str | Path] = (), study_rows: list[dict] = ()) -> Path:
+                 figures: list[str | Path] = (), study_rows: list[dict] = (), partial: bool = False) -> Path:
     """Write the report for these surface files (and PNG `figures`, embedded; `study_rows`: the
-    findings' per-activation estimates) to `out` atomically."""
+    findings' per-activation estimates) to `out` atomically; unfinished surfaces only with
+    `partial`, and then the page says so for each."""
     figures = [Path(f) for f in figures]
     for figure in figures:
         if figure.suffix != ".png" or not figure.is_file():
             raise LandscapeError(f"{figure} is not a PNG figure to embed")
-    surfaces = [read_surface(p) for p in paths]
-    for surface in surfaces:
-        if not surface.done.any():
-            raise LandscapeError(f"{surface.path} has no finished points yet; run `landscape surface` first")
+    require_safe_outputs({"the report": out}, [*paths, *figures])
+    surfaces = [read_surface(p).require_complete(partial) for p in paths]
     if len({s.ndim for s in surfaces}) != 1:
         raise LandscapeError("cannot put 1-D and 2-D surfaces in one report; make one report for each")
     out = Path(out)

@@ -35,6 +35,12 @@ def resolve_device(name: str = "auto") -> torch.device:
         raise LandscapeError(f"unknown device {name!r}; expected auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise LandscapeError(f"device {name!r} requested but no CUDA GPU is available; use --device cpu")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise LandscapeError(f"device {name!r} requested but this machine has {torch.cuda.device_count()} GPU(s)")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise LandscapeError(f"device {name!r} requested but this machine has no Apple GPU (MPS); use --device cpu")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise LandscapeError(f"device {name!r} is not supported; expected auto, cpu, cuda, cuda:N or mps")
     return device
 
 

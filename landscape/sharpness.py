@@ -87,9 +87,10 @@ def measure_slices(surface: Surface, metric: str, thresholds: tuple[float, ...])
     """The metrics of every slice of a slices file."""
     if not surface.is_slices:
         raise LandscapeError(f"{surface.path} is not a file of slices (`landscape sharpness` writes those)")
-    values = finite_values(surface, metric)
     if not surface.complete:
-        raise LandscapeError(f"{surface.path} is not finished; rerun `landscape sharpness` to complete it")
+        raise LandscapeError(f"{surface.path} is not finished ({surface.partial_note}); rerun `landscape sharpness` "
+                             f"to complete it")
+    values = finite_values(surface, metric)
     return [slice_metrics(surface.x, row, thresholds) for row in values]
 
 
@@ -112,8 +113,8 @@ def summarise(path: str | Path, metric: str = "train_loss",
         row.update({name: e.mean, f"{name}_low": e.low, f"{name}_high": e.high, f"{name}_sd": e.direction_sd})
     for d in thresholds:
         row[f"censored_{d:g}"] = sum(m.flat()[f"censored_{d:g}"] for m in per_slice)
-    write_metrics(path, {**{k: v for k, v in row.items() if k != "source"},
-                         "slices": [m.flat() for m in per_slice]})
+    write_metrics(path, {**{k: v for k, v in row.items() if k not in ("source", "metric")},
+                         "slices": [m.flat() for m in per_slice]}, metric)
     return row
 
 

@@ -27,6 +27,7 @@ flushed state intact, never a corrupt file.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import shutil
@@ -137,6 +138,7 @@ class SurfaceProgress:
     points_per_s: float | None = None
     images_per_s: float | None = None
     points_per_batch: int | None = None  # grid points scored per pass in the last run (engine.BatchedEvaluator)
+    calibration_seconds_per_point: dict | None = None  # --points-per-batch auto: candidate → seconds per round
     batchnorms_folded: int | None = None  # BatchNorms folded into convolutions in the last run (folding)
     convolutions_fused: int | None = None  # convolutions run with their activation/addition fused in (folding)
     cpu_workers: int | None = None  # image batches scored at once on a CPU in the last run (evaluate.evaluate)
@@ -172,6 +174,38 @@ class Surface:
     @property
     def complete(self) -> bool:
         return bool(self.done.all())
+
+    @property
+    def partial_note(self) -> str:
+        """'partial: N of M points' for an unfinished surface, '' for a finished one: every number and
+        figure made from a partial surface carries it."""
+        return "" if self.complete else f"partial: {int(self.done.sum()):,} of {self.done.size:,} points"
+
+    def require_complete(self, partial: bool = False) -> Surface:
+        """This surface, if finished or if `partial` results were asked for (LandscapeError otherwise):
+        a minimum or a width read off part of a grid is not the surface's."""
+        if not self.done.any():
+            raise LandscapeError(f"{self.path} has no finished points yet; run `landscape surface` first")
+        if not self.complete and not partial:
+            raise LandscapeError(f"{self.path} is unfinished ({self.partial_note}): rerun the `landscape surface` "
+                                 f"command that made it to finish it, or pass --partial to use what is there")
+        return self
+
+    @property
+    def current_metrics(self) -> dict:
+        """The stored metrics if they were measured on the values as they are now (their
+        `values_sha256` matches), else {}: stale numbers are never shown as the surface's."""
+        name = self.metrics.get("metric", "train_loss")
+        if name not in self.values or self.metrics.get("values_sha256") != values_sha256(self.values[name], self.done):
+            return {}
+        return self.metrics
+
+
+def values_sha256(values: np.ndarray, done: np.ndarray) -> str:
+    """The identity of one value array with its done mask, by content: what stored metrics were measured on."""
+    digest = hashlib.sha256(np.ascontiguousarray(values, dtype=np.float64).tobytes())
+    digest.update(np.ascontiguousarray(done, dtype=bool).tobytes())
+    return digest.hexdigest()
 
 
 def value_names(splits: tuple[str, ...]) -> list[str]:
@@ -336,8 +370,11 @@ def read_directions(path: str | Path) -> list[Direction]:
 
 
 def write_points(path: str | Path, flat_indices: list[int], results: dict[str, list[float]]) -> None:
-    """Store computed points (flat row-major indices) and mark them done."""
+    """Store computed points (flat row-major indices) and mark them done. Stored metrics were measured
+    on the arrays as they were, so they are removed: `landscape metrics` measures the new ones."""
     def update(f):
+        if "metrics" in f:
+            del f["metrics"]
         done = f["done"][()]
         rows = np.unravel_index(np.asarray(flat_indices, dtype=np.int64), done.shape)
         for name, vals in results.items():
@@ -362,14 +399,19 @@ def record_run(path: str | Path, facts: dict) -> None:
     unknown = set(facts) - {f.name for f in dataclasses.fields(SurfaceProgress)}
     if unknown:
         raise ValueError(f"not a SurfaceProgress field: {sorted(unknown)}")
-    _rewrite(Path(path), lambda f: f.attrs.update(facts))
+    _rewrite(Path(path), lambda f: f.attrs.update({k: _encode(v) for k, v in facts.items()}))
 
 
-def write_metrics(path: str | Path, metrics: dict) -> None:
-    """Store a surface's metrics as attributes of its /metrics group (replacing older ones). A file
+def write_metrics(path: str | Path, metrics: dict, metric: str = "train_loss") -> None:
+    """Store a surface's metrics of its `metric` array as attributes of its /metrics group (replacing
+    older ones), with the array's `values_sha256` so that readers can tell they are current. A file
     that already holds these values, up to float rounding (another CPU's kernels differ in the last
     bits), is left as it is, byte for byte, so that measuring finished files again (a study rerun,
     on any machine) does not rewrite them."""
+    surface = read_surface(path)
+    if metric not in surface.values:
+        raise LandscapeError(f"{path} has no {metric!r} to store metrics of")
+    metrics = {**metrics, "metric": metric, "values_sha256": values_sha256(surface.values[metric], surface.done)}
     encoded = {k: _encode(v) for k, v in metrics.items()}
 
     def update(f):

@@ -27,9 +27,10 @@ def read_training_log(path: str | Path) -> list[dict]:
         raise LandscapeError(f"training log {path} does not exist")
     try:
         records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, UnicodeDecodeError):
         raise LandscapeError(f"{path} is not a JSON-lines training log") from None
-    if not records or not all({"epoch", "train_loss", "test_loss", "test_acc"} <= set(r) for r in records):
+    if not records or not all(isinstance(r, dict) and {"epoch", "train_loss", "test_loss", "test_acc"} <= set(r)
+                              for r in records):
         raise LandscapeError(f"{path} has no epoch records with train_loss, test_loss and test_acc")
     return records
 

@@ -22,6 +22,7 @@ from torch import nn
 
 from . import storage
 from .checkpoint import ModelSpec, load_model, model_from, read_checkpoint
+from .contract import checked_model
 from .data import SPLITS
 from .datasets import DatasetSpec, require_own_data
 from .directions import (
@@ -32,11 +33,12 @@ from .directions import (
     direction_sha256,
     model_entries,
     random_directions,
+    require_length,
     target_direction,
     trajectory_pca,
 )
-from .engine import EvalOptions, PointEvaluator, choose_batch_size, choose_points_per_batch, evaluator_for
-from .errors import LandscapeError, require_choice
+from .engine import EvalOptions, PointEvaluator, calibrate_points_per_batch, choose_batch_size, evaluator_for
+from .errors import LandscapeError, require_choice, require_number
 from .evaluate import EvalSet, load_eval_set
 from .files import exclusive_writer, file_sha256, require_free_space, require_writable_folder
 from .grid import Axis, Grid, SliceGrid, auto_points, fit_axes, is_auto, require_covers
@@ -76,6 +78,11 @@ class SurfaceConfig:
     def __post_init__(self):
         for split in self.splits:
             require_choice("split", split, SPLITS)
+        require_number("--flush-seconds", self.flush_seconds, 0)
+        for flag, spec in (("--x", self.x), ("--y", self.y)):
+            if spec is not None and not spec.strip():
+                raise LandscapeError(f"{flag} is empty; give START:STOP:NUM (e.g. -1:1:51)" +
+                                     (" or leave --y out for a 1-D surface" if flag == "--y" else ""))
         if self.target and self.y:
             raise LandscapeError("--target gives one direction (an interpolation); drop --y or --target")
         given = [flag for flag, value in (("--target", self.target), ("--directions", self.directions_file),
@@ -186,7 +193,8 @@ def fingerprint(config: SurfaceConfig, grid: Grid | SliceGrid, model_sha: str, p
     Settings added after the first files were written appear only when they differ from their
     defaults, so those files stay resumable."""
     added = {"slices": config.slices or None,
-             "model": dataclasses.asdict(config.model) if config.model.factory else None,
+             "model": {k: v for k, v in dataclasses.asdict(config.model).items() if k != "output_key" or v}
+             if config.model.factory else None,
              "dataset": None if config.dataset.is_default else dataclasses.asdict(config.dataset)}
     evaluation = {"batch_size": config.eval.batch_size, "precision": config.eval.precision,
                   **({} if config.eval.loss == "cross_entropy" else {"loss": config.eval.loss})}
@@ -228,9 +236,10 @@ def plan_surface(config: SurfaceConfig, ranks: Ranks = Ranks(), device: torch.de
     device = device or resolve_device(config.device)
     loaded = load_model(config.checkpoint, config.model)
     require_own_data(loaded.metadata, config.dataset, config.checkpoint)
-    model = loaded.model.to(device, memory_format=torch.channels_last)
     sets = [load_eval_set(config.data, split, config.samples, config.data_seed, device, config.quiet, config.dataset)
             for split in config.splits]
+    model = checked_model(loaded.model.to(device, memory_format=torch.channels_last), sets, config.eval.loss,
+                          config.model.output_key)
     data_sha = hashlib.sha256("".join(s.sha256 for s in sets).encode()).hexdigest()
     config = config_with_batch_size(config, model, sets[0], ranks)
     count = config.slices or (1 if config.y is None else 2)
@@ -239,6 +248,7 @@ def plan_surface(config: SurfaceConfig, ranks: Ranks = Ranks(), device: torch.de
     for name, direction in zip(storage.direction_names("slices" if config.slices else "plane", count),
                                source.directions):
         check_compatible(entries, direction, f"direction {name}")  # before any file is written
+        require_length(direction, f"direction {name}")
     grid = plan_grid(config, source.trajectory)
     meta, options = loaded.metadata, config.directions
     header = SurfaceHeader(
@@ -351,17 +361,20 @@ def sweep(evaluator: PointEvaluator, plan: SurfacePlan, pending: np.ndarray, ran
         bar.close()
 
 
-def points_per_batch(plan: SurfacePlan, ranks: Ranks) -> int:
-    """--points-per-batch, or the fastest here as rank 0 measures it (every rank uses rank 0's)."""
-    count = plan.config.eval.points_per_batch
+def points_per_batch(plan: SurfacePlan, ranks: Ranks) -> tuple[int, dict]:
+    """--points-per-batch, or the calibrated choice here as rank 0 measures it (every rank uses rank
+    0's); with the calibration's timings to record in the file."""
+    count, timings = plan.config.eval.points_per_batch, {}
     if count is None:
-        count = choose_points_per_batch(plan.model, plan.directions, plan.sets, plan.config.eval,
-                                        plan.config.directions.dir_type) if ranks.is_writer else 0
+        if ranks.is_writer:
+            calibration = calibrate_points_per_batch(plan.model, plan.directions, plan.sets, plan.config.eval,
+                                                     plan.config.directions.dir_type)
+            count, timings = calibration.points_per_batch, calibration.seconds_per_point
         if ranks.world > 1:
             box = [count]
             dist.broadcast_object_list(box, src=0)
             count = box[0]
-    return count
+    return count, timings
 
 
 PRECISION_CHECK_POINTS = 3
@@ -385,6 +398,16 @@ def precision_error(plan: SurfacePlan, out: Path) -> dict[str, float | int]:
             "precision_error_points": len(chosen)}
 
 
+def require_finite_losses(out: Path) -> None:
+    """A surface whose every computed loss is NaN or inf is no result: it is marked unfinished and refused."""
+    surface = storage.read_surface(out)
+    losses = [v for name, v in surface.values.items() if name.endswith("_loss")]
+    if surface.done.any() and not any(np.isfinite(v[surface.done]).any() for v in losses):
+        storage.record_run(out, {"complete": False})
+        raise LandscapeError(f"every loss computed in {out} is NaN or inf: the model diverges everywhere on this "
+                             f"grid (try a smaller range), so the file is marked unfinished")
+
+
 def execute(plan: SurfacePlan, ranks: Ranks = Ranks()) -> Path:
     """Create (or resume) the plan's file and evaluate its pending points, holding its writer lock."""
     with contextlib.ExitStack() as hold:
@@ -393,14 +416,18 @@ def execute(plan: SurfacePlan, ranks: Ranks = Ranks()) -> Path:
             dist.barrier()
         out = Path(plan.config.out)
         pending = np.flatnonzero(~storage.read_done(out).ravel())
-        count = points_per_batch(plan, ranks) if len(pending) else 1
+        count, timings = points_per_batch(plan, ranks) if len(pending) else (1, {})
         started = time.perf_counter()
         with evaluator_for(plan.model, plan.directions, plan.sets, plan.config.eval,
                            plan.config.directions.dir_type, count) as evaluator:
             sweep(evaluator, plan, pending, ranks, count)
+        if ranks.is_writer:
+            require_finite_losses(out)
         if ranks.is_writer and len(pending):
             storage.record_timing(out, time.perf_counter() - started, len(pending),
-                                  len(pending) * sum(len(s.labels) for s in plan.sets), evaluator.engine_settings())
+                                  len(pending) * sum(len(s.labels) for s in plan.sets),
+                                  {**evaluator.engine_settings(), "calibration_seconds_per_point":
+                                   {str(k): v for k, v in timings.items()} or None})
             if plan.config.eval.precision != "fp32":
                 storage.record_run(out, precision_error(plan, out))
         if ranks.world > 1:

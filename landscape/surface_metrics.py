@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .errors import LandscapeError
+from .errors import LandscapeError, LandscapeWarning
 from .storage import Surface
 
 DEFAULT_THRESHOLDS = (0.1, 0.5, 1.0)
@@ -61,11 +61,14 @@ def finite_values(surface: Surface, metric: str) -> np.ndarray:
     if not surface.done.any():
         raise LandscapeError(f"{surface.path} has no finished points yet")
     values = surface.values[metric]
+    finite = surface.done & np.isfinite(values)
+    if not finite.any():
+        raise LandscapeError(f"{surface.path} holds no finite {metric}: every computed point is NaN or inf")
     diverged = int((surface.done & ~np.isfinite(values)).sum())
     if diverged:
         warnings.warn(f"{surface.path}: {diverged} finished point(s) of {metric} are not finite (inf or NaN, "
-                      f"e.g. where the model diverges); they are masked", stacklevel=2)
-    return np.where(surface.done & np.isfinite(values), values, np.nan)
+                      f"e.g. where the model diverges); they are masked", LandscapeWarning, stacklevel=2)
+    return np.where(finite, values, np.nan)
 
 
 def neighbours(shape: tuple[int, int], iy: int, ix: int):

@@ -11,7 +11,7 @@ import json
 import math
 from pathlib import Path
 
-from .files import atomic_write
+from .files import atomic_write, require_safe_outputs
 
 
 def format_cell(value, digits: int | None = 4) -> str:
@@ -42,7 +42,9 @@ def markdown_table(rows: list[dict], digits: int | None = 4) -> str:
 
 
 def write_rows(rows: list[dict], json_path: str | Path | None = None, csv_path: str | Path | None = None) -> None:
-    """Save rows as a JSON list and/or a CSV file (nested values as JSON text)."""
+    """Save rows as a JSON list and/or a CSV file (nested values as JSON text); never over a surface
+    or a checkpoint."""
+    require_safe_outputs({"--json": json_path, "--csv": csv_path}, [])
     if json_path:
         with atomic_write(json_path) as tmp:
             tmp.write_text(json.dumps(rows, indent=2))

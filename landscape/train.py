@@ -38,7 +38,7 @@ from .checkpoint import (
 )
 from .data import ImageSet, augment, balanced_subset
 from .datasets import DatasetSpec, load_split
-from .errors import LandscapeError, require_choice
+from .errors import LandscapeError, require_choice, require_number
 from .evaluate import Score, evaluate, prepare_inputs
 from .files import atomic_write, exclusive_writer
 from .model_metrics import gradient_norms
@@ -99,8 +99,17 @@ class TrainConfig:
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise LandscapeError(f"--{name.replace('_', '-')} must be at least 1; got {getattr(self, name)}")
-        if self.lr <= 0:
-            raise LandscapeError(f"--lr must be positive; got {self.lr}")
+        require_number("--lr", self.lr, 0, low_open=True)
+        require_number("--momentum", self.momentum, 0, 1, low_open=False)
+        if self.momentum == 1:
+            raise LandscapeError("--momentum must be below 1; got 1")
+        require_number("--weight-decay", self.weight_decay, 0)
+        for name, value in self.activation_params.items():
+            if isinstance(value, float):
+                require_number(f"the activation's {name}", value)
+        if self.train_samples is not None and self.train_samples < 1:
+            raise LandscapeError(f"--train-samples must be at least 1 (or left out for the whole split); got "
+                                 f"{self.train_samples}")
         if self.save_every < 0:
             raise LandscapeError(f"--save-every must be 0 (off) or positive; got {self.save_every}")
 

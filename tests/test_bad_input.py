@@ -8,6 +8,7 @@ import pickle
 from pathlib import Path
 
 import h5py
+import numpy as np
 import pytest
 import torch
 
@@ -80,6 +81,13 @@ def world(tmp_path_factory) -> Path:
             (corrupt / split / name).mkdir(parents=True)
             (corrupt / split / name / "0.png").write_bytes(b"not a png")
     (root / "a_file").write_text("")
+    (root / "user.py").write_text(USER_CODE)
+    torch.manual_seed(2)
+    torch.save(user_net().state_dict(), root / "net.pt")
+    torch.save(user_net(classes=5).state_dict(), root / "net5.pt")
+    torch.save({k: torch.full_like(v, float("nan")) for k, v in user_net().state_dict().items()}, root / "nan_net.pt")
+    save_checkpoint(root / "nan.pt", resnet(8, activation_factory("relu")).apply(
+        lambda m: torch.nn.init.constant_(m.weight, float("nan")) if isinstance(m, torch.nn.Conv2d) else None), meta)
     (root / "two_snapshots").mkdir()
     for epoch in (1, 2):
         save_checkpoint(root / "two_snapshots" / f"epoch_{epoch:03d}.pt", model, meta)
@@ -88,6 +96,78 @@ def world(tmp_path_factory) -> Path:
         save_checkpoint(root / "foreign_snapshots" / f"epoch_{epoch:03d}.pt", resnet(14, activation_factory("relu")),
                         model_metadata(14, "relu", {}))
     return root
+
+
+USER_CODE = """
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self, kind="tensor", classes=10, channels=3):
+        super().__init__()
+        self.kind, self.conv, self.fc = kind, nn.Conv2d(channels, 4, 3), nn.Linear(4, classes)
+
+    def forward(self, x):
+        z = self.fc(self.conv(x).mean((2, 3)))
+        return {"tuple": (z, z.sum()), "dict": {"logits": z, "aux": z}, "string": "logits"}.get(self.kind, z)
+
+
+def net(**kwargs):
+    return Net(**kwargs)
+
+
+def broken(**kwargs):
+    raise RuntimeError("factory failed on purpose")
+
+
+def sum_loss(outputs, labels):
+    return nn.functional.cross_entropy(outputs, labels, reduction="sum")
+
+
+def vector_loss(outputs, labels):
+    return nn.functional.cross_entropy(outputs, labels, reduction="none")
+
+
+def raising_loss(outputs, labels):
+    raise ValueError("loss failed on purpose")
+
+
+def nan_inputs(split):
+    inputs = torch.randn(20, 3, 32, 32)
+    inputs[3, 0, 0, 0] = float("nan")
+    return inputs, torch.arange(20) % 10
+
+
+def labels_beyond(split):
+    return torch.randn(20, 3, 32, 32), torch.arange(20) % 12
+
+
+def negative_labels(split):
+    return torch.randn(20, 3, 32, 32), torch.arange(20) % 10 - 1
+
+
+def grey(split):
+    return torch.randn(20, 1, 32, 32), torch.arange(20) % 10
+
+
+def raising_data(split):
+    raise OSError("no such bucket")
+"""
+
+
+def user_net(**kwargs) -> torch.nn.Module:
+    namespace: dict = {}
+    exec(USER_CODE, namespace)
+    return namespace["net"](**kwargs)
+
+
+def own(world: Path, *extra: str, factory: str = "net", weights: str = "net.pt", args: str = "{}",
+        out: str = "out/s.h5") -> list[str]:
+    """`landscape surface` of your own model from the world's user.py."""
+    return ["surface", "--model", f"{world / 'user.py'}:{factory}", "--model-args", args, "--weights",
+            str(world / weights), "--data", str(world / "cifar"), "--samples", "10", "--x=-1:1:3",
+            "--out", str(world / out), "--quiet", *extra]
 
 
 def surface(world: Path, checkpoint: str = "tiny.pt", *extra: str, out: str = "out/s.h5") -> list[str]:
@@ -128,7 +208,7 @@ CASES = [
     ("data folder empty", lambda w: surface(w, "tiny.pt", "--data", str(w / "emptydata")), "emptydata",
      "neither train/<class>/ folders nor"),
     ("wrong class folders", lambda w: surface(w, "tiny.pt", "--data", str(w / "wrongclasses")), "cats",
-     "does not hold the 10 CIFAR-10 class folders"),
+     "not among CIFAR-10's 10 classes"),
     ("corrupt images", lambda w: surface(w, "tiny.pt", "--data", str(w / "corrupt_images")), "0.png",
      "cannot be read"),
     ("samples zero", lambda w: surface(w, "tiny.pt", "--samples", "0"), "--samples", "at least 1"),
@@ -162,6 +242,59 @@ CASES = [
     ("unknown dataset", lambda w: surface(w, "tiny.pt", "--dataset", "imagenet"), "imagenet", "unknown dataset"),
     ("unknown loss", lambda w: surface(w, "tiny.pt", "--loss", "hinge"), "hinge", "unknown loss"),
     ("unknown study profile", lambda w: ["study", "--profile", "huge"], "huge", "invalid choice"),
+    # data loss: no command writes over one of its inputs, or over a surface or checkpoint it did not make
+    ("report over its own input", lambda w: ["report", str(w / "plane.h5"), "--out", str(w / "plane.h5")],
+     "plane.h5", "also an input"),
+    ("metrics CSV over its input", lambda w: ["metrics", str(w / "plane.h5"), "--csv", str(w / "plane.h5")],
+     "plane.h5", "also an input"),
+    ("metrics JSON over another surface", lambda w: ["metrics", "--json", str(w / "line.h5"), str(w / "plane.h5")],
+     "line.h5", "is an HDF5 file"),
+    ("report over another surface", lambda w: ["report", "--out", str(w / "line.h5"), str(w / "plane.h5")],
+     "line.h5", "is an HDF5 file"),
+    ("report over a checkpoint", lambda w: ["report", str(w / "plane.h5"), "--out", str(w / "tiny.pt")],
+     "tiny.pt", "a torch checkpoint"),
+    ("surface over its checkpoint", lambda w: surface(w, "tiny.pt", out="tiny.pt"), "tiny.pt", "also an input"),
+    ("surface over its directions file", lambda w: surface(w, "tiny.pt", "--directions", str(w / "line.h5"),
+                                                           out="line.h5"), "line.h5", "also an input"),
+    # bad grids
+    ("grid of NaN", lambda w: surface(w, "tiny.pt", "--x=nan:1:5"), "nan:1:5", "finite bounds"),
+    ("grid from -inf", lambda w: surface(w, "tiny.pt", "--x=-inf:1:5"), "-inf:1:5", "finite bounds"),
+    ("grid of astronomic bounds", lambda w: surface(w, "tiny.pt", "--x=-1e300:1e300:3"), "1e300", "finite bounds"),
+    ("y grid of inf", lambda w: surface(w, "tiny.pt", "--y=0:inf:3"), "0:inf:3", "finite bounds"),
+    ("target equal to the model", lambda w: surface(w, "tiny.pt", "--target", str(w / "tiny.pt")), "direction x",
+     "is zero"),
+    # bad models
+    ("NaN weights in a checkpoint", lambda w: surface(w, "nan.pt"), "nan.pt", "non-finite weights"),
+    ("NaN weights in --weights", lambda w: own(w, weights="nan_net.pt"), "nan_net.pt", "non-finite weights"),
+    ("factory that raises", lambda w: own(w, factory="broken"), "broken", "factory failed on purpose"),
+    ("dict output without a key", lambda w: own(w, args='{"kind": "dict"}'), "logits, aux", "--output-key"),
+    ("output key that is not there", lambda w: own(w, "--output-key", "probs", args='{"kind": "dict"}'), "probs",
+     "has keys logits, aux"),
+    ("output key on a tensor output", lambda w: own(w, "--output-key", "logits"), "--output-key",
+     "returns a tensor"),
+    ("a string output", lambda w: own(w, args='{"kind": "string"}'), "returns str", "tensor of logits"),
+    ("output key without --model", lambda w: surface(w, "tiny.pt", "--output-key", "x"), "--output-key",
+     "belong to --model"),
+    ("grey images into an RGB model", lambda w: own(w, "--dataset", f"{w / 'user.py'}:grey"), "cannot take",
+     "(1, 32, 32)"),
+    ("fewer outputs than classes", lambda w: own(w, args='{"classes": 5}', weights="net5.pt"), "0 to 9",
+     "5 output(s)"),
+    ("labels beyond the outputs", lambda w: own(w, "--dataset", f"{w / 'user.py'}:labels_beyond"), "0 to 11",
+     "[0, 10)"),
+    ("negative labels", lambda w: own(w, "--dataset", f"{w / 'user.py'}:negative_labels"), "-1 to 8",
+     "class indices"),
+    ("NaN inputs", lambda w: own(w, "--dataset", f"{w / 'user.py'}:nan_inputs"), "1 of the 10", "NaN or inf"),
+    ("a dataset that raises", lambda w: own(w, "--dataset", f"{w / 'user.py'}:raising_data"), "raising_data",
+     "no such bucket"),
+    ("device that is not here", lambda w: surface(w, "tiny.pt", "--device", "mps"), "mps", "no Apple GPU"),
+    ("device of another kind", lambda w: surface(w, "tiny.pt", "--device", "xla"), "xla", ""),
+    # bad losses
+    ("loss that sums", lambda w: surface(w, "tiny.pt", "--loss", f"{w / 'user.py'}:sum_loss"), "sum_loss",
+     "the batch sum"),
+    ("loss that returns a vector", lambda w: surface(w, "tiny.pt", "--loss", f"{w / 'user.py'}:vector_loss"),
+     "vector_loss", "not a scalar"),
+    ("loss that raises", lambda w: surface(w, "tiny.pt", "--loss", f"{w / 'user.py'}:raising_loss"),
+     "raising_loss", "loss failed on purpose"),
 ]
 
 
@@ -216,3 +349,132 @@ def test_no_byte_string_crashes_the_checkpoint_reader(tmp_path):
             read_checkpoint(path)
         except LandscapeError as e:
             assert "\n" not in str(e)
+
+
+# --- fuzz: every command on many generated bad inputs -------------------------------------------------
+FILES = ["nope.pt", "empty.pt", "truncated.pt", "random.pt", "evil.pt", "evil_inside.pt", "not.h5", "foreign.h5",
+         "emptydata", "a_file", "nan.pt", "vit.pt", "missing_keys.pt"]
+SURFACES = ["not.h5", "truncated.h5", "foreign.h5", "nope.h5", "tiny.pt", "emptydata", "a_file"]
+PROTECTED = ["plane.h5", "line.h5", "tiny.pt", "emptydata", "a_file/sub/x"]
+GRIDS = ["nan:1:5", "1:-1:5", "a:b:c", "0:1:0", "-1e300:1e300:3", "0:1", "-inf:0:3", "0:1:2.5", "1:1:3", ""]
+COUNTS = ["0", "-1", "abc", "1.5", "nan", ""]
+SIZES = ["0", "-1", "nan", "inf", "-inf", "abc"]
+JUNK = ["zzz", "", "val-loss"]
+DATA = ["nodata", "emptydata", "wrongclasses", "corrupt_images", "a_file"]
+
+
+def fuzz_table(w: Path) -> dict[str, tuple[list[str], dict[str, list[str]]]]:
+    """command → (a valid argv, {slot: bad values}); slot '@' is the positional input, '@2' a second one."""
+    def at(names):
+        return [str(w / n) for n in names]
+    data = ["--data", str(w / "cifar")]
+    figure = {"--format": ["jpg", "png,zzz", ""], "--dpi": ["0", "-10", "x", "nan"], "--width": SIZES}
+    return {
+        "surface": (surface(w, "tiny.pt"), {
+            "@": at(FILES), "--x": GRIDS, "--y": GRIDS, "--samples": ["0", "-5", "abc", "99999999", "1.5"],
+            "--batch-size": COUNTS, "--workers": COUNTS, "--points-per-batch": COUNTS, "--precision": JUNK,
+            "--split": JUNK, "--loss": ["hinge", "nomodule_xyz:fn", f"{w / 'user.py'}:sum_loss"],
+            "--directions": at(SURFACES), "--target": at(FILES), "--device": ["mps", "xla", "cuda:7", "zzz"],
+            "--trajectory": at(["emptydata", "a_file", "nope", "two_snapshots"]), "--data": at(DATA),
+            "--image-size": ["0", "-4", "x"], "--dataset": ["imagenet", f"imagefolder:{w / 'nope'}"],
+            "--flush-seconds": ["nan", "-1", "abc", "inf"], "--seed": ["x", "1.5"], "--norm": JUNK,
+            "--out": at(["tiny.pt", "a_file/sub/s.h5", "emptydata", "not.h5", "plane.h5"])}),
+        "plot": (["plot", str(w / "plane.h5"), "--out-dir", str(w / "out" / "p")], {
+            "@": at(SURFACES), "--metric": JUNK, "--kinds": ["bogus", "contour,zzz"],
+            "--levels": ["1", "0", "-3", "x"], "--vmin": ["nan", "inf", "x", "99"],
+            "--vmax": ["nan", "-inf", "x", "-99"],
+            "--out-dir": at(["a_file", "tiny.pt"]), **figure}),
+        "curves": (["curves", str(w / "run.log.jsonl"), "--out", str(w / "out" / "c")], {
+            "@": at(["nope.log.jsonl", "a_file", "not.h5", "random.pt", "emptydata"]),
+            "--out": at(["a_file/sub/c"]), **figure}),
+        "info": (["info", str(w / "tiny.pt")], {"@": at([f for f in FILES if f != "nan.pt"])}),
+        "report": (["report", str(w / "plane.h5"), "--out", str(w / "out" / "r.html")], {
+            "@": at(SURFACES), "@2": at(["line.h5", "nope.h5", "not.h5"]), "--out": at(PROTECTED)}),
+        "metrics": (["metrics", str(w / "plane.h5")], {
+            "@": at(SURFACES), "--thresholds": ["0", "-1", "a", "nan", "inf", ""], "--metric": JUNK,
+            "--json": at(PROTECTED), "--csv": at(PROTECTED), "--checkpoint": at(FILES),
+            "--split": JUNK}),
+        "sharpness": (["sharpness", str(w / "tiny.pt"), *data, "--samples", "10", "--directions", "2", "--x=-1:1:3",
+                       "--out-dir", str(w / "out" / "sh"), "--quiet"], {
+            "@": at(FILES), "--directions": ["0", "-1", "x"], "--planes": ["-1", "x"], "--x": GRIDS,
+            "--samples": ["0", "-5", "abc", "99999999"], "--thresholds": ["0", "-1", "a", "nan"],
+            "--json": at(PROTECTED), "--csv": at(PROTECTED), "--data": at(DATA), "--batch-size": COUNTS,
+            "--out-dir": at(["a_file", "tiny.pt"])}),
+        "output-landscape": (["output-landscape", "--seeds", "2", "--resolution", "4", "--out-dir",
+                              str(w / "out" / "ol")], {
+            "--activations": ["zzz", "relu,zzz", ""], "--subject": ["zzz"], "--seeds": ["0", "1", "-1", "x"],
+            "--resolution": ["0", "2", "-5", "x"], "--out-dir": at(["a_file", "tiny.pt"]), **figure}),
+        "study": (["study", "--profile", "quick", *data], {
+            "--profile": JUNK, "--study": JUNK, "--seeds": ["x", "1,a", ""], "--repeat-depths": ["15", "x"],
+            "--jobs": ["0", "-1", "x"], "--dataset": ["zzz"], "--data": at(["nodata", "a_file", "emptydata"])}),
+        "train": (["train", *data, "--out", str(w / "out" / "m.pt"), "--epochs", "1", "--train-samples", "20",
+                   "--depth", "8", "--quiet"], {
+            "--epochs": COUNTS, "--lr": ["0", "-1", "nan", "inf", "x"], "--momentum": ["-0.5", "1.5", "nan"],
+            "--weight-decay": ["-1", "nan", "inf"], "--batch-size": COUNTS, "--depth": ["0", "-1", "7", "x"],
+            "--dropout": ["-0.1", "1.5", "nan"], "--train-samples": ["0", "-1", "99999999"],
+            "--save-every": ["-1", "x"], "--activation": JUNK, "--data": at(DATA),
+            "--negative-slope": ["nan", "inf"], "--beta": ["nan", "inf"],
+            "--out": at(["plane.h5", "a_file/sub/m.pt", "emptydata", "not.h5"])}),
+    }
+
+
+def mutated(argv: list[str], slot: str, value: str) -> list[str]:
+    """`argv` with one slot given a bad value (the positional input replaced, a second one added, or a flag
+    set; '--x=...' form for grid values, which argparse would read as options)."""
+    if slot == "@":
+        return [argv[0], value, *argv[2:]]
+    if slot == "@2":
+        return [argv[0], argv[1], value, *argv[2:]]
+    flags = [a.split("=")[0] for a in argv]
+    out = list(argv)
+    if slot in flags:
+        i = flags.index(slot)
+        if "=" in argv[i]:
+            out[i] = f"{slot}={value}"
+        else:
+            out[i + 1] = value
+        return out
+    return out + [f"{slot}={value}"]
+
+
+FUZZ_PER_COMMAND = 40
+
+
+def fuzz_cases(w: Path, command: str) -> list[list[str]]:
+    """FUZZ_PER_COMMAND distinct bad argvs: every (slot, value) once, then random pairs of them."""
+    base, slots = fuzz_table(w)[command]
+    singles = [(slot, value) for slot, values in slots.items() for value in values]
+    cases = [mutated(base, *single) for single in singles]
+    rng = np.random.default_rng(sum(map(ord, command)))
+    while len(cases) < FUZZ_PER_COMMAND:
+        i, j = sorted(rng.choice(len(singles), 2, replace=False))
+        (a, va), (b, vb) = singles[i], singles[j]
+        if a == b == "@":  # two bad inputs where the command takes several
+            cases.append(mutated(mutated(base, a, va), "@2", vb))
+        elif a != b and "@2" not in (a, b):
+            cases.append(mutated(mutated(base, a, va), b, vb))
+    return cases
+
+
+FUZZ_COMMANDS = ["surface", "plot", "curves", "info", "report", "metrics", "sharpness", "output-landscape",
+                 "study", "train"]
+
+
+@pytest.mark.parametrize("command", FUZZ_COMMANDS)
+def test_fuzz_every_command_refuses_bad_input_cleanly(world, command, capsys, monkeypatch):
+    """Each command on at least 40 generated bad inputs: exit 2, one line naming the problem, no
+    traceback, and not a file created or changed (in the world, nor in the working folder)."""
+    (world / "run.log.jsonl").write_text('{"epoch": 1, "train_loss": 2.0, "test_loss": 2.1, "test_acc": 0.2}\n')
+    monkeypatch.chdir(world / "emptydata")
+    before = snapshot(world)
+    cases = fuzz_cases(world, command)
+    assert len(cases) >= FUZZ_PER_COMMAND
+    failures = []
+    for argv in cases:
+        code = main(argv)
+        captured = capsys.readouterr()
+        err = captured.err
+        if code != 2 or "Traceback" in err or err.count("\n") != 1 or snapshot(world) != before:
+            failures.append(f"exit {code}: {' '.join(argv[1:])[-160:]}\n    {err.strip()[-300:]}")
+            before = snapshot(world)
+    assert not failures, f"{len(failures)} of {len(cases)}:\n" + "\n".join(failures).replace(str(world), "W")

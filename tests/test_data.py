@@ -32,7 +32,7 @@ def test_unusable_paths_give_one_clear_error(tmp_path):
     with pytest.raises(LandscapeError, match="neither train/<class>/ folders nor cifar-10-batches-py"):
         load_cifar10(str(tmp_path), "train")
     (tmp_path / "train" / "cats").mkdir(parents=True)
-    with pytest.raises(LandscapeError, match="10 CIFAR-10 class folders"):
+    with pytest.raises(LandscapeError, match="cats that are not among CIFAR-10's 10 classes"):
         load_cifar10(str(tmp_path), "train")
     with pytest.raises(LandscapeError, match="unknown split 'val'"):
         load_cifar10(str(tmp_path), "val")

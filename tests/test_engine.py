@@ -81,16 +81,34 @@ def test_batched_points_equal_the_per_point_path(dir_type):
             assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())  # never moved
 
 
-def test_points_per_batch_is_chosen_by_timing(monkeypatch):
+def test_more_points_per_pass_only_when_clearly_faster_in_every_round():
+    from landscape.engine import pick_points_per_batch
+
+    assert pick_points_per_batch({1: [1.0, 1.0, 1.0], 4: [0.5, 0.6, 0.8]}) == 4  # ≥ 15 % faster each round
+    assert pick_points_per_batch({1: [1.0, 1.0, 1.0], 4: [0.5, 0.5, 0.9]}) == 1  # one round within the margin
+    assert pick_points_per_batch({1: [1.0, 3.0, 1.0], 2: [0.9, 1.0, 0.95]}) == 1  # a burst of load on one round
+    assert pick_points_per_batch({1: [0.5, 0.5, 0.5], 2: [1.0, 1.0, 1.0]}) == 1
+    assert pick_points_per_batch({1: [1.0] * 3, 2: [0.8] * 3, 4: [0.7] * 3}) == 4  # the fastest median
+
+
+def test_calibration_times_every_candidate_interleaved(monkeypatch):
     from landscape import engine
 
-    timings = iter([1.0, 2.0, 2.0, 2.5, 2.5, 3.0, 3.0, 9.0])  # (start, end) per candidate: 1, 2, 4, 8 …
-    monkeypatch.setattr(engine.time, "perf_counter", lambda: next(timings))
+    calls = []
+    speed = {1: 1.0, 2: 0.4, 4: 0.3, 8: 0.5}  # seconds per point: 8 is 67 % slower than 4, so it stops there
+
+    def fake_time(model, directions, probe, options, dir_type, count, warm_up):
+        calls.append((count, warm_up))
+        return speed[count]
+    monkeypatch.setattr(engine, "time_points", fake_time)
     model = nn.Sequential(nn.Flatten(), nn.Linear(12, 3)).eval()
     sets = [EvalSet("train", torch.randn(10, 3, 2, 2), torch.randint(0, 3, (10,)))]
     directions = random_directions(model, DirectionOptions(seed=0), 1)
-    # 1 point/s, 2 points in 0.5 s (4/s), 4 in 0.5 s (8/s: best), 8 in 6 s (1.3/s: stop)
-    assert engine.choose_points_per_batch(model, directions, sets, EvalOptions(), "weights") == 4
+    calibration = engine.calibrate_points_per_batch(model, directions, sets, EvalOptions(), "weights")
+    assert calibration.points_per_batch == 4
+    assert calibration.seconds_per_point == {1: [1.0] * 3, 2: [0.4] * 3, 4: [0.3] * 3}
+    assert calls[:4] == [(1, True), (2, True), (4, True), (8, True)]
+    assert [c for c, _ in calls[4:]] == [1, 2, 4, 4, 2, 1, 1, 2, 4]  # alternating order, no warm-up
 
 
 class OldStyleSquare(torch.autograd.Function):
@@ -117,12 +135,12 @@ class SquareNet(nn.Module):
 
 
 def test_a_model_vmap_cannot_batch_falls_back_to_one_point_or_says_so():
-    from landscape.engine import BatchedEvaluator, NotBatchable, choose_points_per_batch
+    from landscape.engine import BatchedEvaluator, NotBatchable, calibrate_points_per_batch
 
     model = SquareNet().eval()
     sets = [EvalSet("train", torch.randn(6, 4), torch.randint(0, 3, (6,)))]
     directions = random_directions(model, DirectionOptions(seed=0), 1)
-    assert choose_points_per_batch(model, directions, sets, EvalOptions(), "weights") == 1
+    assert calibrate_points_per_batch(model, directions, sets, EvalOptions(), "weights").points_per_batch == 1
     with pytest.raises(NotBatchable, match="use --points-per-batch 1"):
         BatchedEvaluator(model, directions, sets, EvalOptions(), "weights", 2).many(np.zeros((2, 1)))
 

@@ -3,6 +3,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 
+from landscape import LandscapeError
 from landscape.cli import main
 from landscape.plots import PlotOptions, comparison_figure, export_vtk, plot_surface
 from landscape.storage import SurfaceHeader, create_surface_file, write_points
@@ -73,11 +74,15 @@ def test_one_dimensional_figure_and_its_errors(tmp_path, capsys):
     assert "not a landscape surface file" in capsys.readouterr().err
 
 
-def test_partial_surface_is_masked_with_a_warning(tmp_path):
+def test_partial_surface_is_refused_unless_asked_for_and_then_titled_so(tmp_path):
     partial = bowl_surface(tmp_path / "p.h5", "relu", 1.0, done_fraction=0.5)
-    with pytest.warns(UserWarning, match="31 of 63 points computed"):
-        written = plot_surface(partial, tmp_path / "f", PlotOptions(kinds=("heatmap",)))
-    assert len(written) == 1
+    with pytest.raises(LandscapeError, match=r"unfinished \(partial: 31 of 63 points\).*--partial"):
+        plot_surface(partial, tmp_path / "f", PlotOptions(kinds=("heatmap",)))
+    from landscape.plots import load_for_plot, plot_2d
+    surface, z = load_for_plot(partial, "train_loss", partial=True)
+    fig = plot_2d(surface, z, "heatmap", PlotOptions())
+    assert "(partial: 31 of 63 points)" in fig.axes[0].get_title()
+    assert len(plot_surface(partial, tmp_path / "f", PlotOptions(kinds=("heatmap",), partial=True))) == 1
 
 
 def test_trajectory_is_drawn_over_contours_on_labelled_axes(tmp_path):

@@ -16,6 +16,7 @@ from landscape.storage import (
     read_surface,
     record_timing,
     same_up_to_rounding,
+    values_sha256,
     write_metrics,
     write_points,
 )
@@ -55,8 +56,26 @@ def test_points_progress_timing_and_metrics(tmp_path):
     surface = read_surface(path)
     assert surface.complete and surface.progress.complete and surface.progress.points_done == 6
     assert surface.values["test_loss"][1, 2] == 4.0 and surface.progress.images_per_s == 60.0
-    assert surface.metrics == {"minimum": 0.0, "widths": [{"delta": 0.1}]}
+    assert surface.metrics == {"minimum": 0.0, "widths": [{"delta": 0.1}], "metric": "train_loss",
+                               "values_sha256": values_sha256(surface.values["train_loss"], surface.done)}
+    assert surface.current_metrics == surface.metrics
     assert read_header(path) == header()  # progress and metrics never touch the header
+
+
+def test_stored_metrics_never_outlive_the_values_they_measured(tmp_path):
+    """New points remove stored metrics; metrics whose arrays changed behind their back (a file from
+    before that rule, edited elsewhere) are not current."""
+    path = create_surface_file(tmp_path / "s.h5", header(), np.linspace(-1, 1, 3), None, [])
+    write_points(path, [0, 1], {name: [1.0, 2.0] for name in ("train_loss", "train_acc", "test_loss", "test_acc")})
+    write_metrics(path, {"minimum": 1.0})
+    assert read_surface(path).current_metrics["minimum"] == 1.0
+    write_points(path, [2], {name: [0.5] for name in ("train_loss", "train_acc", "test_loss", "test_acc")})
+    assert read_surface(path).metrics == {}  # the resumed point changed the minimum: the old one is gone
+    write_metrics(path, {"minimum": 0.5})
+    with h5py.File(path, "r+") as f:  # values changed without going through write_points
+        f["train_loss"][0] = 0.1
+    surface = read_surface(path)
+    assert surface.metrics["minimum"] == 0.5 and surface.current_metrics == {}
 
 
 def test_the_same_metrics_again_leave_the_file_untouched(tmp_path):

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import _thread
 import argparse
+import contextlib
 import signal
 import sys
 import threading
 import traceback
+import warnings
+from collections.abc import Iterator
 
-from ..errors import LandscapeError
+from ..errors import LandscapeError, LandscapeWarning
 from ..runtime import silence_missing_cuda_warning
 from ..version import __version__
 from .common import show
@@ -84,6 +87,21 @@ class StopOnSignals:
             _thread.interrupt_main(signum)
 
 
+@contextlib.contextmanager
+def one_line_warnings(command: str, debug: bool) -> Iterator[None]:
+    """Our warnings (LandscapeWarning: something true about a result the user should know) print as
+    one line each; other libraries' warnings, which the user cannot act on, only with --debug."""
+    def show_warning(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, LandscapeWarning):
+            show(f"landscape {command}: warning: {message}", file=sys.stderr)
+        elif debug:
+            sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", LandscapeWarning)
+        warnings.showwarning = show_warning
+        yield
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="landscape", description="Measure and draw the loss landscapes of "
                                      "neural networks (Li et al. 2018), starting from a checkpoint.")
@@ -113,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:  # --help, --version (0) or a usage error (2)
         return e.code
     silence_missing_cuda_warning()
-    with StopOnSignals() as signals:
+    with StopOnSignals() as signals, one_line_warnings(args.command, args.debug):
         try:
             args.run(args)
         except LandscapeError as e:

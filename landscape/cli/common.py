@@ -10,7 +10,7 @@ import sys
 from ..checkpoint import ModelSpec
 from ..datasets import NAMED, DatasetSpec
 from ..engine import EvalOptions
-from ..errors import LandscapeError
+from ..errors import LandscapeError, require_number
 from ..evaluate import LOSSES
 from ..runtime import PRECISIONS
 from ..surface_metrics import DEFAULT_THRESHOLDS
@@ -77,9 +77,12 @@ def add_thresholds_flag(p: argparse.ArgumentParser) -> None:
 
 def thresholds_of(args: argparse.Namespace) -> tuple[float, ...]:
     try:
-        return tuple(float(t) for t in args.thresholds.split(","))
+        thresholds = tuple(float(t) for t in args.thresholds.split(","))
     except ValueError:
         raise LandscapeError(f"--thresholds must be comma-separated numbers; got {args.thresholds!r}") from None
+    for t in thresholds:
+        require_number("--thresholds", t, 0, low_open=True)
+    return thresholds
 
 
 def add_table_flags(p: argparse.ArgumentParser) -> None:
@@ -142,6 +145,9 @@ def add_model_flags(p: argparse.ArgumentParser, many: bool) -> None:
                    help="with --model: state_dict file(s) (torch.save of model.state_dict(), or a dict holding it "
                         "under 'state_dict' or 'model'; a DataParallel 'module.' prefix is removed), read with "
                         "weights_only=True")
+    p.add_argument("--output-key", default=None, metavar="NAME",
+                   help="with --model: the entry of a dict output (or index of a tuple) that holds the logits; "
+                        "tuples use their first element and outputs with .logits those without it")
 
 
 def model_of(args: argparse.Namespace, positional: list[str]) -> tuple[list[str], ModelSpec]:
@@ -149,9 +155,9 @@ def model_of(args: argparse.Namespace, positional: list[str]) -> tuple[list[str]
     --model/--weights."""
     weights = args.weights if isinstance(args.weights, list) or args.weights is None else [args.weights]
     if args.model is None:
-        if weights:
-            raise LandscapeError("--weights belongs to --model MODULE:CALLABLE; a landscape checkpoint is "
-                                 "given without a flag")
+        if weights or args.output_key:
+            raise LandscapeError("--weights and --output-key belong to --model MODULE:CALLABLE; a landscape "
+                                 "checkpoint is given without a flag")
         if not positional:
             raise LandscapeError("give a checkpoint, or your own model with --model MODULE:CALLABLE --weights FILE")
         return positional, ModelSpec()
@@ -164,7 +170,7 @@ def model_of(args: argparse.Namespace, positional: list[str]) -> tuple[list[str]
     if not isinstance(model_args, dict):
         raise LandscapeError(f"--model-args must be a JSON object like '{{\"num_classes\": 10}}'; "
                              f"got {args.model_args}")
-    return weights, ModelSpec(args.model, model_args)
+    return weights, ModelSpec(args.model, model_args, args.output_key)
 
 
 def channel_values(text: str | None, flag: str) -> tuple[float, ...] | None:

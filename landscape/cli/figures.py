@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from ..files import require_output_folder, require_safe_outputs
 from ..plots import (
     KINDS_2D,
     PlotOptions,
@@ -36,6 +37,8 @@ def add_plot_parser(sub) -> None:
     add_figure_flags(p, width=default_of(PlotOptions, "width"), dpi=default_of(PlotOptions, "dpi"))
     p.add_argument("--compare", action="store_true", help="also draw a comparison figure for a single file")
     p.add_argument("--no-single", action="store_true", help="only the comparison figure")
+    p.add_argument("--partial", action="store_true",
+                   help="draw unfinished surfaces too; their titles say how many points are computed")
     p.add_argument("--vtk", action="store_true",
                    help="also export each 2-D surface for ParaView (.vts structured grid)")
 
@@ -43,8 +46,9 @@ def add_plot_parser(sub) -> None:
 def run_plot(args: argparse.Namespace) -> None:
     options = PlotOptions(metric=args.metric, kinds=comma_list(args.kinds), levels=args.levels,
                           vmin=args.vmin, vmax=args.vmax, log=args.log,
-                          formats=comma_list(args.format), dpi=args.dpi, width=args.width)
+                          formats=comma_list(args.format), dpi=args.dpi, width=args.width, partial=args.partial)
     kinds_given = args.kinds != ",".join(KINDS_2D)
+    require_output_folder(args.out_dir, "--out-dir")
     check_plottable(args.surfaces, options, kinds_given)
     written = []
     if not args.no_single:
@@ -53,7 +57,8 @@ def run_plot(args: argparse.Namespace) -> None:
     if len(args.surfaces) > 1 or args.compare:
         written += plot_comparison(args.surfaces, f"{args.out_dir}/comparison_{args.metric}", options)
     if args.vtk:
-        written += [export_vtk(path, f"{args.out_dir}/{os.path.basename(path).rsplit('.', 1)[0]}", args.metric)
+        written += [export_vtk(path, f"{args.out_dir}/{os.path.basename(path).rsplit('.', 1)[0]}", args.metric,
+                              args.partial)
                     for path in args.surfaces]
     show(*written)
 
@@ -70,6 +75,7 @@ def add_curves_parser(sub) -> None:
 
 def run_curves(args: argparse.Namespace) -> None:
     options = PlotOptions(log=args.log, formats=comma_list(args.format), dpi=args.dpi, width=args.width)
+    require_safe_outputs({f"--out (.{fmt})": f"{args.out}.{fmt}" for fmt in options.formats}, args.logs)
     show(*plot_training_curves(args.logs, args.out, options))
 
 
@@ -83,7 +89,10 @@ def add_report_parser(sub) -> None:
     p.add_argument("surfaces", nargs="+", help="surface files (.h5) from `landscape surface`")
     p.add_argument("--out", default="report.html", help="HTML file to write")
     p.add_argument("--title", default="Loss landscapes", help="page title")
+    p.add_argument("--partial", action="store_true",
+                   help="report unfinished surfaces too; the page says how many points each has")
 
 
 def run_report(args: argparse.Namespace) -> None:
-    show(write_report(args.surfaces, args.out, args.title))
+    require_safe_outputs({"--out": args.out}, args.surfaces)
+    show(write_report(args.surfaces, args.out, args.title, partial=args.partial))

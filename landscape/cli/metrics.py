@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ..data import SPLITS
+from ..files import require_safe_outputs
 from ..metrics import HessianOptions, MetricsConfig, run_metrics
 from ..tables import markdown_table, write_rows
 from .common import (
@@ -32,6 +33,9 @@ def add_metrics_parser(sub) -> None:
     p.add_argument("--metric", default=default_of(MetricsConfig, "metric"), help="surface dataset to measure")
     add_thresholds_flag(p)
     p.add_argument("--no-store", action="store_true", help="do not write the metrics into the surface files")
+    p.add_argument("--partial", action="store_true",
+                   help="measure unfinished surfaces too: their rows say 'partial: N of M points' and nothing is "
+                        "stored in them")
     p.add_argument("--data", default=None, help=DATASET_DATA_HELP + " (checkpoint metrics)")
     add_dataset_flags(p)
     p.add_argument("--split", choices=SPLITS, default=default_of(MetricsConfig, "split"),
@@ -75,10 +79,12 @@ def summary_line(row: dict) -> str:
                      f"± {row['hessian_trace_ci95']:.2g}")
     if "dead_never_positive" in row:
         parts.append(f"dead units {100 * row['dead_never_positive']:.2g} %")
-    return f"{row['source']} ({row.get('activation')}): " + ", ".join(parts)
+    partial = f" [{row['partial']}]" if row.get("partial") else ""
+    return f"{row['source']} ({row.get('activation')}){partial}: " + ", ".join(parts)
 
 
 def run_metrics_command(args: argparse.Namespace) -> None:
+    require_safe_outputs({"--json": args.json, "--csv": args.csv}, [*args.surfaces, *args.checkpoint])
     thresholds = thresholds_of(args)
     hessian = HessianOptions(top_k=args.top_k, trace_samples=args.trace_samples, iterations=args.iterations,
                              samples=args.hessian_samples, keep_graph=not args.hessian_low_memory) \
@@ -86,7 +92,8 @@ def run_metrics_command(args: argparse.Namespace) -> None:
     config = MetricsConfig(surfaces=tuple(args.surfaces), checkpoints=tuple(args.checkpoint), metric=args.metric,
                            thresholds=thresholds, store=not args.no_store, data=args.data, dataset=dataset_of(args),
                            split=args.split, samples=args.samples, data_seed=args.data_seed, hessian=hessian,
-                           dead_units=args.dead_units, eps=args.eps, device=args.device, quiet=args.quiet)
+                           dead_units=args.dead_units, eps=args.eps, device=args.device, quiet=args.quiet,
+                           partial=args.partial)
     rows = run_metrics(config)
     write_rows(rows, args.json, args.csv)
     show(markdown_table(rows) if args.table else "\n".join(summary_line(r) for r in rows))

@@ -5,6 +5,7 @@ import argparse
 
 from ..activations import ACTIVATIONS
 from ..errors import LandscapeError
+from ..files import require_output_folder
 from ..output_landscape import run_output_landscape
 from ..plots import PlotOptions
 from .common import add_figure_flags, comma_list, show, subcommand
@@ -36,8 +37,9 @@ def run_output_landscape_command(args: argparse.Namespace) -> None:
         raise LandscapeError(f"--subject {args.subject} is not among --activations {args.activations}")
     if args.seeds < 2 or args.resolution < 3:
         raise LandscapeError("--seeds must be at least 2 and --resolution at least 3")
+    options = PlotOptions(formats=comma_list(args.format), dpi=args.dpi, width=args.width)
+    require_output_folder(args.out_dir, "--out-dir")
     activations = {n: {"negative_slope": 0.3} if n == "leaky_relu" else {} for n in names}
-    summary = run_output_landscape(activations, args.out_dir, args.seeds, args.resolution, args.subject,
-                                   PlotOptions(formats=comma_list(args.format), dpi=args.dpi, width=args.width))
+    summary = run_output_landscape(activations, args.out_dir, args.seeds, args.resolution, args.subject, options)
     show(*(c["text"] for c in summary["comparisons"]))
     show(*summary["figures"])

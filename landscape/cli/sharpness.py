@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ..data import SPLITS
+from ..files import require_output_folder, require_safe_outputs
 from ..sharpness import SharpnessConfig, run_sharpness
 from ..tables import write_rows
 from .common import (
@@ -68,6 +69,8 @@ def add_sharpness_parser(sub) -> None:
 def run_sharpness_command(args: argparse.Namespace) -> None:
     thresholds = thresholds_of(args)
     weights, model = model_of(args, args.checkpoints)
+    require_safe_outputs({"--json": args.json, "--csv": args.csv}, weights)
+    require_output_folder(args.out_dir, "--out-dir")
     config = SharpnessConfig(checkpoints=tuple(weights), out_dir=args.out_dir, data=args.data, model=model,
                              dataset=dataset_of(args),
                              directions=args.directions, planes=args.planes, x=args.x, splits=tuple(args.split),

@@ -58,6 +58,8 @@ def integers(text: str, flag: str) -> tuple[int, ...]:
 
 
 def run_study_command(args: argparse.Namespace) -> None:
+    if args.jobs < 1:
+        raise LandscapeError(f"--jobs must be at least 1; got {args.jobs}")
     profile = (DEPTH_PROFILES if args.study == "depth" else PROFILES)[args.profile]
     if args.seeds is not None:
         profile = replace(profile, seeds=integers(args.seeds, "--seeds"))

@@ -9,6 +9,8 @@ import numpy as np
 
 from ..data import SPLITS
 from ..directions import DIRECTION_TYPES, NORMALIZATIONS, DirectionOptions
+from ..errors import LandscapeError
+from ..files import same_file
 from ..storage import Surface, read_surface
 from ..surface import SurfaceConfig, run_surface
 from ..surface_metrics import finite_values
@@ -73,6 +75,10 @@ def run_surface_command(args: argparse.Namespace) -> None:
     directions = DirectionOptions(norm=args.norm, ignore_biasbn=not args.include_biasbn, dir_type=args.dir_type,
                                   seed=args.seed, orthogonalize=args.orthogonalize)
     (weights,), model = model_of(args, [args.checkpoint] if args.checkpoint else [])
+    inputs = [p for p in (weights, args.target, args.directions) if p]
+    if any(same_file(args.out, p) for p in inputs):
+        raise LandscapeError(f"--out {args.out} is also an input of this command; refusing to write over it "
+                             f"(choose another output file)")
     config = SurfaceConfig(checkpoint=weights, out=args.out, data=args.data, model=model, dataset=dataset_of(args),
                            x=args.x, y=args.y,
                            splits=tuple(args.split), samples=args.samples, data_seed=args.data_seed,

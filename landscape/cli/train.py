@@ -5,9 +5,10 @@ import argparse
 import sys
 
 from ..activations import ACTIVATIONS, IMPLEMENTATIONS, activation_defaults, display_name
-from ..checkpoint import ARCHITECTURES, checkpoint_summary
+from ..checkpoint import ARCHITECTURES, checkpoint_summary, model_from, read_checkpoint
 from ..datasets import NAMED
 from ..errors import LandscapeError
+from ..files import protected_kind, require_writable_folder
 from ..runtime import PRECISIONS
 from ..tables import markdown_table
 from ..train import OPTIMIZERS, SCHEDULES, TrainConfig, train
@@ -88,6 +89,10 @@ def run_train(args: argparse.Namespace) -> None:
                          batch_size=args.batch_size, seed=args.seed, precision=args.precision,
                          train_samples=args.train_samples, save_every=args.save_every, device=args.device,
                          quiet=args.quiet)
+    require_writable_folder(args.out, "--out")
+    kind = protected_kind(args.out)
+    if kind and "HDF5" in kind:
+        raise LandscapeError(f"--out {args.out} already exists and is {kind}; refusing to write over it")
     path = train(config)
     summary = checkpoint_summary(path)
     show(path)
@@ -104,4 +109,6 @@ def add_info_parser(sub) -> None:
 
 
 def run_info(args: argparse.Namespace) -> None:
+    for path in args.checkpoints:
+        model_from(read_checkpoint(path))  # a one-line error for a checkpoint no model can be built from
     show(markdown_table([checkpoint_summary(path) for path in args.checkpoints], digits=None))  # pre-rounded
