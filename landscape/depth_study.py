@@ -158,12 +158,19 @@ def record_run(config: TrainConfig, profile: DepthProfile, data: str | None, dev
     """Measure a trained run on its checkpoint (dead units on the study's images, which test images
     it gets right) and write its record."""
     dataset = DatasetSpec(profile.dataset)
-    measured = checkpoint_metrics(config.out, MetricsConfig(checkpoints=(config.out,), data=data, dataset=dataset,
-                                                            samples=profile.samples, dead_units=True,
-                                                            device=device, quiet=True))
-    record = {"row": run_row(Path(config.out), config.depth, config.seed, measured.flat()),
-              "dead_units_per_layer": [d.never_positive for d in measured.dead],
-              "test_correct": test_correct(config.out, dataset, data, device),
+    if read_checkpoint(config.out).metadata.get("diverged_epoch") is not None:
+        # NaN weights: no unit can be measured, and a NaN output classifies no image correctly
+        dead, per_layer = {}, []
+        correct = "0" * len(load_split(dataset, data, "test", quiet=True))
+    else:
+        measured = checkpoint_metrics(config.out, MetricsConfig(checkpoints=(config.out,), data=data,
+                                                                dataset=dataset, samples=profile.samples,
+                                                                dead_units=True, device=device, quiet=True))
+        dead, per_layer = measured.flat(), [d.never_positive for d in measured.dead]
+        correct = test_correct(config.out, dataset, data, device)
+    record = {"row": run_row(Path(config.out), config.depth, config.seed, dead),
+              "dead_units_per_layer": per_layer,
+              "test_correct": correct,
               "recipe": config.recipe(), "checkpoint_sha256": file_sha256(config.out)}
     with atomic_write(record_path(config.out)) as tmp:
         tmp.write_text(json.dumps(record, indent=1) + "\n")

@@ -293,6 +293,16 @@ def calibrate_points_per_batch(model: nn.Module, directions: list[Direction], se
     return Calibration(pick_points_per_batch(seconds), seconds)
 
 
+def choose_points_per_batch(model: nn.Module, directions: list[Direction], sets: list[EvalSet],
+                            options: EvalOptions, dir_type: str) -> Calibration:
+    """`--points-per-batch auto`: one point per pass on a CPU, where stacked passes were never faster
+    in a run and, under a competing load, were timed faster at the start yet ran 2.7× slower
+    (benchmarks/calibration_under_load.txt); on a GPU the calibrated choice."""
+    if sets[0].inputs.device.type == "cpu":
+        return Calibration(1, {})
+    return calibrate_points_per_batch(model, directions, sets, options, dir_type)
+
+
 CANDIDATE_BATCH_SIZES = (64, 128, 256, 512, 1024, 2048, 4096)
 
 
@@ -353,7 +363,7 @@ def compute_surface(model: nn.Module, directions: list[Direction], sets: list[Ev
         raise LandscapeError(f"a {grid.ndim}-D grid needs {grid.ndim} direction(s); got {len(directions)}")
     options = with_batch_size(options, model.eval(), sets)
     count = options.points_per_batch or \
-        calibrate_points_per_batch(model, directions, sets, options, dir_type).points_per_batch
+        choose_points_per_batch(model, directions, sets, options, dir_type).points_per_batch
     points = grid.points()
     with evaluator_for(model, directions, sets, options, dir_type, count) as evaluator:
         out = {n: np.full(grid.shape, np.nan) for n in evaluator.names}

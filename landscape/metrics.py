@@ -6,6 +6,7 @@ calls `surface_metrics` and `model_metrics`, and stores surface metrics back int
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from .checkpoint import load_checkpoint
 from .contract import checked_model
@@ -92,7 +93,8 @@ def checkpoint_metrics(path: str, config: MetricsConfig) -> CheckpointMetrics:
         own = config.hessian.samples not in (None, config.samples)
         curvature_set = load_eval_set(config.data, config.split, config.hessian.samples, config.data_seed, device,
                                       quiet=True, dataset=config.dataset) if own else images
-        hessian = hessian_spectrum(model, curvature_set.inputs, curvature_set.labels, config.hessian, config.quiet)
+        hessian = hessian_spectrum(model, curvature_set.inputs, curvature_set.labels, config.hessian, config.quiet,
+                                   Path(path).stem)
     return CheckpointMetrics(
         str(path), str(meta.get("activation")), loss_spread(model, images.inputs, images.labels), hessian,
         dead_units(model, images.inputs, config.eps) if config.dead_units else [])

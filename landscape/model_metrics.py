@@ -118,13 +118,16 @@ class HessianOptions:
 
 
 def hessian_spectrum(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
-                     options: HessianOptions = HessianOptions(), quiet: bool = False) -> HessianSpectrum:
+                     options: HessianOptions = HessianOptions(), quiet: bool = False,
+                     label: str = "") -> HessianSpectrum:
     """Top-k eigenvalues by power iteration with deflation, and the trace by Hutchinson's estimator
-    (E[vᵀHv] with Rademacher v), of the training loss at the model's current weights, eval mode."""
+    (E[vᵀHv] with Rademacher v), of the training loss at the model's current weights, eval mode;
+    `label` names the model on the progress line."""
     model.eval()
     params = [p for p in model.parameters() if p.requires_grad]
     generator = torch.Generator().manual_seed(options.seed)
-    bar = progress(options.top_k * options.iterations + options.trace_samples, "hessian", "hvp", quiet)
+    bar = progress(options.top_k * options.iterations + options.trace_samples, f"hessian {label}".strip(), "hvp",
+                   quiet)
     kept = KeptGradientGraphs(model, params, inputs, labels, options.batch_size) if options.keep_graph else None
 
     def hvp(v):

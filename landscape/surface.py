@@ -37,7 +37,7 @@ from .directions import (
     target_direction,
     trajectory_pca,
 )
-from .engine import EvalOptions, PointEvaluator, calibrate_points_per_batch, choose_batch_size, evaluator_for
+from .engine import EvalOptions, PointEvaluator, choose_batch_size, choose_points_per_batch, evaluator_for
 from .errors import LandscapeError, require_choice, require_number
 from .evaluate import EvalSet, load_eval_set
 from .files import exclusive_writer, file_sha256, require_free_space, require_writable_folder
@@ -216,6 +216,26 @@ def same_settings(existing: dict | None, planned: dict) -> bool:
     return existing == planned
 
 
+def flat_settings(settings: dict, prefix: str = "") -> dict:
+    """Nested settings as one level of dotted keys ("eval.batch_size")."""
+    out = {}
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            out.update(flat_settings(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def settings_difference(existing: dict, planned: dict) -> list[str]:
+    """Each setting a file was made with that this run would change, with both values."""
+    def shown(value):
+        return f"{value[:12]}…" if isinstance(value, str) and len(value) == 64 else json.dumps(value)
+    old, new = flat_settings(existing), flat_settings(planned)
+    return [f"{key}: file {shown(old.get(key))}, now {shown(new.get(key))}"
+            for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
+
+
 @dataclass(frozen=True)
 class SurfacePlan:
     """A surface resolved and ready to evaluate: every input read once, nothing computed yet."""
@@ -304,8 +324,9 @@ def prepare_file(plan: SurfacePlan, ranks: Ranks, hold: contextlib.ExitStack) ->
             if out.exists() and not config.force:
                 existing = storage.read_header(out).fingerprint if out.is_file() else None
                 if not same_settings(existing, plan.header.fingerprint):
-                    raise LandscapeError(f"{out} holds a different surface (or another file); choose another --out "
-                                         f"or pass --force to replace it")
+                    differences = "; ".join(settings_difference(existing or {}, plan.header.fingerprint)[:4])
+                    raise LandscapeError(f"{out} holds a different surface ({differences or 'another file'}); "
+                                         f"choose another --out or pass --force to replace it")
             else:
                 storage.create_surface_file(out, plan.header, plan.grid.x.coordinates(),
                                             plan.grid.y.coordinates() if plan.grid.y else None,
@@ -328,7 +349,8 @@ def sweep(evaluator: PointEvaluator, plan: SurfacePlan, pending: np.ndarray, ran
     rounds = -(-len(pending) // (ranks.world * count))
     buffer: list[list[float]] = []
     last_flush = time.monotonic()
-    bar = progress(len(pending), "surface", "pt", config.quiet or not ranks.is_writer)
+    bar = progress(len(pending), f"surface {Path(config.out).stem} {'+'.join(config.splits)}", "pt",
+                   config.quiet or not ranks.is_writer)
 
     def flush() -> None:
         storage.write_points(config.out, [int(g[0]) for g in buffer],
@@ -367,8 +389,8 @@ def points_per_batch(plan: SurfacePlan, ranks: Ranks) -> tuple[int, dict]:
     count, timings = plan.config.eval.points_per_batch, {}
     if count is None:
         if ranks.is_writer:
-            calibration = calibrate_points_per_batch(plan.model, plan.directions, plan.sets, plan.config.eval,
-                                                     plan.config.directions.dir_type)
+            calibration = choose_points_per_batch(plan.model, plan.directions, plan.sets, plan.config.eval,
+                                                  plan.config.directions.dir_type)
             count, timings = calibration.points_per_batch, calibration.seconds_per_point
         if ranks.world > 1:
             box = [count]

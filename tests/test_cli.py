@@ -164,7 +164,7 @@ def test_a_torchvision_model_on_cifar_shaped_folders_with_another_loss(tmp_path,
 
 @pytest.mark.parametrize("args, message", [
     (["--model", "torchvision.models:resnet18"], "with --model give the weights with --weights FILE"),
-    (["--weights", "w.pt"], "--weights belongs to --model"),
+    (["--weights", "w.pt"], "--weights and --output-key belong to --model"),
     ([], "give a checkpoint, or your own model"),
     (["--model", "torchvision.models:resnet18", "--weights", "w.pt", "--model-args", "[1]"], "must be a JSON object"),
     (["--model", "torchvision.models:resnet18", "--weights", "w.pt", "--model-args", "{x"], "must be a JSON object"),

@@ -91,6 +91,16 @@ def test_more_points_per_pass_only_when_clearly_faster_in_every_round():
     assert pick_points_per_batch({1: [1.0] * 3, 2: [0.8] * 3, 4: [0.7] * 3}) == 4  # the fastest median
 
 
+def test_a_cpu_keeps_one_point_per_pass_without_timing(monkeypatch):
+    from landscape import engine
+
+    monkeypatch.setattr(engine, "time_points", lambda *a, **k: pytest.fail("a CPU does not calibrate"))
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 3)).eval()
+    sets = [EvalSet("train", torch.randn(10, 3, 2, 2), torch.randint(0, 3, (10,)))]
+    directions = random_directions(model, DirectionOptions(seed=0), 1)
+    assert engine.choose_points_per_batch(model, directions, sets, EvalOptions(), "weights").points_per_batch == 1
+
+
 def test_calibration_times_every_candidate_interleaved(monkeypatch):
     from landscape import engine
 

@@ -84,8 +84,15 @@ def test_rerun_with_other_settings_is_refused_unless_forced(tmp_path, tiny_check
     assert main(["surface", *surface_args(tiny_checkpoint, image_folder, out, "--x", "-1:1:3")]) == 0
     before = out.read_bytes()
     assert main(["surface", *surface_args(tiny_checkpoint, image_folder, out, "--x", "-1:1:3")]) == 0
+    capsys.readouterr()
     assert main(["surface", *surface_args(tiny_checkpoint, image_folder, out, "--x", "-2:2:3")]) == 2
-    assert "holds a different surface" in capsys.readouterr().err and out.read_bytes() == before
+    err = capsys.readouterr().err
+    assert "holds a different surface" in err and out.read_bytes() == before
+    assert 'grid: file ["-1:1:3", null], now ["-2:2:3", null]' in err  # each differing setting, both values
+    other_images = surface_args(tiny_checkpoint, image_folder, out, "--x", "-1:1:3", "--data-seed", "3")
+    assert main(["surface", *other_images]) == 2
+    err = capsys.readouterr().err
+    assert "data_seed: file 0, now 3" in err and "data_sha256: file " in err
     assert main(["surface", *surface_args(tiny_checkpoint, image_folder, out, "--x", "-2:2:3", "--force")]) == 0
     assert read_surface(out).x.tolist() == [-2, 0, 2]
 

@@ -31,6 +31,18 @@ def show(*lines: object, file=None) -> None:
     print("\n".join(terminal_safe(line) for line in lines), file=file or sys.stdout)
 
 
+class DefaultsOnceFormatter(argparse.HelpFormatter):
+    """Each flag's default shown once: added where the help does not already say it, and never for
+    switches or flags without one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (action.default in (None, False, argparse.SUPPRESS) or "default" in text
+                or isinstance(action, argparse._HelpAction) or not action.option_strings):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def default_of(options: type, name: str):
     """The default of dataclass field `name` of `options`."""
     field = next(f for f in dataclasses.fields(options) if f.name == name)
@@ -41,7 +53,7 @@ def subcommand(sub, name: str, summary: str, description: str, run) -> argparse.
     """A subcommand parser with the flags every subcommand shares; `run(args)` does the work. Texts
     are plain: a '%' needs no escaping (argparse formats `help`, not `description`)."""
     p = sub.add_parser(name, help=summary.replace("%", "%%"), description=description,
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=DefaultsOnceFormatter)
     p.add_argument("--device", default="auto",
                    help="where to compute: auto (a CUDA GPU if present, else CPU), cpu, cuda, cuda:N")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
@@ -92,27 +104,20 @@ def add_table_flags(p: argparse.ArgumentParser) -> None:
 
 def add_eval_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", default="auto", metavar="N",
-                   help="images per forward pass, or auto: 64 on a CPU (fastest on this 2-core CPU: "
-                        "benchmarks/bench_surface.py), on a GPU the fastest of 64 … 4096 as timed at start; "
-                        "a resumed file keeps its own. Recorded in the file and part of its settings")
+                   help="images per forward pass, or auto: 64 on a CPU, on a GPU the fastest of 64 … 4096 as "
+                        "timed at start; a resumed file keeps its own (part of the file's settings)")
     p.add_argument("--precision", choices=PRECISIONS, default=default_of(EvalOptions, "precision"),
-                   help="fp32 (on a GPU in full precision: no TF32), bf16 autocast, or tf32 (GPU matmuls and "
-                        "convolutions in TF32; on a CPU the same as fp32); below fp32 the file records the "
-                        "loss error against fp32 at 3 points")
-
-
+                   help="fp32 (on a GPU without TF32), bf16 autocast, or tf32 (GPU only; fp32 on a CPU); below "
+                        "fp32 the file records the loss error against fp32 at 3 points")
     p.add_argument("--points-per-batch", default="auto", metavar="K",
-                   help="grid points scored in one pass (their weights stacked, run with torch.func.vmap; fills a "
-                        "GPU), or auto: the fastest of 1, 2, 4, … 64 as timed at start on this device and model "
-                        "(on this CPU usually 1); recorded in the file, the numbers do not depend on it")
+                   help="grid points scored in one pass (stacked through torch.func.vmap; fills a GPU), or auto: "
+                        "1 unless more are ≥ 15 %% faster in three timed rounds; the numbers do not depend on it")
     p.add_argument("--workers", default="auto", metavar="N",
-                   help="on a CPU: image batches scored at once, each in its own thread with its share of the "
-                        "CPU threads (small convolutions use the cores better side by side than split); auto: one "
-                        "per thread; 1: one batch at a time on all threads. The numbers do not depend on it")
+                   help="on a CPU: image batches scored at once, each in a thread with its share of the cores; "
+                        "auto: one per thread; the numbers do not depend on it")
     p.add_argument("--compile", action="store_true",
                    help="run the model through torch.compile (CUDA graphs on a GPU) when scoring one point per "
-                        "pass; compiling takes 10-60 s; on a 2-core CPU not measurably faster "
-                        "(benchmarks/bench_surface.py)")
+                        "pass; compiling takes 10-60 s (see docs/benchmarks.md for when it pays)")
     p.add_argument("--loss", default=default_of(EvalOptions, "loss"),
                    help=f"loss at every point: {', '.join(LOSSES)} (squared error to one-hot labels), or "
                         f"MODULE:CALLABLE taking (outputs, labels) and returning the batch mean")

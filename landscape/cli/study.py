@@ -35,9 +35,7 @@ def add_study_parser(sub) -> None:
                         "separate), for intervals over seeds there")
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="train N runs side by side, each on its share of the CPU threads (or N at once on one "
-                        "GPU). Small networks use two threads poorly: on a 2-core CPU, two one-thread runs of the "
-                        "depth study's MLPs trained 1.26–1.72× as many images per second in total as one run, "
-                        "ResNet-20's 1.05–1.20×")
+                        "GPU); small networks use many threads poorly, so 2 pays on few cores")
     p.add_argument("--data", default=None, help=DATASET_DATA_HELP)
     p.add_argument("--dataset", choices=TEN_CLASS_SETS, default=None,
                    help="depth study: train and measure on this set instead of CIFAR-10 (the paper used MNIST; "

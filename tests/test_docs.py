@@ -1,0 +1,73 @@
+"""The documentation stays true to the code: every `landscape` command and flag that README.md or
+docs/ show exists, and every relative link resolves."""
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from landscape.cli import build_parser
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def shown_commands(page: Path) -> list[list[str]]:
+    """The `landscape ...` command lines in a page's code (indented blocks and backticks), as words;
+    a line continued with a backslash is joined."""
+    text = page.read_text().replace("\\\n", " ")
+    lines = [line.strip() for line in text.splitlines() if line.startswith("    ")]
+    lines += re.findall(r"`(landscape [^`]+)`", text)
+    commands = []
+    for line in lines:
+        for part in re.split(r"&&|;|\|", line):
+            part = part.strip()
+            if part.startswith("landscape "):
+                try:
+                    commands.append(shlex.split(part))
+                except ValueError:  # an unbalanced quote inside prose: not a command
+                    continue
+    return commands
+
+
+def flags_of(command: str) -> set[str]:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices[command]
+    return {option for action in sub._actions for option in action.option_strings}
+
+
+def test_the_docs_show_commands():
+    assert sum(len(shown_commands(p)) for p in PAGES) >= 20
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
+def test_every_command_and_flag_shown_exists(page):
+    commands = set(next(a for a in build_parser()._actions if a.dest == "command").choices)
+    for words in shown_commands(page):
+        if len(words) < 2 or words[1].startswith("-") or "COMMAND" in words[1]:
+            continue
+        assert words[1] in commands, f"{page.name}: `{' '.join(words)}` names no command"
+        known = flags_of(words[1])
+        for word in words[2:]:
+            flag = word.split("=")[0]
+            if flag.startswith("--") and flag != "--":
+                assert flag in known, f"{page.name}: `{' '.join(words)}`: {flag} is not a flag of {words[1]}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
+def test_every_relative_link_resolves(page):
+    for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+        if target.startswith(("http://", "https://", "#", "mailto:")):
+            continue
+        path = (page.parent / target.split("#")[0]).resolve()
+        assert path.exists(), f"{page.name}: link {target} does not resolve"
+
+
+def test_readme_is_short_and_has_the_two_set_up_commands():
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 250
+    ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1]
+    assert f"    {ci}" in readme.splitlines()  # .ci/run runs README's test command verbatim
+    assert "    pip install -e . && landscape study --profile quick --data ../shared/cifar10" in readme.splitlines()
