@@ -15,6 +15,7 @@ import torch
 from landscape import activation_factory, resnet, save_checkpoint
 from landscape.checkpoint import model_metadata
 from landscape.cli import main
+from landscape.storage import SurfaceHeader, create_surface_file, write_points
 
 
 class ExecutesCode:
@@ -68,6 +69,9 @@ def world(tmp_path_factory) -> Path:
     assert main(["surface", str(root / "tiny.pt"), *base, "--x=-1:1:3", "--y=-1:1:3", "--out",
                  str(root / "plane.h5")]) == 0
     assert main(["surface", str(root / "tiny.pt"), *base, "--x=-1:1:3", "--out", str(root / "line.h5")]) == 0
+    all_nan = create_surface_file(root / "all_nan.h5", SurfaceHeader(activation="relu", splits=("train",)),
+                                  np.linspace(-1, 1, 3), np.linspace(-1, 1, 3), [])
+    write_points(all_nan, list(range(9)), {"train_loss": [float("nan")] * 9, "train_acc": [0.1] * 9})
     (root / "not.h5").write_bytes(b"plain text, not HDF5")
     plane = (root / "plane.h5").read_bytes()
     (root / "truncated.h5").write_bytes(plane[: len(plane) // 2])
@@ -256,6 +260,11 @@ CASES = [
     ("surface over its checkpoint", lambda w: surface(w, "tiny.pt", out="tiny.pt"), "tiny.pt", "also an input"),
     ("surface over its directions file", lambda w: surface(w, "tiny.pt", "--directions", str(w / "line.h5"),
                                                            out="line.h5"), "line.h5", "also an input"),
+    ("plot of an all-NaN surface", lambda w: ["plot", str(w / "all_nan.h5"), "--out-dir", str(w / "out")],
+     "all_nan.h5", "no finite train_loss"),
+    ("metrics of an all-NaN surface", lambda w: ["metrics", str(w / "all_nan.h5")], "all_nan.h5", "no finite"),
+    ("report of an all-NaN surface", lambda w: ["report", str(w / "all_nan.h5"), "--out", str(w / "out" / "r.html")],
+     "all_nan.h5", "no finite"),
     # bad grids
     ("grid of NaN", lambda w: surface(w, "tiny.pt", "--x=nan:1:5"), "nan:1:5", "finite bounds"),
     ("grid from -inf", lambda w: surface(w, "tiny.pt", "--x=-inf:1:5"), "-inf:1:5", "finite bounds"),

@@ -75,7 +75,7 @@ def test_pipeline_end_to_end_through_the_installed_command(tmp_path, image_folde
     run("surface", "m.pt", "--data", data, "--x=auto:3", "--y=auto:3", "--samples", "10",
         "--trajectory", "m.snapshots", "--out", "path.h5")
     lines = run("metrics", "s.h5", "path.h5", "--json", "rows.json").splitlines()
-    assert len(lines) == 2 and lines[0].startswith("s.h5 (mish): minimum ")
+    assert lines[2].startswith("| s.h5 | mish | ") and lines[3].startswith("| path.h5 | mish | ")
     rows = json.loads((tmp_path / "rows.json").read_text())
     assert [r["activation"] for r in rows] == ["mish", "mish"]
     written = run("plot", "s.h5", "path.h5", "--out-dir", "figs", "--kinds", "filled").split()

@@ -207,3 +207,16 @@ def test_a_mean_loss_of_your_own_is_accepted(tmp_path):
                                         "    return F.cross_entropy(outputs, labels, label_smoothing=0.1)\n")
     sets = [EvalSet("train", torch.randn(12, 3, 8, 8), torch.arange(12) % 10)]
     checked_model(Plain(), sets, loss=f"{tmp_path / 'losses.py'}:smooth")  # no error
+
+
+def test_a_surface_of_only_nan_losses_is_marked_unfinished(tmp_path):
+    from landscape.storage import SurfaceHeader, create_surface_file, write_points
+    from landscape.surface import require_finite_losses
+
+    path = create_surface_file(tmp_path / "s.h5", SurfaceHeader(splits=("train",)), np.linspace(-1, 1, 3), None, [])
+    write_points(path, [0, 1, 2], {"train_loss": [float("nan"), float("inf"), float("nan")], "train_acc": [0.1] * 3})
+    with pytest.raises(LandscapeError, match="every loss computed .* is NaN or inf"):
+        require_finite_losses(path)
+    assert read_surface(path).progress.complete is False
+    write_points(path, [1], {"train_loss": [2.0], "train_acc": [0.1]})
+    require_finite_losses(path)  # one finite point: a result (the others are masked where used)

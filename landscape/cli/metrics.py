@@ -25,8 +25,8 @@ def add_metrics_parser(sub) -> None:
                    "Surface metrics (minimum, sublevel-set width, curvature, local minima, "
                    "roughness, in-plane convexity), stored back into each file; with --checkpoint, "
                    "the loss and its standard error, and optionally the Hessian spectrum and trace "
-                   "(--hessian) and dead units (--dead-units). Prints a line per input (--table: the whole "
-                   "table as Markdown); --json/--csv save every column.",
+                   "(--hessian) and dead units (--dead-units). Prints a table of the headline numbers (--table: every "
+                   "column, wide); --json/--csv save every column.",
                    run_metrics_command)
     p.add_argument("surfaces", nargs="*", help="surface files (.h5)")
     p.add_argument("--checkpoint", nargs="+", default=[], help="checkpoints to measure with the model and data")
@@ -64,23 +64,52 @@ def add_metrics_parser(sub) -> None:
     p.add_argument("--table", action="store_true", help="print every column as a Markdown table (wide)")
 
 
-def summary_line(row: dict) -> str:
-    """The headline numbers of one row: the minimum (or loss), the widest width, λmax, dead units."""
-    parts = []
-    if "minimum" in row:
-        parts.append(f"minimum {row['minimum']:.4g}")
-        radii = sorted((k for k in row if k.startswith("width_radius_")), key=lambda k: float(k.rsplit("_", 1)[1]))
-        if radii:
-            parts.append(f"basin radius at Δ={radii[-1].rsplit('_', 1)[1]} {row[radii[-1]]:.3g}")
-    else:
-        parts.append(f"loss {row['loss']:.4g} ± {row['loss_standard_error']:.2g} ({row['images']} images)")
-    if "hessian_eig_1" in row:
-        parts.append(f"Hessian λmax {row['hessian_eig_1']:.4g}, trace {row['hessian_trace']:.4g} "
-                     f"± {row['hessian_trace_ci95']:.2g}")
-    if "dead_never_positive" in row:
-        parts.append(f"dead units {100 * row['dead_never_positive']:.2g} %")
-    partial = f" [{row['partial']}]" if row.get("partial") else ""
-    return f"{row['source']} ({row.get('activation')}){partial}: " + ", ".join(parts)
+NOTES = {"fills": "the basin fills the whole grid: its radius is at least this (widen --x/--y)",
+         "small": "the widest basin holds too few grid points for a quartic fit (16 needed): use a finer grid",
+         "line": "a 1-D surface has no in-plane convexity"}
+
+
+def readable_table(rows: list[dict]) -> list[str]:
+    """The headline numbers of every row as a Markdown table, each 'n/a' or bound explained below it:
+    surfaces (minimum, basin radius at each Δ, curvature, local minima, roughness, non-convex
+    share) and checkpoints (loss, Hessian, dead units)."""
+    notes: list[str] = []
+
+    def mark(text: str, reason: str) -> str:
+        if NOTES[reason] not in notes:
+            notes.append(NOTES[reason])
+        return f"{text} ({'abcdefg'[notes.index(NOTES[reason])]})"
+    lines = []
+    surfaces = [r for r in rows if "minimum" in r]
+    if surfaces:
+        deltas = sorted((k.rsplit("_", 1)[1] for k in surfaces[0] if k.startswith("width_radius_")), key=float)
+        head = ["surface", "model", "minimum", *(f"radius Δ={d}" for d in deltas), "curvature", "local minima",
+                "roughness", "non-convex"]
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for r in surfaces:
+            radii = [f"{r[f'width_radius_{d}']:.3g}" if r[f"width_fraction_{d}"] < 1
+                     else mark(f"≥{r[f'width_radius_{d}']:.3g}", "fills") for d in deltas]
+            eigenvalues = r.get("hessian_eigenvalues") or [float("nan")]
+            rough = f"{r['roughness']:.3g}" if r["roughness"] == r["roughness"] else mark("n/a", "small")
+            convex = (f"{100 * r['nonconvex_fraction']:.0f} %" if r["nonconvex_fraction"] == r["nonconvex_fraction"]
+                      else mark("n/a", "line"))
+            model = r.get("activation") or ""
+            lines.append("| " + " | ".join([r["source"] + (f" [{r['partial']}]" if r.get("partial") else ""), model,
+                                            f"{r['minimum']:.4g}", *radii, f"{max(eigenvalues):.3g}",
+                                            str(r["local_minima"]), rough, convex]) + " |")
+    checkpoints = [r for r in rows if "loss" in r]
+    if checkpoints:
+        lines += ["" if lines else None, "| checkpoint | model | loss ± s.e. | images | Hessian λmax | trace ± 95 % "
+                  "| dead units |", "|---|---|---|---|---|---|---|"]
+        for r in checkpoints:
+            hessian = ([f"{r['hessian_eig_1']:.4g}", f"{r['hessian_trace']:.4g} ± {r['hessian_trace_ci95']:.2g}"]
+                       if "hessian_eig_1" in r else ["(--hessian)", "(--hessian)"])
+            dead = f"{100 * r['dead_never_positive']:.2g} %" if "dead_never_positive" in r else "(--dead-units)"
+            lines.append(f"| {r['source']} | {r.get('activation')} | {r['loss']:.4g} ± {r['loss_standard_error']:.2g} "
+                         f"| {r['images']} | {hessian[0]} | {hessian[1]} | {dead} |")
+    lines = [line for line in lines if line is not None]
+    lines += [""] * bool(notes) + [f"({'abcdefg'[i]}) {note}" for i, note in enumerate(notes)]
+    return lines
 
 
 def run_metrics_command(args: argparse.Namespace) -> None:
@@ -96,4 +125,4 @@ def run_metrics_command(args: argparse.Namespace) -> None:
                            partial=args.partial)
     rows = run_metrics(config)
     write_rows(rows, args.json, args.csv)
-    show(markdown_table(rows) if args.table else "\n".join(summary_line(r) for r in rows))
+    show(markdown_table(rows) if args.table else "\n".join(readable_table(rows)))
