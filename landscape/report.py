@@ -75,7 +75,7 @@ def format_value(value) -> str:
 def summary_table(surfaces: list[Surface], study_rows: list[dict] = ()) -> str:
     """The comparison at a glance: one row per surface from its own grid (minimum, widths, curvature),
     then, when the study passes them, the means and 95 % intervals over directions and seeds."""
-    head = ["model", "test acc %", "minimum train loss", *(f"width Δ={d:g}" for d in SUMMARY_DELTAS),
+    head = ["model", "test acc %", "minimum train loss", *(f"basin radius Δ={d:g}" for d in SUMMARY_DELTAS),
             "curvature (largest)", "local minima"]
     rows = []
     for surface in surfaces:
@@ -142,7 +142,8 @@ def partial_banner(surfaces: list[Surface]) -> str:
 
 def render_report(surfaces: list[Surface], title: str, figures: list[Path] = (), study_rows: list[dict] = ()) -> str:
     """The whole page as a string."""
-    metrics = sorted(set.intersection(*(set(s.values) for s in surfaces)), key=lambda m: (m.endswith("_acc"), m))
+    metrics = sorted(set.intersection(*(set(s.values) for s in surfaces)),  # opens on the training loss
+                     key=lambda m: (m.endswith("_acc"), not m.startswith("train"), m))
     options = "".join(f'<option value="{html.escape(m)}">{html.escape(m.replace("_", " "))}</option>'
                       for m in metrics)
     sections = "".join(surface_section(i, s) for i, s in enumerate(surfaces))
@@ -155,7 +156,8 @@ body {{ font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }}
 .plot {{ width: 560px; height: 460px; }} .plot.wide {{ width: 100%; }}
 table {{ border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }}
 th, td {{ border: 1px solid #ccc; padding: 2px 6px; text-align: left; vertical-align: top; }}
-th {{ background: #f4f4f4; font-weight: 600; }} td {{ font-family: monospace; word-break: break-all; }}
+th {{ background: #f4f4f4; font-weight: 600; }}
+td {{ font-family: monospace; overflow-wrap: break-word; }} /* wraps at spaces, never inside a number */
 .controls {{ margin: 0.5em 0 1em; }} .note {{ color: #666; }} .partial {{ color: #b00; }}
 </style>
 <script>{get_plotlyjs()}</script></head>

@@ -72,7 +72,7 @@ def test_report_in_headless_chromium(tmp_path, two_surfaces):
         pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
     sync_api = pytest.importorskip("playwright.sync_api")
     bowl_surface(tmp_path / "partial.h5", "swish", 1.5, done_fraction=0.6)
-    report = write_report([*two_surfaces, tmp_path / "partial.h5"], tmp_path / "report.html")
+    report = write_report([*two_surfaces, tmp_path / "partial.h5"], tmp_path / "report.html", partial=True)
     errors, requests, dialogs = [], [], []
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu",
@@ -90,6 +90,9 @@ def test_report_in_headless_chromium(tmp_path, two_surfaces):
         assert page.evaluate("document.getElementById('comparison').layout.coloraxis.cmin") == pytest.approx(0.5)
         text = page.inner_text("body")
         assert text.index("Summary") < text.index("Comparison") and "ReLU" in text and "Mish" in text
+        assert "Partial results." in text and "partial.h5: partial: " in text  # the unfinished one says so
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # no sideways scroll
+        assert page.evaluate("[...document.querySelectorAll('table')].every(t => t.scrollWidth <= t.clientWidth)")
         assert page.evaluate("[...document.querySelectorAll('details')].every(d => !d.open)")  # provenance folded
         assert max(significant_digits(n) for n in re.findall(r"\d[\d.]*(?:e[-+]?\d+)?", text)) <= 5
         containers = page.eval_on_selector_all(".plot", "els => els.map(e => [e.id, !!e._fullLayout, "
