@@ -7,6 +7,8 @@ import time
 
 from tqdm import tqdm
 
+MAX_WIDTH = 120  # a log line never wider: the stage name is shortened first
+
 
 class LogLines:
     """tqdm's `update`/`close`/`set_postfix` interface, printing `desc: n/total unit (p %), rate, ETA`
@@ -23,8 +25,9 @@ class LogLines:
             elapsed = time.monotonic() - self.started
             rate = self.n / elapsed if elapsed > 0 else float("inf")
             eta = (self.total - self.n) / rate if rate > 0 else float("nan")
-            print(f"{self.desc}: {self.n}/{self.total} {self.unit} ({percent:.0f} %), {rate:.3g} {self.unit}/s, "
-                  f"{eta / 60:.1f} min left", file=sys.stderr, flush=True)
+            tail = (f": {self.n}/{self.total} {self.unit} ({percent:.0f} %), {rate:.3g} {self.unit}/s, "
+                    f"{eta / 60:.1f} min left")
+            print(self.desc[:MAX_WIDTH - len(tail)] + tail, file=sys.stderr, flush=True)
             while self.next_percent <= percent + 1e-9:
                 self.next_percent += self.step
 

@@ -70,9 +70,12 @@ def fp32_math(mode: str) -> Iterator[None]:
             s.fp32_precision = value
 
 
-def silence_missing_cuda_warning() -> None:
-    """torch.compile on a CPU-only machine warns that it found no CUDA runtime: true and irrelevant."""
-    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+def silence_library_chatter() -> None:
+    """torch's log warnings that a user of this tool cannot act on stay out of the output: that a
+    CPU-only machine has no CUDA runtime, and torch.compile's recompilation notices (the compiled
+    Swish/Mish kernels meet new shapes by design). `--debug` keeps them."""
+    for name in ("torch.utils.cpp_extension", "torch._dynamo", "torch._inductor"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 @contextlib.contextmanager

@@ -3,8 +3,8 @@ the basin at each height Δ, located between grid points.
 
 Stage: HDF5 → metrics, pure numpy. A width is the length of the connected interval around the
 lowest grid point where loss < minimum + Δ; each end is where the curve crosses that level,
-found on the parabola through the three grid points nearest the crossing (exact for a quadratic
-bowl). An interval that reaches the end of the grid (or a non-finite point) is reported as a lower
+found on the parabola through the last two grid points inside and the first outside (exact for a
+quadratic bowl). An interval that reaches the end of the grid (or a non-finite point) is reported as a lower
 bound and flagged `censored`, never clipped silently.
 """
 from __future__ import annotations

@@ -49,7 +49,7 @@ from .runtime import (
     autocast,
     library_versions,
     resolve_device,
-    silence_missing_cuda_warning,
+    silence_library_chatter,
 )
 
 Optimizer = Literal["sgd", "rmsprop", "adam"]
@@ -347,7 +347,7 @@ def train_in_worker(config: TrainConfig, threads: int, parent: int, results) -> 
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parent:
             return
-    silence_missing_cuda_warning()
+    silence_library_chatter()
     torch.set_num_threads(threads)
     results.put(worker_outcome(config))
 

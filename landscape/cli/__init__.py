@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Iterator
 
 from ..errors import LandscapeError, LandscapeWarning
-from ..runtime import silence_missing_cuda_warning
+from ..runtime import silence_library_chatter
 from ..version import __version__
 from .common import show
 from .figures import add_curves_parser, add_plot_parser, add_report_parser
@@ -130,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(attach_grid_values(sys.argv[1:] if argv is None else argv))
     except SystemExit as e:  # --help, --version (0) or a usage error (2)
         return e.code
-    silence_missing_cuda_warning()
+    if not args.debug:
+        silence_library_chatter()
     with StopOnSignals() as signals, one_line_warnings(args.command, args.debug):
         try:
             args.run(args)
