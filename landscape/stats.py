@@ -35,6 +35,8 @@ class Estimate:
     seed_sd: float  # spread of the seed means not explained by direction noise (NaN with one seed)
     direction_sd: float  # pooled within-seed spread over directions
     levels: str  # what the interval is over, e.g. "3 seeds × 20 directions", "20 directions, one seed"
+    df: float = float("nan")  # degrees of freedom of the t-interval (Welch's for an unpaired difference)
+    se: float = float("nan")  # standard error of the mean
 
     def excludes_zero(self) -> int:
         """+1 if the interval lies above zero, −1 if below, 0 if it contains zero."""
@@ -47,8 +49,12 @@ def t_interval(values: np.ndarray, level: float = LEVEL) -> tuple[float, float, 
     mean = float(np.mean(values))
     if n < 2:
         return mean, float("nan"), float("nan")
-    half = scipy_stats.t.ppf(0.5 + level / 2, n - 1) * float(np.std(values, ddof=1)) / np.sqrt(n)
+    half = scipy_stats.t.ppf(0.5 + level / 2, n - 1) * standard_error(values)
     return mean, mean - half, mean + half
+
+
+def standard_error(values: np.ndarray) -> float:
+    return float(np.std(values, ddof=1)) / np.sqrt(len(values)) if len(values) > 1 else float("nan")
 
 
 def estimate(measurements: np.ndarray, level: float = LEVEL, replicates: str = "directions") -> Estimate:
@@ -65,13 +71,14 @@ def estimate(measurements: np.ndarray, level: float = LEVEL, replicates: str = "
     if len(rows) == 1:
         mean, low, high = t_interval(rows[0], level)
         levels = f"{counts[0]} {replicates}, one seed" if counts[0] > 1 else "a single value: no interval"
-        return Estimate(mean, low, high, 1, int(counts[0]), float("nan"), direction_sd, levels)
+        return Estimate(mean, low, high, 1, int(counts[0]), float("nan"), direction_sd, levels,
+                        float(counts[0] - 1), standard_error(rows[0]))
     seed_means = np.array([r.mean() for r in rows])
     mean, low, high = t_interval(seed_means, level)
     between = np.var(seed_means, ddof=1) - (direction_sd ** 2 / counts).mean() if within else np.var(seed_means, ddof=1)
     levels = f"{len(rows)} seeds" + (f" × {counts.min()} {replicates}" if counts.min() > 1 else "")
     return Estimate(mean, low, high, len(rows), int(counts.min()), float(np.sqrt(max(between, 0.0))), direction_sd,
-                    levels)
+                    levels, float(len(rows) - 1), standard_error(seed_means))
 
 
 def paired_difference(a: np.ndarray, b: np.ndarray, level: float = LEVEL, replicates: str = "directions") -> Estimate:
@@ -101,7 +108,7 @@ def unpaired_difference(a: np.ndarray, b: np.ndarray, level: float = LEVEL,
     sizes = f"{len(units[0])} + {len(units[1])}"
     levels = f"{sizes} {replicates}, one seed" if one_seed else f"{sizes} seeds"
     return Estimate(mean, mean - half, mean + half, 1 if one_seed else min(len(u) for u in units),
-                    min(a.shape[1], b.shape[1]), float("nan"), float("nan"), levels)
+                    min(a.shape[1], b.shape[1]), float("nan"), float("nan"), levels, float(df), float(np.sqrt(total)))
 
 
 @dataclass(frozen=True)
@@ -181,3 +188,50 @@ def describe(c: Comparison, digits: int = 3) -> str:
             f"({c.pairing}, over {d.levels}): {c.verdict}"
             + (" for these trained weights; training-seed noise not included" if d.seeds == 1 and d.directions > 1
                else ""))
+
+
+# --- several comparisons at once: family-wise error control and equivalence ---------------------------------
+
+def p_value(difference: Estimate) -> float:
+    """Two-sided p-value of 'the mean is zero' from the estimate's t statistic (mean / se, its df)."""
+    if not (difference.se > 0 and difference.df >= 1):
+        return float("nan")
+    return float(2 * scipy_stats.t.sf(abs(difference.mean) / difference.se, difference.df))
+
+
+def holm_adjusted(p_values: list[float]) -> np.ndarray:
+    """Holm's step-down adjusted p-values: the family-wise error rate of rejecting every adjusted
+    p below α is at most α, whatever the dependence between the tests (Holm 1979)."""
+    p = np.asarray(p_values, dtype=np.float64)
+    order = np.argsort(p)
+    steps = (len(p) - np.arange(len(p))) * p[order]
+    adjusted = np.empty_like(p)
+    adjusted[order] = np.minimum(np.maximum.accumulate(steps), 1.0)
+    return adjusted
+
+
+def equivalent(difference: Estimate, margin: float, alpha: float = 1 - LEVEL) -> bool:
+    """Two one-sided tests (TOST, Schuirmann 1987): True when the difference is shown to lie within
+    (−margin, +margin) at level α, i.e. its (1 − 2α) t-interval lies inside the margin."""
+    if not (difference.se > 0 and difference.df >= 1) or margin <= 0:
+        return False
+    half = scipy_stats.t.ppf(1 - alpha, difference.df) * difference.se
+    return bool(-margin < difference.mean - half and difference.mean + half < margin)
+
+
+def family_verdicts(differences: list[Estimate], claimed_signs: list[int], margins: list[float],
+                    alpha: float = 1 - LEVEL) -> list[str]:
+    """The verdict of each comparison in one declared family: 'supported' or 'contradicted' where
+    Holm's correction over the family rejects 'no difference' (by the sign of the difference
+    against the claim), 'equivalent' where TOST shows it inside its margin, else 'inconclusive'.
+    Only 'equivalent' may be written as 'alike'."""
+    adjusted = holm_adjusted([p_value(d) for d in differences])
+    out = []
+    for d, sign, margin, p in zip(differences, claimed_signs, margins, adjusted):
+        if p < alpha:
+            out.append("supported" if np.sign(d.mean) == sign else "contradicted")
+        elif equivalent(d, margin, alpha):
+            out.append("equivalent")
+        else:
+            out.append("inconclusive")
+    return out
