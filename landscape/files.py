@@ -108,7 +108,8 @@ def require_free_space(path: str | Path, needed: int, flag: str) -> None:
 
 
 # The first bytes of the files no command may write over unless it is that command's own output.
-PROTECTED_SIGNATURES = ((b"\x89HDF\r\n\x1a\n", "an HDF5 file (a surface?)"),
+HDF5_KIND = "an HDF5 file (a surface?)"
+PROTECTED_SIGNATURES = ((b"\x89HDF\r\n\x1a\n", HDF5_KIND),
                         (b"PK\x03\x04", "a zip archive (a torch checkpoint?)"),
                         (b"\x80", "a pickle (a torch checkpoint?)"))
 

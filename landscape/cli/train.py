@@ -8,7 +8,7 @@ from ..activations import ACTIVATIONS, IMPLEMENTATIONS, activation_defaults, dis
 from ..checkpoint import ARCHITECTURES, checkpoint_summary, model_from, read_checkpoint
 from ..datasets import NAMED
 from ..errors import LandscapeError
-from ..files import protected_kind, require_writable_folder
+from ..files import HDF5_KIND, protected_kind, require_writable_folder
 from ..runtime import PRECISIONS
 from ..tables import markdown_table
 from ..train import OPTIMIZERS, SCHEDULES, TrainConfig, train
@@ -90,9 +90,8 @@ def run_train(args: argparse.Namespace) -> None:
                          train_samples=args.train_samples, save_every=args.save_every, device=args.device,
                          quiet=args.quiet)
     require_writable_folder(args.out, "--out")
-    kind = protected_kind(args.out)
-    if kind and "HDF5" in kind:
-        raise LandscapeError(f"--out {args.out} already exists and is {kind}; refusing to write over it")
+    if protected_kind(args.out) == HDF5_KIND:  # a checkpoint there is this command's own: it resumes or is done
+        raise LandscapeError(f"--out {args.out} already exists and is {HDF5_KIND}; refusing to write over it")
     path = train(config)
     summary = checkpoint_summary(path)
     show(path)
