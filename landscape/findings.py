@@ -9,7 +9,7 @@ activation with its verdict (`stats.compare`). Checkpoint-level numbers (Hessian
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import matplotlib
@@ -167,8 +167,8 @@ def findings_markdown(findings: Findings) -> str:
         cells = [interval_text(row[m], row[f"{m}_low"], row[f"{m}_high"]) for m in measures]
         lines.append(f"| {row['activation']} | " + " | ".join(cells) + " |")
     over = {m: next(iter(per.values())).levels for m, per in findings.estimates.items()}
-    lines += ["", "Intervals over: " + "; ".join(f"{m}: {v}" for m, v in over.items()) + ".", ""]
-    lines += [f"- {describe(c)}" for c in findings.comparisons]
+    lines += ["", "Intervals over: " + "; ".join(f"{label(m)}: {v}" for m, v in over.items()) + ".", ""]
+    lines += [f"- {describe(replace(c, measure=label(c.measure)))}" for c in findings.comparisons]
     return "\n".join(lines + noise_markdown(findings)) + "\n"
 
 

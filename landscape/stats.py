@@ -184,7 +184,9 @@ def compare(measure: str, values: dict[str, np.ndarray], subject: str, claimed_s
 def describe(c: Comparison, digits: int = 3) -> str:
     """One line: the difference, its interval and the verdict."""
     d = c.difference
-    return (f"{c.measure}: {c.subject} − {c.other} = {d.mean:.{digits}g} [{d.low:.{digits}g}, {d.high:.{digits}g}] "
+    interval = (f" [{d.low:.{digits}g}, {d.high:.{digits}g}]" if np.isfinite(d.low) and np.isfinite(d.high)
+                else " (no interval: a single value)")
+    return (f"{c.measure}: {c.subject} − {c.other} = {d.mean:.{digits}g}{interval} "
             f"({c.pairing}, over {d.levels}): {c.verdict}"
             + (" for these trained weights; training-seed noise not included" if d.seeds == 1 and d.directions > 1
                else ""))

@@ -32,7 +32,8 @@ def test_markdown_and_figure():
     text = findings_markdown(findings).splitlines()
     assert text[0] == ("| activation | basin width at Δ = 1 (wider) | minimum training loss (lower) | "
                        "test accuracy (higher) |")
-    assert text[2].startswith("| relu | 0.4") and any(t.startswith("- width_1: mish − relu") for t in text)
+    assert text[2].startswith("| relu | 0.4")
+    assert any(t.startswith("- basin width at Δ = 1 (wider): mish − relu") for t in text)  # labels, not keys
     assert interval_text(1.0, float("nan"), float("nan")) == "1"
     fig = uncertainty_figure(findings, ("width_1", "minimum", "test_acc"), PlotOptions(width=6.9, note="quick"))
     assert [ax.get_title() for ax in fig.axes if ax.get_visible()][:3] == [
