@@ -45,12 +45,12 @@ def test_study_end_to_end_on_tiny_data(tmp_path, image_folder):
     assert len(table) > 6
     assert any(line.startswith("| basin width at Δ = 1 (wider) | ") for line in table)  # the noise table
     assert findings["noise"]["width_1"]["differences"]["seeds"] == 2
-    assert any(line.startswith("- width_1: mish − relu = ") for line in table)
+    assert any(line.startswith("- basin width at Δ = 1 (wider): mish − relu = ") for line in table)
     by_activation = {r["activation"]: r for r in findings["rows"]}
     assert by_activation["mish"]["hessian_max_over"] == "2 seeds" and by_activation["relu"]["dead_units"] >= 0
     metrics = json.loads((out / "checkpoint_metrics.json").read_text())
     assert len(metrics) == 8 and all(r["hessian_images"] == 20 and "hessian_trace_ci95" in r for r in metrics)
-    assert any(line.startswith("- hessian_max: mish − relu = ") for line in table)
+    assert any(line.startswith("- Hessian λmax (flatter): mish − relu = ") for line in table)
     rows = json.loads((out / "surface_metrics.json").read_text())
     assert [r["activation"] for r in rows] == list(STUDY_ACTIVATIONS)
     for name in ("comparison_train_loss.png", "comparison_test_loss.pdf", "comparison_path_train_loss.png",
