@@ -418,7 +418,6 @@ def write_metrics(path: str | Path, metrics: dict, metric: str = "train_loss") -
         if "metrics" in f:
             del f["metrics"]
         f.create_group("metrics").attrs.update(encoded)
-    _root_attributes(path)
     stored = _stored_metrics(path)
     if stored is None or not same_up_to_rounding(stored, _plain({k: _decode(v) for k, v in encoded.items()})):
         _rewrite(Path(path), update)
