@@ -21,7 +21,8 @@ import torch
 
 from benchmarks.bench_surface import cpu_description, interleaved_times, paired_ratios, scoring_workload, summary
 from benchmarks.synthetic_cifar import training_images
-from landscape.engine import CPU_BATCH_SIZE, EvalOptions, evaluator_for
+from landscape.evaluation.engine import evaluator_for
+from landscape.evaluation.options import CPU_BATCH_SIZE, EvalOptions
 
 
 def main() -> None:

@@ -20,9 +20,9 @@ import torch
 
 from benchmarks.bench_train import random_batch, side_by_side, step_images_per_second
 from landscape import activation_factory
-from landscape.depth_study import DEPTH_PROFILES
-from landscape.models import MLP
-from landscape.study import STUDY_ACTIVATIONS
+from landscape.sources.models import MLP
+from landscape.studies.depth.plan import DEPTH_PROFILES
+from landscape.studies.mish import STUDY_ACTIVATIONS
 
 
 def study_mlp(depth: int, activation: str) -> tuple[torch.nn.Module, torch.optim.Optimizer]:

@@ -23,8 +23,10 @@ import torch
 
 from benchmarks.bench_surface import scoring_workload
 from benchmarks.synthetic_cifar import training_images
-from landscape.engine import EvalOptions, calibrate_points_per_batch, choose_points_per_batch, evaluator_for
-from landscape.grid import Grid
+from landscape.evaluation.calibration import calibrate_points_per_batch, choose_points_per_batch
+from landscape.evaluation.engine import evaluator_for
+from landscape.evaluation.options import EvalOptions
+from landscape.geometry.grid import Grid
 
 TOLERANCE = 1.10  # the chosen setting may be at most this much slower than one point per pass
 

@@ -10,7 +10,7 @@ import json
 
 import numpy as np
 
-from landscape.storage import read_surface
+from landscape.storage.surface_file import read_surface
 
 
 def shared_points(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -12,11 +12,11 @@ import json
 
 import numpy as np
 
-from landscape.sharpness import measure_slices
-from landscape.stats import estimate
-from landscape.storage import read_surface
-from landscape.surface_metrics import DEFAULT_THRESHOLDS
-from landscape.tables import markdown_table
+from landscape.metrics.sharpness import measure_slices
+from landscape.metrics.stats import estimate
+from landscape.metrics.surface import DEFAULT_THRESHOLDS
+from landscape.storage.surface_file import read_surface
+from landscape.storage.tables import markdown_table
 
 
 def convergence(path: str, counts: tuple[int, ...]) -> list[dict]:

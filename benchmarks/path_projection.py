@@ -14,9 +14,9 @@ import torch
 from scipy.interpolate import RegularGridInterpolator
 
 from landscape import load_checkpoint
-from landscape.directions import model_entries
-from landscape.storage import read_surface
-from landscape.tables import markdown_table
+from landscape.geometry.directions import model_entries
+from landscape.storage.surface_file import read_surface
+from landscape.storage.tables import markdown_table
 
 
 def projection_rows(path: str) -> list[dict]:

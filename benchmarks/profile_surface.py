@@ -18,11 +18,12 @@ import numpy as np
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from landscape.checkpoint import load_checkpoint
-from landscape.directions import DirectionOptions, random_directions
-from landscape.engine import EvalOptions, PointEvaluator
-from landscape.evaluate import load_eval_set
+from landscape.evaluation.engine import PointEvaluator
+from landscape.evaluation.evaluate import load_eval_set
+from landscape.evaluation.options import EvalOptions
+from landscape.geometry.directions import DirectionOptions, random_directions
 from landscape.runtime import PRECISIONS
+from landscape.sources.checkpoint import load_checkpoint
 
 KINDS = {  # operator name fragments → what they are, first match wins
     "convolution_pointwise": "convolution with fused post-ops", "convolution": "convolution",

@@ -17,11 +17,12 @@ from collections import defaultdict
 
 import numpy as np
 
-from landscape.findings import decide
-from landscape.slice_metrics import has_second_minimum, slice_metrics
-from landscape.storage import Surface, read_surface
-from landscape.surface_metrics import DEFAULT_THRESHOLDS, finite_values
-from landscape.tables import markdown_table, write_rows
+from landscape.metrics.slices import has_second_minimum, slice_metrics
+from landscape.metrics.surface import DEFAULT_THRESHOLDS, finite_values
+from landscape.storage.schema import Surface
+from landscape.storage.surface_file import read_surface
+from landscape.storage.tables import markdown_table, write_rows
+from landscape.studies.findings import decide
 
 MEASURES = ["curvature"] + [f"width_{d:g}" for d in DEFAULT_THRESHOLDS]
 

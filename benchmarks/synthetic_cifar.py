@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from landscape.data import (
+from landscape.sources.data import (
     CIFAR10_CLASSES,
     CIFAR10_MEAN,
     CIFAR10_STD,

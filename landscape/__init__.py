@@ -1,15 +1,52 @@
 """landscape: measure and draw the loss landscapes of neural networks.
 
 Pipeline: checkpoint → model → directions → grid evaluation → HDF5 → metrics → figures.
-"""
-from .activations import ACTIVATIONS, activation_factory, get_activation
-from .checkpoint import load_checkpoint, save_checkpoint
-from .data import ImageSet, balanced_subset, load_cifar10
-from .errors import LandscapeError
-from .models import resnet
-from .train import TrainConfig, train, train_side_by_side
-from .version import __version__
 
-__all__ = ["__version__", "ACTIVATIONS", "ImageSet", "LandscapeError", "TrainConfig", "activation_factory",
-           "balanced_subset", "get_activation", "load_checkpoint", "load_cifar10", "resnet",
-           "save_checkpoint", "train", "train_side_by_side"]
+The public API is importable from here (`from landscape import SurfaceConfig, run_surface`); each
+name lives in the layer listed in `PUBLIC`. Names are imported on first use, so `import landscape`
+(and `landscape --help`) does not import torch.
+"""
+import importlib
+
+from landscape.errors import LandscapeError
+from landscape.version import __version__
+
+# public name → the module that defines it (docs/architecture.md lists the layers)
+PUBLIC = {
+    # sources: models and data
+    "ACTIVATIONS": "landscape.sources.activations", "activation_factory": "landscape.sources.activations",
+    "get_activation": "landscape.sources.activations", "resnet": "landscape.sources.models",
+    "MLP": "landscape.sources.models", "ModelSpec": "landscape.sources.checkpoint",
+    "load_checkpoint": "landscape.sources.checkpoint", "save_checkpoint": "landscape.sources.checkpoint",
+    "load_model": "landscape.sources.checkpoint", "ImageSet": "landscape.sources.data",
+    "balanced_subset": "landscape.sources.data", "load_cifar10": "landscape.sources.data",
+    "DatasetSpec": "landscape.sources.datasets",
+    # geometry and evaluation
+    "DirectionOptions": "landscape.geometry.directions", "random_directions": "landscape.geometry.directions",
+    "Grid": "landscape.geometry.grid", "EvalSet": "landscape.evaluation.evaluate",
+    "EvalOptions": "landscape.evaluation.options",
+    # surfaces and their files
+    "SurfaceConfig": "landscape.surfaces.plan", "plan_surface": "landscape.surfaces.plan",
+    "execute": "landscape.surfaces.sweep", "run_surface": "landscape.surfaces.sweep",
+    "compute_surface": "landscape.surfaces.in_memory", "read_surface": "landscape.storage.surface_file",
+    # metrics and statistics
+    "surface_metrics": "landscape.metrics.surface", "MetricsConfig": "landscape.metrics.checkpoint",
+    "run_metrics": "landscape.metrics.checkpoint", "HessianOptions": "landscape.metrics.model",
+    "hessian_spectrum": "landscape.metrics.model", "SharpnessConfig": "landscape.metrics.sharpness",
+    "run_sharpness": "landscape.metrics.sharpness", "estimate": "landscape.metrics.stats",
+    "compare": "landscape.metrics.stats",
+    # figures and reports
+    "PlotOptions": "landscape.viz.plots", "plot_surface": "landscape.viz.plots",
+    "plot_comparison": "landscape.viz.comparison", "write_report": "landscape.viz.report",
+    # training
+    "TrainConfig": "landscape.training.config", "train": "landscape.training.loop",
+    "train_side_by_side": "landscape.training.side_by_side",
+}
+
+__all__ = ["LandscapeError", "__version__", *PUBLIC]
+
+
+def __getattr__(name: str):
+    if name not in PUBLIC:
+        raise AttributeError(f"module 'landscape' has no attribute {name!r}")
+    return getattr(importlib.import_module(PUBLIC[name]), name)

@@ -16,7 +16,7 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import LandscapeError
+from landscape.errors import LandscapeError
 
 
 @contextlib.contextmanager

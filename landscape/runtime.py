@@ -18,8 +18,8 @@ import torch
 import torch.distributed as dist
 import torchvision
 
-from .errors import LandscapeError, require_choice
-from .version import __version__
+from landscape.errors import LandscapeError, require_choice
+from landscape.version import __version__
 
 Precision = Literal["fp32", "bf16", "tf32"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)

@@ -4,21 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
-from landscape.data import CIFAR10_CLASSES, ImageSet
-
-REAL_CIFAR = Path(__file__).resolve().parents[2] / "shared" / "cifar10"
-
-
-def synthetic_images(n_per_class: int, seed: int) -> ImageSet:
-    """Images whose mean colour depends on the class, so a tiny model can learn something."""
-    g = torch.Generator().manual_seed(seed)
-    labels = torch.arange(10).repeat_interleave(n_per_class)
-    base = (labels.float() * 25).view(-1, 1, 1, 1)
-    noise = torch.randint(0, 60, (len(labels), 3, 32, 32), generator=g).float()
-    images = (base + noise).clamp(0, 255).to(torch.uint8)
-    return ImageSet(images, labels, CIFAR10_CLASSES, f"synthetic(seed={seed})")
+from landscape.sources.data import CIFAR10_CLASSES, ImageSet
+from tests.helpers import synthetic_images
 
 
 @pytest.fixture
@@ -46,7 +34,3 @@ def isolated_cache(tmp_path_factory, monkeypatch):
     """Every test gets its own decode cache and no LANDSCAPE_DATA from the environment."""
     monkeypatch.setenv("LANDSCAPE_CACHE", str(tmp_path_factory.mktemp("cache")))
     monkeypatch.delenv("LANDSCAPE_DATA", raising=False)
-
-
-def needs_real_cifar():
-    return pytest.mark.skipif(not (REAL_CIFAR / "test").is_dir(), reason="real CIFAR-10 copy not present")

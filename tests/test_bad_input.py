@@ -13,9 +13,11 @@ import pytest
 import torch
 
 from landscape import activation_factory, resnet, save_checkpoint
-from landscape.checkpoint import model_metadata
 from landscape.cli import main
-from landscape.storage import SurfaceHeader, create_surface_file, write_points
+from landscape.sources.checkpoint import model_metadata
+from landscape.storage.schema import SurfaceHeader
+from landscape.storage.surface_file import create_surface_file, write_points
+from tests.helpers import synthetic_images
 
 
 class ExecutesCode:
@@ -34,9 +36,8 @@ def world(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("world")
     from PIL import Image
 
-    from landscape.data import CIFAR10_CLASSES
+    from landscape.sources.data import CIFAR10_CLASSES
 
-    from .conftest import synthetic_images
     for split, k, seed in (("train", 4, 1), ("test", 2, 2)):
         images = synthetic_images(k, seed)
         for i, (img, label) in enumerate(zip(images.images, images.labels)):
@@ -337,7 +338,7 @@ def test_debug_shows_the_traceback(world, capsys):
 def test_no_byte_string_crashes_the_checkpoint_reader(tmp_path):
     """Random bytes, and random damage to a real checkpoint, are always a one-line LandscapeError."""
     from landscape import LandscapeError
-    from landscape.checkpoint import read_checkpoint
+    from landscape.sources.checkpoint import read_checkpoint
 
     good = save_checkpoint(tmp_path / "good.pt", resnet(8, activation_factory("relu")), model_metadata(8, "relu", {}))
     original = good.read_bytes()

@@ -16,12 +16,11 @@ import pytest
 import torch
 
 from landscape import activation_factory, load_checkpoint, resnet, save_checkpoint
-from landscape.checkpoint import model_metadata
 from landscape.cli import main
-from landscape.storage import SurfaceHeader, create_surface_file, read_surface, write_points
-
-from .test_report import bowl_surface
-from .test_surface import interruptible
+from landscape.sources.checkpoint import model_metadata
+from landscape.storage.schema import SurfaceHeader
+from landscape.storage.surface_file import create_surface_file, read_surface, write_points
+from tests.helpers import bowl_surface, interruptible
 
 
 def landscape(*args: str) -> list[str]:
@@ -132,7 +131,7 @@ def test_a_full_disk_is_refused_before_any_work(tmp_path, tiny_checkpoint, image
 
 
 def test_a_write_that_fails_leaves_the_previous_file_intact(tmp_path, monkeypatch):
-    from landscape import storage
+    from landscape.storage import surface_file
 
     path = bowl_surface(tmp_path / "s.h5", "relu", 1.0, done_fraction=0.5)
     before = path.read_bytes()
@@ -140,7 +139,7 @@ def test_a_write_that_fails_leaves_the_previous_file_intact(tmp_path, monkeypatc
     def disk_fills(source, destination):
         Path(destination).write_bytes(Path(source).read_bytes()[:1000])
         raise OSError(errno.ENOSPC, "No space left on device", str(destination))
-    monkeypatch.setattr(storage.shutil, "copyfile", disk_fills)
+    monkeypatch.setattr(surface_file.shutil, "copyfile", disk_fills)
     with pytest.raises(OSError, match="No space left"):
         write_points(path, [40], {"train_loss": [1.0], "train_acc": [0.5]})
     assert path.read_bytes() == before and read_surface(path).done.sum() == 31
@@ -148,11 +147,11 @@ def test_a_write_that_fails_leaves_the_previous_file_intact(tmp_path, monkeypatc
 
 
 def test_a_failing_disk_mid_run_is_one_line(tmp_path, tiny_checkpoint, image_folder, monkeypatch, capsys):
-    from landscape import storage
+    from landscape.storage import surface_file
 
     def disk_fills(source, destination):
         raise OSError(errno.ENOSPC, "No space left on device", str(destination))
-    monkeypatch.setattr(storage.shutil, "copyfile", disk_fills)
+    monkeypatch.setattr(surface_file.shutil, "copyfile", disk_fills)
     assert main(["surface", str(tiny_checkpoint), "--data", str(image_folder), "--samples", "10", "--x=-1:1:3",
                  "--out", str(tmp_path / "s.h5"), "--quiet"]) == 1
     err = capsys.readouterr().err

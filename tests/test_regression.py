@@ -10,12 +10,11 @@ import numpy as np
 import torch
 
 from landscape import activation_factory, resnet
-from landscape.directions import DirectionOptions, random_directions
-from landscape.engine import compute_surface
-from landscape.evaluate import EvalSet, prepare_inputs
-from landscape.grid import Axis, Grid
-
-from .conftest import synthetic_images
+from landscape.evaluation.evaluate import EvalSet, prepare_inputs
+from landscape.geometry.directions import DirectionOptions, random_directions
+from landscape.geometry.grid import Axis, Grid
+from landscape.surfaces.in_memory import compute_surface
+from tests.helpers import synthetic_images
 
 EXPECTED = Path(__file__).parent / "expected" / "tiny_surface.json"
 

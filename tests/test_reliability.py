@@ -11,17 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from landscape import activation_factory, resnet, save_checkpoint
-from landscape.checkpoint import model_metadata
 from landscape.cli import main
-from landscape.contract import checked_model
-from landscape.data import CIFAR10_CLASSES, load_cifar10
-from landscape.datasets import DatasetSpec, load_split
 from landscape.errors import LandscapeError, LandscapeWarning
-from landscape.evaluate import EvalSet
-from landscape.storage import read_surface
+from landscape.sources.checkpoint import model_metadata
+from landscape.sources.data import CIFAR10_CLASSES, load_cifar10
+from landscape.sources.datasets import DatasetSpec, load_split
+from landscape.storage.surface_file import read_surface
 
 
 def move(path: Path, folder: Path) -> None:
@@ -148,70 +145,10 @@ def test_consumers_refuse_an_unfinished_surface_unless_asked(partial_surface, tm
     assert "Partial results." in page and "partial: 4 of 9 points" in page
 
 
-class Plain(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv, self.fc = nn.Conv2d(3, 4, 3), nn.Linear(4, 10)
-
-    def forward(self, x):
-        return self.fc(self.conv(x).mean((2, 3)))
-
-
-class TupleOut(Plain):
-    def forward(self, x):
-        z = super().forward(x)
-        return z, z.square()
-
-
-class DictOut(Plain):
-    def forward(self, x):
-        return {"aux": super().forward(x) * 0, "scores": super().forward(x)}
-
-
-class LogitsOut(Plain):
-    class Output:
-        def __init__(self, logits):
-            self.logits = logits
-
-    def forward(self, x):
-        return self.Output(super().forward(x))
-
-
-@pytest.mark.parametrize("cls, key", [(TupleOut, None), (DictOut, "scores"), (LogitsOut, None), (TupleOut, "0")])
-def test_tuple_dict_and_logits_outputs_score_like_the_plain_model(cls, key):
-    torch.manual_seed(0)
-    plain = Plain().eval()
-    model = cls().eval()
-    model.load_state_dict(plain.state_dict())
-    names = [n for n, _ in model.named_parameters()]
-    inputs, labels = torch.randn(12, 3, 8, 8), torch.arange(12) % 10
-    sets = [EvalSet("train", inputs, labels)]
-    adapted = checked_model(model, sets, output_key=key)
-    assert [n for n, _ in adapted.named_parameters()] == names  # directions are keyed by these
-    with torch.no_grad():
-        torch.testing.assert_close(adapted(inputs), plain(inputs))
-    from landscape.directions import DirectionOptions, random_directions
-    from landscape.engine import EvalOptions, PointEvaluator
-    directions = random_directions(plain, DirectionOptions(seed=0), 1)
-    points = np.array([[-0.5], [0.0], [0.5]])
-    with PointEvaluator(plain, directions, sets, EvalOptions(batch_size=5)) as e:
-        expected = e.many(points)
-    with PointEvaluator(adapted, directions, sets, EvalOptions(batch_size=5)) as e:
-        got = e.many(points)
-    np.testing.assert_allclose(got, expected, rtol=1e-6)
-
-
-def test_a_mean_loss_of_your_own_is_accepted(tmp_path):
-    (tmp_path / "losses.py").write_text("import torch.nn.functional as F\n"
-                                        "def smooth(outputs, labels):\n"
-                                        "    return F.cross_entropy(outputs, labels, label_smoothing=0.1)\n")
-    sets = [EvalSet("train", torch.randn(12, 3, 8, 8), torch.arange(12) % 10)]
-    checked_model(Plain(), sets, loss=f"{tmp_path / 'losses.py'}:smooth")  # no error
-
-
 def test_a_surface_of_only_nan_losses_is_marked_unfinished(tmp_path):
-    from landscape.storage import SurfaceHeader, create_surface_file, write_points
-    from landscape.surface import require_finite_losses
+    from landscape.storage.schema import SurfaceHeader
+    from landscape.storage.surface_file import create_surface_file, write_points
+    from landscape.surfaces.sweep import require_finite_losses
 
     path = create_surface_file(tmp_path / "s.h5", SurfaceHeader(splits=("train",)), np.linspace(-1, 1, 3), None, [])
     write_points(path, [0, 1, 2], {"train_loss": [float("nan"), float("inf"), float("nan")], "train_acc": [0.1] * 3})

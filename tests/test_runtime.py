@@ -3,13 +3,7 @@ import torch
 import torch.distributed as dist
 
 from landscape import LandscapeError
-from landscape.runtime import (
-    Ranks,
-    autocast,
-    library_versions,
-    resolve_device,
-    torchrun_ranks,
-)
+from landscape.runtime import Ranks, autocast, library_versions, resolve_device, torchrun_ranks
 
 
 def test_device_choice():

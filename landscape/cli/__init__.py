@@ -15,17 +15,17 @@ import traceback
 import warnings
 from collections.abc import Iterator
 
-from ..errors import LandscapeError, LandscapeWarning
-from ..runtime import silence_library_chatter
-from ..version import __version__
-from .common import show
-from .figures import add_curves_parser, add_plot_parser, add_report_parser
-from .metrics import add_metrics_parser
-from .output_landscape import add_output_landscape_parser
-from .sharpness import add_sharpness_parser
-from .study import add_study_parser
-from .surface import add_surface_parser
-from .train import add_info_parser, add_train_parser
+from landscape.cli.common import show
+from landscape.cli.figures import add_curves_parser, add_plot_parser, add_report_parser
+from landscape.cli.metrics import add_metrics_parser
+from landscape.cli.output_landscape import add_output_landscape_parser
+from landscape.cli.sharpness import add_sharpness_parser
+from landscape.cli.study import add_study_parser
+from landscape.cli.surface import add_surface_parser
+from landscape.cli.train import add_info_parser, add_train_parser
+from landscape.errors import LandscapeError, LandscapeWarning
+from landscape.runtime import silence_library_chatter
+from landscape.version import __version__
 
 PARSERS = (add_train_parser, add_surface_parser, add_plot_parser, add_curves_parser, add_info_parser,
            add_report_parser, add_metrics_parser, add_sharpness_parser,

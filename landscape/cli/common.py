@@ -7,13 +7,13 @@ import dataclasses
 import json
 import sys
 
-from ..checkpoint import ModelSpec
-from ..datasets import NAMED, DatasetSpec
-from ..engine import EvalOptions
-from ..errors import LandscapeError, require_number
-from ..evaluate import LOSSES
-from ..runtime import PRECISIONS
-from ..surface_metrics import DEFAULT_THRESHOLDS
+from landscape.errors import LandscapeError, require_number
+from landscape.evaluation.evaluate import LOSSES
+from landscape.evaluation.options import EvalOptions
+from landscape.metrics.surface import DEFAULT_THRESHOLDS
+from landscape.runtime import PRECISIONS
+from landscape.sources.checkpoint import ModelSpec
+from landscape.sources.datasets import NAMED, DatasetSpec
 
 DATA_HELP = ("CIFAR-10 folder (train/<class>/, test/<class>/) or a folder holding cifar-10-batches-py; "
              "default $LANDSCAPE_DATA, else download via torchvision")

@@ -4,18 +4,13 @@ from __future__ import annotations
 import argparse
 import os
 
-from ..files import require_output_folder, require_safe_outputs
-from ..plots import (
-    KINDS_2D,
-    PlotOptions,
-    check_plottable,
-    export_vtk,
-    plot_comparison,
-    plot_surface,
-)
-from ..report import write_report
-from ..study_figures import plot_training_curves
-from .common import add_figure_flags, comma_list, default_of, show, subcommand
+from landscape.cli.common import add_figure_flags, comma_list, default_of, show, subcommand
+from landscape.files import require_output_folder, require_safe_outputs
+from landscape.viz.comparison import plot_comparison
+from landscape.viz.export import export_vtk
+from landscape.viz.plots import KINDS_2D, PlotOptions, check_plottable, plot_surface
+from landscape.viz.report import write_report
+from landscape.viz.training_curves import plot_training_curves
 
 
 def add_plot_parser(sub) -> None:

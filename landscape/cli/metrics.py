@@ -3,11 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..data import SPLITS
-from ..files import require_safe_outputs
-from ..metrics import HessianOptions, MetricsConfig, run_metrics
-from ..tables import markdown_table, write_rows
-from .common import (
+from landscape.cli.common import (
     DATASET_DATA_HELP,
     add_dataset_flags,
     add_table_flags,
@@ -18,6 +14,11 @@ from .common import (
     subcommand,
     thresholds_of,
 )
+from landscape.files import require_safe_outputs
+from landscape.metrics.checkpoint import MetricsConfig, run_metrics
+from landscape.metrics.model import HessianOptions
+from landscape.sources.data import SPLITS
+from landscape.storage.tables import markdown_table, write_rows
 
 
 def add_metrics_parser(sub) -> None:

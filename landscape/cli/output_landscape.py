@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import argparse
 
-from ..activations import ACTIVATIONS
-from ..errors import LandscapeError
-from ..files import require_output_folder
-from ..output_landscape import run_output_landscape
-from ..plots import PlotOptions
-from .common import add_figure_flags, comma_list, show, subcommand
+from landscape.cli.common import add_figure_flags, comma_list, show, subcommand
+from landscape.errors import LandscapeError
+from landscape.files import require_output_folder
+from landscape.sources.activations import ACTIVATIONS
+from landscape.studies.output_landscape import run_output_landscape
+from landscape.viz.plots import PlotOptions
 
 
 def add_output_landscape_parser(sub) -> None:

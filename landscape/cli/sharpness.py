@@ -3,11 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..data import SPLITS
-from ..files import require_output_folder, require_safe_outputs
-from ..sharpness import SharpnessConfig, run_sharpness
-from ..tables import write_rows
-from .common import (
+from landscape.cli.common import (
     DATASET_DATA_HELP,
     add_dataset_flags,
     add_eval_flags,
@@ -23,6 +19,10 @@ from .common import (
     subcommand,
     thresholds_of,
 )
+from landscape.files import require_output_folder, require_safe_outputs
+from landscape.metrics.sharpness import SharpnessConfig, run_sharpness
+from landscape.sources.data import SPLITS
+from landscape.storage.tables import write_rows
 
 
 def add_sharpness_parser(sub) -> None:

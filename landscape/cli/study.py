@@ -4,10 +4,11 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
-from ..depth_study import DEPTH_PROFILES, TEN_CLASS_SETS, on_dataset, run_depth_study
-from ..errors import LandscapeError
-from ..study import PROFILES, run_study
-from .common import DATASET_DATA_HELP, show, subcommand
+from landscape.cli.common import DATASET_DATA_HELP, show, subcommand
+from landscape.errors import LandscapeError
+from landscape.studies.depth.plan import DEPTH_PROFILES, TEN_CLASS_SETS, on_dataset
+from landscape.studies.depth.run import run_depth_study
+from landscape.studies.mish import PROFILES, run_study
 
 
 def add_study_parser(sub) -> None:

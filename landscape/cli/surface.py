@@ -7,14 +7,7 @@ import sys
 
 import numpy as np
 
-from ..data import SPLITS
-from ..directions import DIRECTION_TYPES, NORMALIZATIONS, DirectionOptions
-from ..errors import LandscapeError
-from ..files import same_file
-from ..storage import Surface, read_surface
-from ..surface import SurfaceConfig, run_surface
-from ..surface_metrics import finite_values
-from .common import (
+from landscape.cli.common import (
     DATASET_DATA_HELP,
     add_dataset_flags,
     add_eval_flags,
@@ -27,6 +20,15 @@ from .common import (
     show,
     subcommand,
 )
+from landscape.errors import LandscapeError
+from landscape.files import same_file
+from landscape.geometry.directions import DIRECTION_TYPES, NORMALIZATIONS, DirectionOptions
+from landscape.metrics.surface import finite_values
+from landscape.sources.data import SPLITS
+from landscape.storage.schema import Surface
+from landscape.storage.surface_file import read_surface
+from landscape.surfaces.plan import SurfaceConfig
+from landscape.surfaces.sweep import run_surface
 
 
 def add_surface_parser(sub) -> None:

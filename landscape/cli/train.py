@@ -4,15 +4,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..activations import ACTIVATIONS, IMPLEMENTATIONS, activation_defaults, display_name
-from ..checkpoint import ARCHITECTURES, checkpoint_summary, model_from, read_checkpoint
-from ..datasets import NAMED
-from ..errors import LandscapeError
-from ..files import HDF5_KIND, protected_kind, require_writable_folder
-from ..runtime import PRECISIONS
-from ..tables import markdown_table
-from ..train import OPTIMIZERS, SCHEDULES, TrainConfig, train
-from .common import DATASET_DATA_HELP, default_of, show, subcommand
+from landscape.cli.common import DATASET_DATA_HELP, default_of, show, subcommand
+from landscape.errors import LandscapeError
+from landscape.files import HDF5_KIND, protected_kind, require_writable_folder
+from landscape.runtime import PRECISIONS
+from landscape.sources.activations import ACTIVATIONS, IMPLEMENTATIONS, activation_defaults, display_name
+from landscape.sources.checkpoint import ARCHITECTURES, checkpoint_summary, model_from, read_checkpoint
+from landscape.sources.datasets import NAMED
+from landscape.storage.tables import markdown_table
+from landscape.training.config import OPTIMIZERS, SCHEDULES, TrainConfig
+from landscape.training.loop import train
 
 
 def add_train_parser(sub) -> None:

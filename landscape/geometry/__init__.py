@@ -1,0 +1,1 @@
+"""Geometry of the weight space: filter-normalised directions and the grids of points along them."""

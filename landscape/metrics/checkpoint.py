@@ -1,0 +1,116 @@
+"""`landscape metrics`: surface metrics for surface files, model metrics for checkpoints, as rows.
+
+Stage: orchestration. Reads surfaces through `storage` and checkpoints through `checkpoint`,
+calls `surface_metrics` and `model_metrics`, and stores surface metrics back into each file.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from landscape.errors import LandscapeError
+from landscape.evaluation.contract import checked_model
+from landscape.evaluation.evaluate import load_eval_set
+from landscape.metrics.model import (
+    DeadUnits,
+    HessianOptions,
+    HessianSpectrum,
+    LossSpread,
+    dead_units,
+    hessian_spectrum,
+    loss_spread,
+)
+from landscape.metrics.surface import DEFAULT_THRESHOLDS, surface_metrics
+from landscape.runtime import resolve_device
+from landscape.sources.checkpoint import load_checkpoint
+from landscape.sources.datasets import DatasetSpec, require_own_data
+from landscape.storage.surface_file import read_surface, write_metrics
+
+
+@dataclass(frozen=True)
+class CheckpointMetrics:
+    """Everything measured on one checkpoint; `flat()` gives its row of the metrics table."""
+
+    checkpoint: str
+    activation: str
+    spread: LossSpread
+    hessian: HessianSpectrum | None = None
+    dead: list[DeadUnits] = field(default_factory=list)
+
+    def flat(self) -> dict:
+        out = {"activation": self.activation, "loss": self.spread.loss,
+               "loss_standard_error": self.spread.standard_error, "images": self.spread.images}
+        if self.hessian:
+            out.update({f"hessian_eig_{i + 1}": v for i, v in enumerate(self.hessian.eigenvalues)})
+            out.update({"hessian_trace": self.hessian.trace, "hessian_trace_ci95": self.hessian.trace_ci95,
+                        "hessian_images": self.hessian.images})
+        if self.dead:
+            total = sum(d.channels for d in self.dead)
+            out["dead_never_positive"] = sum(d.never_positive * d.channels for d in self.dead) / total
+            out["dead_below_eps"] = sum(d.below_eps * d.channels for d in self.dead) / total
+        return out
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """What `landscape metrics` computes; defaults match the CLI's."""
+
+    surfaces: tuple[str, ...] = ()
+    checkpoints: tuple[str, ...] = ()
+    metric: str = "train_loss"
+    thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS
+    store: bool = True
+    data: str | None = None
+    dataset: DatasetSpec = field(default_factory=DatasetSpec)
+    split: str = "train"
+    samples: int = 1000
+    data_seed: int = 0
+    hessian: HessianOptions | None = None  # None: skip the Hessian
+    dead_units: bool = False
+    eps: float = 1e-6
+    device: str = "auto"
+    quiet: bool = False
+    partial: bool = False  # measure unfinished surfaces too (their rows say so; nothing is stored)
+
+    def __post_init__(self):
+        if not self.surfaces and not self.checkpoints:
+            raise LandscapeError("give at least one surface file or --checkpoint")
+        if any(t <= 0 for t in self.thresholds):
+            raise LandscapeError(f"--thresholds must be positive; got {self.thresholds}")
+
+
+def checkpoint_metrics(path: str, config: MetricsConfig) -> CheckpointMetrics:
+    """The model metrics `config` asks for, on its fixed images of one split."""
+    device = resolve_device(config.device)
+    model, meta = load_checkpoint(path)
+    require_own_data(meta, config.dataset, path)
+    model = model.to(device)
+    images = load_eval_set(config.data, config.split, config.samples, config.data_seed, device, quiet=True,
+                           dataset=config.dataset)
+    model = checked_model(model, [images])
+    hessian = None
+    if config.hessian:
+        own = config.hessian.samples not in (None, config.samples)
+        curvature_set = load_eval_set(config.data, config.split, config.hessian.samples, config.data_seed, device,
+                                      quiet=True, dataset=config.dataset) if own else images
+        hessian = hessian_spectrum(model, curvature_set.inputs, curvature_set.labels, config.hessian, config.quiet,
+                                   Path(path).stem)
+    return CheckpointMetrics(
+        str(path), str(meta.get("activation")), loss_spread(model, images.inputs, images.labels), hessian,
+        dead_units(model, images.inputs, config.eps) if config.dead_units else [])
+
+
+def run_metrics(config: MetricsConfig) -> list[dict]:
+    """One flat row per surface and per checkpoint; surface metrics are also stored in their files."""
+    measured = []
+    for path in config.surfaces:
+        surface = read_surface(path).require_complete(config.partial)
+        measured.append((surface, surface_metrics(surface, config.metric, config.thresholds)))
+    rows = [{"source": str(path), **checkpoint_metrics(path, config).flat()} for path in config.checkpoints]
+    for surface, result in measured:  # stored only once every input has been measured: a failure changes no file
+        if config.store and surface.complete:
+            write_metrics(surface.path, {**result.flat(), "widths": [asdict(w) for w in result.widths]},
+                          config.metric)
+    return [{"source": surface.path, "activation": surface.header.activation or surface.header.activation_label,
+             **({"partial": surface.partial_note} if surface.partial_note else {}), **result.flat()}
+            for surface, result in measured] + rows

@@ -1,0 +1,59 @@
+"""Rows of results (flat dicts) as a Markdown table, JSON or CSV: the one table formatter.
+
+Nested values (lists, dicts) go to JSON and CSV as JSON text and are left out of the
+Markdown table, which is for reading.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+
+from landscape.files import atomic_write, require_safe_outputs
+
+
+def format_cell(value, digits: int | None = 4) -> str:
+    """A cell as text: floats to `digits` significant digits (as they are with None), None as empty."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and digits is not None:
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def format_estimate(mean: float, low: float | None = None, high: float | None = None) -> str:
+    """'mean [low, high]' rounded to what the interval supports (two significant digits of its
+    half-width); three significant digits where there is no interval."""
+    if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)) or high <= low:
+        return f"{mean:.3g}"
+    decimals = max(0, 1 - math.floor(math.log10((high - low) / 2)))
+    return f"{mean:.{decimals}f} [{low:.{decimals}f}, {high:.{decimals}f}]"
+
+
+def markdown_table(rows: list[dict], digits: int | None = 4) -> str:
+    """The scalar columns of `rows` (union of their keys, in first-seen order) as Markdown."""
+    columns = [k for k in dict.fromkeys(k for r in rows for k in r)
+               if not any(isinstance(r.get(k), (list, tuple, dict)) for r in rows)]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(format_cell(r.get(c), digits) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def write_rows(rows: list[dict], json_path: str | Path | None = None, csv_path: str | Path | None = None) -> None:
+    """Save rows as a JSON list and/or a CSV file (nested values as JSON text); never over a surface
+    or a checkpoint."""
+    require_safe_outputs({"--json": json_path, "--csv": csv_path}, [])
+    if json_path:
+        with atomic_write(json_path) as tmp:
+            tmp.write_text(json.dumps(rows, indent=2))
+    if csv_path:
+        columns = list(dict.fromkeys(k for r in rows for k in r))
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, columns)
+        writer.writeheader()
+        writer.writerows({k: json.dumps(v) if isinstance(v, (list, tuple, dict)) else v for k, v in r.items()}
+                         for r in rows)
+        with atomic_write(csv_path) as tmp:
+            tmp.write_text(buffer.getvalue())

@@ -1,0 +1,192 @@
+"""Findings: the paper's claims about each activation, decided with their uncertainty.
+
+Stage: metrics → findings. From the slices files of every trained model (`landscape sharpness`,
+one per activation and training seed, the same direction seeds everywhere) it builds, per
+measure, a [seeds, directions] array for each activation, the mean and 95 % interval of each
+(`stats.estimate`), and the paired difference of the subject (Mish) with every other
+activation with its verdict (`stats.compare`). Checkpoint-level numbers (Hessian
+λmax and trace, dead units, test accuracy, the losses on the whole splits) are one value per seed.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+
+from landscape.errors import LandscapeError
+from landscape.metrics.sharpness import measure_slices
+from landscape.metrics.stats import Comparison, Estimate, NoiseBudget, compare, describe, estimate, noise_budget
+from landscape.metrics.surface import DEFAULT_THRESHOLDS
+from landscape.sources.checkpoint import read_checkpoint
+from landscape.storage.surface_file import read_surface
+from landscape.viz.estimates import draw_estimates
+from landscape.viz.plots import STYLE, PlotOptions
+
+# measure → (label, the sign the Mish paper claims for Mish − other)
+CLAIMS = {"width_1": ("basin width at Δ = 1 (wider)", +1), "width_0.5": ("basin width at Δ = 0.5 (wider)", +1),
+          "width_0.1": ("basin width at Δ = 0.1 (wider)", +1),
+          "minimum": ("minimum training loss (lower)", -1), "curvature": ("curvature at the minimum (flatter)", -1),
+          "hessian_max": ("Hessian λmax (flatter)", -1), "hessian_trace": ("Hessian trace (flatter)", -1),
+          "dead_units": ("dead units, % of channels (fewer)", -1), "test_acc": ("test accuracy (higher)", +1),
+          "train_loss_full": ("training loss, whole training split (lower)", -1),
+          "test_loss_full": ("test loss, whole test split (lower)", -1)}
+# checkpoint measures that describe, not decide: shown in the table, compared with nothing
+LABELS = {"loss_standard_error": "s.e. of the loss over the images",
+          "hessian_trace_ci95": "± of the trace estimate (95 %, over its probe vectors)"}
+# checkpoint-metrics row key → measure, and the factor to its unit
+CHECKPOINT_MEASURES = {"hessian_eig_1": ("hessian_max", 1.0), "hessian_trace": ("hessian_trace", 1.0),
+                       "hessian_trace_ci95": ("hessian_trace_ci95", 1.0), "dead_never_positive": ("dead_units", 100.0),
+                       "loss_standard_error": ("loss_standard_error", 1.0)}
+
+
+def label(measure: str) -> str:
+    return CLAIMS[measure][0] if measure in CLAIMS else LABELS.get(measure, measure)
+
+
+@dataclass(frozen=True)
+class Findings:
+    """Every measure's per-activation estimates and the subject's comparisons."""
+
+    values: dict[str, dict[str, np.ndarray]]  # measure → activation → [seeds, directions]
+    estimates: dict[str, dict[str, Estimate]]
+    comparisons: list[Comparison]
+
+    def rows(self) -> list[dict]:
+        """One row per activation: each measure as mean and interval, for the table and JSON."""
+        out = []
+        for activation in next(iter(self.estimates.values())):
+            row: dict = {"activation": activation}
+            for measure, per in self.estimates.items():
+                e = per[activation]
+                row.update({measure: e.mean, f"{measure}_low": e.low, f"{measure}_high": e.high,
+                            f"{measure}_over": e.levels, f"{measure}_seed_sd": e.seed_sd,
+                            f"{measure}_direction_sd": e.direction_sd})
+            out.append(row)
+        return out
+
+    def noise(self) -> dict[str, tuple[NoiseBudget, NoiseBudget | None]]:
+        """measure → (budget of the models' means, budget of the subject's paired differences), for
+        the measures measured over several seeds and directions."""
+        out = {}
+        for measure, per in self.estimates.items():
+            models = noise_budget(list(per.values()))
+            if models is not None:
+                out[measure] = (models, noise_budget([c.difference for c in self.comparisons if c.measure == measure]))
+        return out
+
+    def to_json(self) -> dict:
+        return {"rows": self.rows(),
+                "comparisons": [{**asdict(c), "text": describe(c)} for c in self.comparisons],
+                "noise": {m: {"models": a.to_json(), "differences": None if d is None else d.to_json()}
+                          for m, (a, d) in self.noise().items()}}
+
+
+def slice_values(paths: dict[str, list[Path]], thresholds=DEFAULT_THRESHOLDS) -> dict[str, dict[str, np.ndarray]]:
+    """measure → activation → [seeds, directions] from each activation's slices files (one per seed)."""
+    measures = ["minimum", "curvature"] + [f"width_{d:g}" for d in thresholds]
+    out: dict[str, dict[str, np.ndarray]] = {m: {} for m in measures}
+    for activation, files in paths.items():
+        per_seed = [[m.flat() for m in measure_slices(read_surface(p), "train_loss", thresholds)] for p in files]
+        counts = {len(s) for s in per_seed}
+        if len(counts) != 1:
+            raise LandscapeError(f"the slices files of {activation} hold different numbers of directions: {counts}")
+        for m in measures:
+            out[m][activation] = np.array([[s[m] for s in seed] for seed in per_seed], dtype=np.float64)
+        # every slice passes through the trained weights, so its minimum is (nearly always) the model's own
+        # loss: one value per seed, whose noise is the training seed's, not the direction's
+        out["minimum"][activation] = out["minimum"][activation].mean(axis=1, keepdims=True)
+    return out
+
+
+# checkpoint-metadata key (scored by `landscape train` on whole splits, eval mode) → measure, factor to its unit
+METADATA_MEASURES = {"test_acc": ("test_acc", 100.0), "train_loss": ("train_loss_full", 1.0),
+                     "test_loss": ("test_loss_full", 1.0)}
+
+
+def metadata_values(checkpoints: dict[str, list[Path]]) -> dict[str, dict[str, np.ndarray]]:
+    """measure → activation → [seeds, 1] from the checkpoints' metadata: test accuracy (%) and the
+    losses on the whole training and test splits, the references for the 1,000-image minimum."""
+    meta = {a: [read_checkpoint(p).metadata for p in files] for a, files in checkpoints.items()}
+    return {measure: {a: np.array([[factor * m[key]] for m in per]) for a, per in meta.items()}
+            for key, (measure, factor) in METADATA_MEASURES.items()}
+
+
+def checkpoint_values(rows: dict[str, list[dict]]) -> dict[str, dict[str, np.ndarray]]:
+    """measure → activation → [seeds, 1] from each activation's checkpoint-metrics rows (one per seed):
+    Hessian λmax and trace, dead units (%), the loss's standard error over the images."""
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for key, (measure, factor) in CHECKPOINT_MEASURES.items():
+        if all(key in row for per in rows.values() for row in per):
+            out[measure] = {a: np.array([[factor * row[key]] for row in per]) for a, per in rows.items()}
+    return out
+
+
+def decide(values: dict[str, dict[str, np.ndarray]], subject: str = "mish") -> Findings:
+    """Estimates of every measure and the subject's paired comparisons on the claimed measures."""
+    estimates = {m: {a: estimate(v) for a, v in per.items()} for m, per in values.items()}
+    comparisons = [c for m, (_, sign) in CLAIMS.items() if m in values
+                   for c in compare(m, values[m], subject, sign)]
+    return Findings(values, estimates, comparisons)
+
+
+def uncertainty_figure(findings: Findings, measures: tuple[str, ...], options: PlotOptions,
+                       names: dict[str, str] | None = None) -> Figure:
+    """A panel per measure: each activation's per-seed means (dots) and overall mean with its 95 %
+    interval; activations labelled by `names` where given (e.g. 'Leaky ReLU (slope 0.3)')."""
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(options.width, options.width * 0.32 * ((len(measures) + 1) // 2)))
+        axes = fig.subplots((len(measures) + 1) // 2, 2, squeeze=False).ravel()
+        for ax, measure in zip(axes, measures):
+            # dots: one per seed (its mean over directions), or one per direction when there is one seed
+            dots = {a: np.nanmean(v, axis=1) if len(v) > 1 else v[0] for a, v in findings.values[measure].items()}
+            draw_estimates(ax, dots, findings.estimates[measure], names)
+            ax.set_title(label(measure))
+        if options.note:
+            fig.suptitle(options.note, fontsize=7, color="dimgray")
+        for ax in axes[len(measures):]:
+            ax.set_visible(False)
+    return fig
+
+
+def interval_text(mean: float, low: float, high: float, digits: int = 4) -> str:
+    """'mean [low, high]', or the mean alone where there is no interval."""
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return f"{mean:.{digits}g}"
+    return f"{mean:.{digits}g} [{low:.{digits}g}, {high:.{digits}g}]"
+
+
+def findings_markdown(findings: Findings) -> str:
+    """The findings table (each measure as mean [95 % interval]) and one line per comparison."""
+    measures = list(findings.estimates)
+    lines = ["| activation | " + " | ".join(label(m) for m in measures) + " |",
+             "|---|" + "---|" * len(measures)]
+    for row in findings.rows():
+        cells = [interval_text(row[m], row[f"{m}_low"], row[f"{m}_high"]) for m in measures]
+        lines.append(f"| {row['activation']} | " + " | ".join(cells) + " |")
+    over = {m: next(iter(per.values())).levels for m, per in findings.estimates.items()}
+    lines += ["", "Intervals over: " + "; ".join(f"{label(m)}: {v}" for m, v in over.items()) + ".", ""]
+    lines += [f"- {describe(replace(c, measure=label(c.measure)))}" for c in findings.comparisons]
+    return "\n".join(lines + noise_markdown(findings)) + "\n"
+
+
+def noise_markdown(findings: Findings) -> list[str]:
+    """Seed-to-seed against direction-to-direction spread per measure (pooled over activations, and
+    over the subject's paired differences, where shared directions cancel), and which of the two
+    dominates the intervals: where the next unit of compute should go."""
+    noise = findings.noise()
+    if not noise:
+        return []
+    lines = ["", "Where the noise comes from (standard deviations pooled over activations; "
+             "seeds' share of the variance of a mean):", "",
+             "| measure | seed sd | direction sd | seeds' share | paired difference: seed sd | direction sd "
+             "| seeds' share | to narrow the intervals |", "|---|---|---|---|---|---|---|---|"]
+    for measure, (models, differences) in noise.items():
+        cells = [f"{models.seed_sd:.3g}", f"{models.direction_sd:.3g}", f"{100 * models.seed_share:.0f} %"]
+        cells += (["–"] * 3 if differences is None else
+                  [f"{differences.seed_sd:.3g}", f"{differences.direction_sd:.3g}",
+                   f"{100 * differences.seed_share:.0f} %"])
+        lines.append(f"| {label(measure)} | " + " | ".join(cells) + f" | {(differences or models).advice} |")
+    return lines

@@ -1,0 +1,242 @@
+"""The Mish study end to end: ResNet-20s that differ only in their activation (several training
+seeds each), their surfaces (random filter-normalised planes and training-path planes), many
+random slices per model, the output landscapes of random networks, and the findings with
+their uncertainty; figures and reports.
+
+Stage: orchestration only. Each step calls the library function that owns it and skips or
+resumes work already on disk, so rerunning the same command continues an interrupted study.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from landscape.errors import require_choice
+from landscape.evaluation.options import EvalOptions
+from landscape.files import atomic_write, file_sha256
+from landscape.geometry.directions import DirectionOptions
+from landscape.metrics.checkpoint import MetricsConfig, run_metrics
+from landscape.metrics.model import HessianOptions
+from landscape.metrics.sharpness import SharpnessConfig, run_sharpness, slices_path
+from landscape.sources.activations import display_name
+from landscape.storage.tables import write_rows
+from landscape.studies.findings import (
+    Findings,
+    checkpoint_values,
+    decide,
+    findings_markdown,
+    label,
+    metadata_values,
+    slice_values,
+    uncertainty_figure,
+)
+from landscape.studies.output_landscape import run_output_landscape
+from landscape.surfaces.plan import SurfaceConfig
+from landscape.surfaces.sweep import run_surface
+from landscape.training.config import RunPaths, TrainConfig
+from landscape.training.side_by_side import train_side_by_side
+from landscape.viz.comparison import plot_comparison
+from landscape.viz.plots import PlotOptions, plot_surface, save
+from landscape.viz.report import EstimateTable, write_report
+from landscape.viz.training_curves import plot_training_curves
+
+# The Mish paper's ResNet-20 comparison (Misra 2019, table of CIFAR-10 ResNet-20 results).
+# Swish and Mish use the compiled kernels: same functions, about 3x faster on this CPU.
+STUDY_ACTIVATIONS: dict[str, dict] = {"relu": {}, "leaky_relu": {"negative_slope": 0.3},
+                                      "swish": {"beta": 1.0, "impl": "compiled"}, "mish": {"impl": "compiled"}}
+TITLE = "ResNet-20 on CIFAR-10: ReLU, Leaky ReLU, Swish, Mish"
+REPORT_MEASURES = ("test_acc", "minimum", "width_0.1", "width_0.5", "width_1", "curvature", "hessian_max",
+                   "hessian_trace", "dead_units")  # the report's table of estimates, in this order
+
+
+@dataclass(frozen=True)
+class StudyProfile:
+    """How much compute the study spends. `paper`: issue 6's recipe, three training seeds, the full
+    measurements; `quick`: the shipped seed-0 checkpoints measured small, in minutes."""
+
+    name: str
+    train: bool  # train (or resume) missing checkpoints; False: use the shipped ones as they are
+    seeds: tuple[int, ...]  # training seeds per activation (seed 0: checkpoint_dir/, others: checkpoint_dir/seeds/)
+    epochs: int
+    train_samples: int | None
+    grid: str  # of the random-direction surfaces, both axes
+    samples: int
+    checkpoint_dir: str
+    output_dir: str
+    save_every: int  # snapshot interval of seed 0; the training-path planes need at least three snapshots
+    path_points: int  # per axis of the training-path surfaces (their range is fitted to the path)
+    directions: int  # random slices per checkpoint (`landscape sharpness`)
+    slice_grid: str
+    output_seeds: int  # initialisations per activation of the output-landscape networks
+    output_resolution: int
+    hessian: HessianOptions  # λmax and trace of every checkpoint (`landscape metrics --hessian`)
+
+
+PROFILES = {
+    "paper": StudyProfile(name="paper", train=True, seeds=(0, 1, 2), epochs=50, train_samples=None, grid="-1:1:51",
+                          samples=1000, checkpoint_dir="checkpoints", output_dir="figures", save_every=5,
+                          path_points=31, directions=40, slice_grid="-1:1:21", output_seeds=20,
+                          output_resolution=400,
+                          hessian=HessianOptions(top_k=1, trace_samples=30, iterations=30, samples=500)),
+    "quick": StudyProfile(name="quick", train=False, seeds=(0,), epochs=50, train_samples=None, grid="-1:1:11",
+                          samples=200, checkpoint_dir="checkpoints", output_dir="runs/quick", save_every=5,
+                          path_points=9, directions=4, slice_grid="-1:1:11", output_seeds=5, output_resolution=100,
+                          hessian=HessianOptions(top_k=1, trace_samples=6, iterations=8, samples=100)),
+}
+
+
+def checkpoint_path(profile: StudyProfile, name: str, seed: int) -> Path:
+    folder = Path(profile.checkpoint_dir)
+    return folder / f"resnet20_{name}.pt" if seed == 0 else folder / "seeds" / f"resnet20_{name}_seed{seed}.pt"
+
+
+def training_runs(profile: StudyProfile, data: str | None, device: str, quiet: bool) -> list[TrainConfig]:
+    """Every run the study trains, seed by seed (so an interrupted study has every activation at the
+    same number of seeds): one recipe and precision, only the activation and the seed differ;
+    snapshots for seed 0 only."""
+    return [TrainConfig(out=str(checkpoint_path(profile, name, seed)), data=data, activation=name,
+                        activation_params=params, epochs=profile.epochs, precision="fp32", seed=seed,
+                        save_every=profile.save_every if seed == 0 else 0, train_samples=profile.train_samples,
+                        device=device, quiet=quiet)
+            for seed in profile.seeds for name, params in STUDY_ACTIVATIONS.items()]
+
+
+def train_all(profile: StudyProfile, data: str | None, device: str, quiet: bool,
+              jobs: int = 1) -> dict[str, list[Path]]:
+    """activation → its checkpoints, one per seed, trained (or resumed, or skipped when finished),
+    `jobs` runs side by side. Without `profile.train`, the shipped files."""
+    if profile.train:
+        train_side_by_side(training_runs(profile, data, device, quiet), jobs, quiet)
+    return {name: [checkpoint_path(profile, name, seed) for seed in profile.seeds] for name in STUDY_ACTIVATIONS}
+
+
+def surface_all(checkpoints: list[Path], profile: StudyProfile, data: str | None, device: str,
+                quiet: bool) -> list[Path]:
+    """A 2-D train+test surface per checkpoint, each with its own filter-normalised directions (seed 0)."""
+    out_dir = Path(profile.output_dir) / "surfaces"
+    return [run_surface(SurfaceConfig(checkpoint=str(ckpt), out=str(out_dir / f"{ckpt.stem}.h5"), data=data,
+                                      x=profile.grid, y=profile.grid, splits=("train", "test"),
+                                      samples=profile.samples, directions=DirectionOptions(seed=0),
+                                      eval=EvalOptions(), device=device, quiet=quiet))
+            for ckpt in checkpoints]
+
+
+def path_surface_all(checkpoints: list[Path], profile: StudyProfile, data: str | None, device: str,
+                     quiet: bool) -> list[Path]:
+    """A 2-D train surface per checkpoint on the plane of its own training path, the grid fitted to
+    the path (`auto:NUM` axes)."""
+    out_dir, fitted = Path(profile.output_dir) / "surfaces", f"auto:{profile.path_points}"
+    return [run_surface(SurfaceConfig(checkpoint=str(ckpt), out=str(out_dir / f"{ckpt.stem}_path.h5"), data=data,
+                                      x=fitted, y=fitted, splits=("train",), samples=profile.samples,
+                                      trajectory=str(RunPaths.beside(ckpt).snapshots), device=device, quiet=quiet))
+            for ckpt in checkpoints]
+
+
+def sharpness_all(checkpoints: dict[str, list[Path]], profile: StudyProfile, data: str | None, device: str,
+                  quiet: bool) -> dict[str, list[Path]]:
+    """K random slices of every checkpoint (the same direction seed for all); activation → files."""
+    config = SharpnessConfig(checkpoints=tuple(str(p) for paths in checkpoints.values() for p in paths),
+                             out_dir=str(Path(profile.output_dir) / "sharpness"), data=data,
+                             directions=profile.directions, x=profile.slice_grid, samples=profile.samples,
+                             device=device, quiet=quiet)
+    write_rows(run_sharpness(config), Path(config.out_dir) / "summary.json", Path(config.out_dir) / "summary.csv")
+    return {name: [slices_path(config.out_dir, p) for p in paths] for name, paths in checkpoints.items()}
+
+
+def numbers_of(hessian: HessianOptions) -> dict:
+    """The Hessian settings that decide its numbers (how the products are computed does not)."""
+    return {k: v for k, v in asdict(hessian).items() if k != "keep_graph"}
+
+
+def model_metrics_all(checkpoints: dict[str, list[Path]], profile: StudyProfile, data: str | None, device: str,
+                      quiet: bool) -> dict[str, list[dict]]:
+    """activation → a row per checkpoint: the loss and its standard error on the study's images, dead
+    units, Hessian λmax and trace. Each row is kept in CHECKPOINT_metrics.json, reused while the
+    checkpoint (by SHA-256) and the settings are the same."""
+    out_dir = Path(profile.output_dir) / "checkpoint_metrics"
+    rows: dict[str, list[dict]] = {}
+    for name, paths in checkpoints.items():
+        for path in paths:
+            cache = out_dir / f"{path.stem}_metrics.json"
+            settings = {"checkpoint_sha256": file_sha256(path), "data": data, "samples": profile.samples,
+                        "hessian": numbers_of(profile.hessian)}
+            stored = json.loads(cache.read_text()) if cache.is_file() else {}
+            if stored.get("settings") != settings:
+                config = MetricsConfig(checkpoints=(str(path),), data=data, samples=profile.samples,
+                                       hessian=profile.hessian, dead_units=True, device=device, quiet=quiet)
+                stored = {"settings": settings, "row": run_metrics(config)[0]}
+                with atomic_write(cache) as tmp:
+                    tmp.write_text(json.dumps(stored, indent=1))
+            rows.setdefault(name, []).append(stored["row"])
+    write_rows([r for per in rows.values() for r in per], Path(profile.output_dir) / "checkpoint_metrics.json",
+               Path(profile.output_dir) / "checkpoint_metrics.csv")
+    return rows
+
+
+def headline(findings: Findings, out: Path) -> list[str]:
+    """The short terminal summary: where things are, each activation's width, and the verdicts."""
+    lines = [f"report: {out / 'report.html'}", f"training-path planes: {out / 'report_training_path.html'}",
+             f"figures and tables: {out}/ (findings.json, uncertainty.png, output_landscape.png, sharpness/)"]
+    for row in findings.rows():
+        lines.append(f"  {row['activation']:<11} width at Δ=1 {row['width_1']:.3f} [{row['width_1_low']:.3f}, "
+                     f"{row['width_1_high']:.3f}]  minimum {row['minimum']:.4f}  ({row['width_1_over']})")
+    lines += [f"  {c.measure}: mish vs {c.other}: {c.verdict}" for c in findings.comparisons
+              if c.measure in ("width_1", "minimum")]
+    _, differences = findings.noise().get("width_1", (None, None))
+    if differences is not None:
+        lines.append(f"  noise of the width comparisons: {100 * differences.seed_share:.0f} % from training seeds "
+                     f"({differences.advice} narrow them most)")
+    return lines
+
+
+def estimate_table(findings: Findings) -> EstimateTable:
+    """The per-activation estimates of the report's summary: the primary measures, labelled."""
+    rows = findings.rows()
+    measures = [m for m in REPORT_MEASURES if m in rows[0]]
+    return EstimateTable({m: label(m) for m in measures},
+                         [(display_name(r["activation"], STUDY_ACTIVATIONS[r["activation"]]), r) for r in rows],
+                         rows[0].get("width_1_over", ""))
+
+
+def run_study(profile: str | StudyProfile, data: str | None = None, device: str = "auto",
+              quiet: bool = False, jobs: int = 1) -> list[str]:
+    """Checkpoints (`jobs` trained side by side) → surfaces → slices → findings → figures → reports,
+    skipping what is on disk; returns the terminal summary (`profile` is a name from PROFILES or your
+    own StudyProfile)."""
+    if isinstance(profile, str):
+        require_choice("study profile", profile, tuple(PROFILES))
+        profile = PROFILES[profile]
+    out = Path(profile.output_dir)
+    note = None if profile.name == "paper" else f"{profile.name} profile: low resolution, few directions"
+    options = PlotOptions(formats=("png", "pdf"), width=6.9, vmax=5.0, dpi=200, note=note)
+    checkpoints = train_all(profile, data, device, quiet, jobs)
+    first = [paths[0] for paths in checkpoints.values()]
+    surfaces = surface_all(first, profile, data, device, quiet)
+    rows = run_metrics(MetricsConfig(surfaces=tuple(map(str, surfaces)), metric="train_loss"))
+    write_rows(rows, out / "surface_metrics.json", out / "surface_metrics.csv")
+    plot_comparison(surfaces, out / "comparison_train_loss", options)
+    plot_comparison(surfaces, out / "comparison_test_loss", replace(options, metric="test_loss"))
+    path_surfaces = path_surface_all(first, profile, data, device, quiet)
+    plot_comparison(path_surfaces, out / "comparison_path_train_loss", options)
+    for surface in surfaces + path_surfaces:
+        plot_surface(surface, out / "surfaces", PlotOptions(formats=("png",), vmax=5.0, dpi=200))
+    plot_training_curves([RunPaths.beside(c).log for c in first], out / "training_curves", options)
+    slices = sharpness_all(checkpoints, profile, data, device, quiet)
+    measured = model_metrics_all(checkpoints, profile, data, device, quiet)
+    findings = decide({**slice_values(slices), **checkpoint_values(measured), **metadata_values(checkpoints)})
+    with atomic_write(out / "findings.json") as tmp:
+        tmp.write_text(json.dumps(findings.to_json(), indent=1))
+    with atomic_write(out / "findings.md") as tmp:
+        tmp.write_text(findings_markdown(findings))
+    names = {name: display_name(name, params).replace(" (", "\n(") for name, params in STUDY_ACTIVATIONS.items()}
+    save(uncertainty_figure(findings, ("width_1", "width_0.1", "minimum", "curvature", "hessian_max", "test_acc"),
+                            options, names),
+         out / "uncertainty", options)
+    plain = {name: {k: v for k, v in params.items() if k != "impl"} for name, params in STUDY_ACTIVATIONS.items()}
+    run_output_landscape(plain, out, profile.output_seeds, profile.output_resolution, options=options)
+    write_report(path_surfaces, out / "report_training_path.html", title=f"{TITLE}: planes of the training paths")
+    write_report(surfaces, out / "report.html", title=TITLE,
+                 figures=[out / "uncertainty.png", out / "output_landscape.png"],
+                 estimates=estimate_table(findings))
+    return headline(findings, out)

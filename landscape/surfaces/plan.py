@@ -1,0 +1,310 @@
+"""`landscape surface`: checkpoint (or your model) → model → directions → grid evaluation → HDF5, resumable.
+
+Stage: orchestration of one surface. `plan_surface` resolves everything that decides the
+numbers once (grid, model, evaluation sets, directions and their provenance, the header);
+`execute` sweeps the pending points of the plan's file, shared among torchrun ranks, and
+flushes them as it goes. `run_surface(config)` is the two in a row.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from landscape.errors import LandscapeError, require_choice, require_number
+from landscape.evaluation.contract import checked_model
+from landscape.evaluation.evaluate import EvalSet, load_eval_set
+from landscape.evaluation.options import EvalOptions, choose_batch_size
+from landscape.files import file_sha256, require_writable_folder
+from landscape.geometry.directions import (
+    Direction,
+    DirectionOptions,
+    check_compatible,
+    cosine,
+    direction_sha256,
+    model_entries,
+    random_directions,
+    require_length,
+    target_direction,
+    trajectory_pca,
+)
+from landscape.geometry.grid import Axis, Grid, SliceGrid, auto_points, fit_axes, is_auto, require_covers
+from landscape.runtime import Ranks, library_versions, resolve_device
+from landscape.sources.checkpoint import ModelSpec, load_model, model_from, read_checkpoint
+from landscape.sources.data import SPLITS
+from landscape.sources.datasets import DatasetSpec, require_own_data
+from landscape.storage.schema import SurfaceHeader, direction_names
+from landscape.storage.surface_file import read_directions, read_header
+
+
+@dataclass(frozen=True)
+class SurfaceConfig:
+    """Everything `landscape surface` needs; defaults match the CLI's. `checkpoint` is a landscape
+    checkpoint, or with `model.factory` the weights file of your own model; `data` is where the
+    `dataset` lives (default: CIFAR-10)."""
+
+    checkpoint: str
+    out: str
+    data: str | None = None
+    model: ModelSpec = field(default_factory=ModelSpec)
+    dataset: DatasetSpec = field(default_factory=DatasetSpec)
+    x: str = "-1:1:51"
+    y: str | None = None
+    splits: tuple[str, ...] = ("train",)
+    samples: int | None = 1000  # per split; None: the whole split
+    data_seed: int = 0
+    directions: DirectionOptions = field(default_factory=DirectionOptions)
+    target: str | None = None
+    directions_file: str | None = None
+    trajectory: str | None = None
+    slices: int = 0  # > 0: that many independent 1-D slices along x instead of a plane (`landscape sharpness`)
+    store_directions: bool = True  # False (random directions only): their seed and checksums, not the tensors
+    eval: EvalOptions = field(default_factory=EvalOptions)
+    device: str = "auto"
+    force: bool = False
+    flush_seconds: float = 5.0
+    quiet: bool = False
+
+    def __post_init__(self):
+        for split in self.splits:
+            require_choice("split", split, SPLITS)
+        require_number("--flush-seconds", self.flush_seconds, 0)
+        for flag, spec in (("--x", self.x), ("--y", self.y)):
+            if spec is not None and not spec.strip():
+                raise LandscapeError(f"{flag} is empty; give START:STOP:NUM (e.g. -1:1:51)" +
+                                     (" or leave --y out for a 1-D surface" if flag == "--y" else ""))
+        if self.target and self.y:
+            raise LandscapeError("--target gives one direction (an interpolation); drop --y or --target")
+        given = [flag for flag, value in (("--target", self.target), ("--directions", self.directions_file),
+                                          ("--trajectory", self.trajectory)) if value]
+        if len(given) > 1:
+            raise LandscapeError(f"{' and '.join(given)} each give the directions; use one")
+        if self.slices < 0:
+            raise LandscapeError(f"the number of slices must be positive; got {self.slices}")
+        if self.slices and (self.y or given):
+            raise LandscapeError("slices are 1-D along their own random directions: no --y, --target, "
+                                 "--directions or --trajectory")
+        if not self.store_directions and given:
+            raise LandscapeError("only random directions can be drawn again from their seed: keep storing "
+                                 "directions with --target, --directions or --trajectory")
+        if self.trajectory and not self.y:
+            raise LandscapeError("--trajectory gives a plane of two directions; add --y")
+        if (is_auto(self.x) or is_auto(self.y)) and not (self.trajectory and is_auto(self.x) and is_auto(self.y)):
+            raise LandscapeError("--x/--y auto:NUM fit the grid to a training path: give both, with --trajectory")
+
+
+@dataclass(frozen=True)
+class DirectionSource:
+    """The directions of a run, the header fields that say where they came from, and the training
+    path's (α, β) coordinates when they are its principal axes."""
+
+    directions: list[Direction]
+    provenance: dict
+    trajectory: np.ndarray | None = None
+
+
+def snapshot_files(folder: str) -> list[Path]:
+    """The checkpoints of a snapshot folder (`train --save-every`), in name (epoch) order."""
+    path = Path(folder)
+    if not path.is_dir():
+        raise LandscapeError(f"--trajectory {folder} is not a folder of snapshots (train with --save-every K)")
+    return sorted(path.glob("*.pt"))
+
+
+def path_plane(snapshot_dir: str, model: nn.Module, options: DirectionOptions) -> DirectionSource:
+    """Directions x, y = the top principal axes of the training path from snapshot_dir to `model`."""
+    files = snapshot_files(snapshot_dir)
+    if len(files) < 3:
+        raise LandscapeError(f"--trajectory {snapshot_dir} holds {len(files)} snapshot(s); a path plane needs at "
+                             f"least 3 (train with a smaller --save-every)")
+    snapshots = [read_checkpoint(f) for f in files]
+    entries = [model_entries(model_from(s), options.dir_type) for s in snapshots]
+    try:
+        plane = trajectory_pca(model_entries(model, options.dir_type), entries, options.ignore_biasbn)
+    except LandscapeError as e:
+        raise LandscapeError(f"--trajectory {snapshot_dir}: {e}") from None
+    provenance = {"direction_source": "pca", "trajectory": snapshot_dir,
+                  "trajectory_sha256": hashlib.sha256("".join(s.sha256 for s in snapshots).encode()).hexdigest(),
+                  "trajectory_snapshots": tuple(s.path.name for s in snapshots),
+                  "explained_variance": tuple(plane.explained_variance)}
+    return DirectionSource(plane.directions, provenance, plane.coordinates)
+
+
+def plan_directions(config: SurfaceConfig, model: nn.Module, count: int) -> DirectionSource:
+    """The directions for this run and the header fields that describe where they came from."""
+    if config.trajectory:
+        return path_plane(config.trajectory, model, config.directions)
+    if config.directions_file:
+        directions = directions_of(config.directions_file, model)[:count]
+        if len(directions) < count:
+            raise LandscapeError(f"{config.directions_file} holds {len(directions)} direction(s); "
+                                 f"this grid needs {count}")
+        return DirectionSource(directions, {"direction_source": "file", "directions_file": config.directions_file,
+                                            "directions_file_sha256": file_sha256(config.directions_file)})
+    if config.target:
+        target = load_model(config.target, config.model).model
+        return DirectionSource([target_direction(model, target, config.directions.dir_type)], {
+            "direction_source": "target", "target": config.target, "target_sha256": file_sha256(config.target)})
+    return DirectionSource(random_directions(model, config.directions, count), {"direction_source": "random"})
+
+
+def directions_of(path: str, model: nn.Module) -> list[Direction]:
+    """The directions of a surface file: as stored, or, for a file that keeps only their seed and
+    checksums, drawn again against `model` and checked against the checksums."""
+    header = read_header(path)
+    if header.directions_stored:
+        return read_directions(path)
+    options = DirectionOptions(norm=header.direction_norm, ignore_biasbn=header.direction_ignore == "biasbn",
+                               dir_type=header.direction_type, seed=header.direction_seed,
+                               orthogonalize=header.orthogonalized)
+    directions = random_directions(model, options, len(header.direction_sha256))
+    if tuple(direction_sha256(d) for d in directions) != header.direction_sha256:
+        raise LandscapeError(f"{path} stores only the seed of its directions, and drawing them again against this "
+                             f"model does not give them back (they were drawn for {header.checkpoint}); use that "
+                             f"checkpoint")
+    return directions
+
+
+def plan_grid(config: SurfaceConfig, trajectory: np.ndarray | None) -> Grid | SliceGrid:
+    """The grid from --x/--y; 'auto:NUM' axes are fitted to the training path with a 10 % margin."""
+    if config.slices:
+        return SliceGrid(Axis.parse(config.x), config.slices)
+    if is_auto(config.x):
+        return fit_axes(trajectory, (auto_points(config.x), auto_points(config.y)))
+    grid = Grid.parse(config.x, config.y)
+    if trajectory is not None:
+        require_covers(grid, trajectory)
+    return grid
+
+
+def fingerprint(config: SurfaceConfig, grid: Grid | SliceGrid, model_sha: str, provenance: dict,
+                data_sha: str) -> dict:
+    """The settings that decide the numbers (JSON-normalised): a resumed run must match them exactly.
+    Settings added after the first files were written appear only when they differ from their
+    defaults, so those files stay resumable."""
+    added = {"slices": config.slices or None,
+             "model": {k: v for k, v in dataclasses.asdict(config.model).items() if k != "output_key" or v}
+             if config.model.factory else None,
+             "dataset": None if config.dataset.is_default else dataclasses.asdict(config.dataset)}
+    evaluation = {"batch_size": config.eval.batch_size, "precision": config.eval.precision,
+                  **({} if config.eval.loss == "cross_entropy" else {"loss": config.eval.loss})}
+    settings = {**{k: v for k, v in added.items() if v is not None}, "checkpoint_sha256": model_sha,
+                "grid": [str(grid.x), str(grid.y) if grid.y else None],
+                "splits": list(config.splits), "samples": config.samples, "data_seed": config.data_seed,
+                "data_sha256": data_sha, "directions": dataclasses.asdict(config.directions), "eval": evaluation,
+                **{k: v for k, v in provenance.items() if k.endswith("sha256") or k == "direction_source"}}
+    return json.loads(json.dumps(settings))
+
+
+def same_settings(existing: dict | None, planned: dict) -> bool:
+    """Whether a file's stored fingerprint allows resuming the planned run. Files written before the
+    data were identified by content hold no data_sha256; for them the rest must match."""
+    if existing is None:
+        return False
+    if "data_sha256" not in existing:
+        planned = {k: v for k, v in planned.items() if k != "data_sha256"}
+    return existing == planned
+
+
+def flat_settings(settings: dict, prefix: str = "") -> dict:
+    """Nested settings as one level of dotted keys ("eval.batch_size")."""
+    out = {}
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            out.update(flat_settings(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def settings_difference(existing: dict, planned: dict) -> list[str]:
+    """Each setting a file was made with that this run would change, with both values."""
+    def shown(value):
+        return f"{value[:12]}…" if isinstance(value, str) and len(value) == 64 else json.dumps(value)
+    old, new = flat_settings(existing), flat_settings(planned)
+    return [f"{key}: file {shown(old.get(key))}, now {shown(new.get(key))}"
+            for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
+
+
+@dataclass(frozen=True)
+class SurfacePlan:
+    """A surface resolved and ready to evaluate: every input read once, nothing computed yet."""
+
+    config: SurfaceConfig
+    grid: Grid | SliceGrid
+    model: nn.Module  # on the evaluation device, at the checkpoint's weights
+    sets: list[EvalSet]
+    directions: list[Direction]
+    trajectory: np.ndarray | None
+    header: SurfaceHeader
+
+
+def plan_surface(config: SurfaceConfig, ranks: Ranks = Ranks(), device: torch.device | None = None) -> SurfacePlan:
+    """Read the checkpoint (hashing the same bytes), the data and the directions; fix the grid and
+    the header. Deterministic, so every torchrun rank plans the same surface by itself."""
+    require_writable_folder(config.out, "--out")
+    device = device or resolve_device(config.device)
+    loaded = load_model(config.checkpoint, config.model)
+    require_own_data(loaded.metadata, config.dataset, config.checkpoint)
+    sets = [load_eval_set(config.data, split, config.samples, config.data_seed, device, config.quiet, config.dataset)
+            for split in config.splits]
+    model = checked_model(loaded.model.to(device, memory_format=torch.channels_last), sets, config.eval.loss,
+                          config.model.output_key)
+    data_sha = hashlib.sha256("".join(s.sha256 for s in sets).encode()).hexdigest()
+    config = config_with_batch_size(config, model, sets[0], ranks)
+    count = config.slices or (1 if config.y is None else 2)
+    source = plan_directions(config, model, count)
+    entries = model_entries(model, config.directions.dir_type)
+    for name, direction in zip(direction_names("slices" if config.slices else "plane", count),
+                               source.directions):
+        check_compatible(entries, direction, f"direction {name}")  # before any file is written
+        require_length(direction, f"direction {name}")
+    grid = plan_grid(config, source.trajectory)
+    meta, options = loaded.metadata, config.directions
+    header = SurfaceHeader(
+        layout="slices" if config.slices else "plane", checkpoint=str(config.checkpoint),
+        checkpoint_sha256=loaded.sha256,
+        architecture=meta.get("architecture"), depth=meta.get("depth"), activation=meta.get("activation"),
+        activation_params=meta.get("activation_params", {}), checkpoint_test_acc=meta.get("test_acc"),
+        checkpoint_test_loss=meta.get("test_loss"), model_factory=meta.get("model_factory"),
+        model_args=meta.get("model_args", {}), direction_norm=options.norm,
+        direction_ignore="biasbn" if options.ignore_biasbn else "none", direction_type=options.dir_type,
+        direction_seed=options.seed, orthogonalized=options.orthogonalize,
+        cosine_xy=cosine(*source.directions) if count == 2 else None,
+        direction_sha256=tuple(direction_sha256(d) for d in source.directions),
+        directions_stored=config.store_directions, **source.provenance,
+        data_source=sets[0].source, dataset=config.dataset.name, data_sha256=data_sha,
+        normalization_mean=sets[0].mean or (), normalization_std=sets[0].std or (),
+        image_size=config.dataset.image_size,
+        splits=tuple(config.splits), samples=len(sets[0].labels), data_seed=config.data_seed,
+        grid_x=str(grid.x), grid_y=str(grid.y) if grid.y else None, precision=config.eval.precision,
+        loss=config.eval.loss,
+        batch_size=config.eval.batch_size, device=str(device), world_size=ranks.world, versions=library_versions(),
+        fingerprint=fingerprint(config, grid, loaded.sha256, source.provenance, data_sha))
+    return SurfacePlan(config, grid, model, sets, source.directions, source.trajectory, header)
+
+
+def config_with_batch_size(config: SurfaceConfig, model: nn.Module, eval_set: EvalSet, ranks: Ranks) -> SurfaceConfig:
+    """`config` with --batch-size auto resolved: the batch size of the file being resumed, else the
+    fastest on this device as rank 0 measures it (every rank takes rank 0's)."""
+    if config.eval.batch_size is not None:
+        return config
+    size = None
+    if Path(config.out).is_file() and not config.force:
+        with contextlib.suppress(LandscapeError):
+            size = read_header(config.out).batch_size
+    if size is None:
+        size = choose_batch_size(model, eval_set, config.eval) if ranks.is_writer else 0
+        if ranks.world > 1:
+            box = [size]
+            dist.broadcast_object_list(box, src=0)
+            size = box[0]
+    return dataclasses.replace(config, eval=dataclasses.replace(config.eval, batch_size=size))

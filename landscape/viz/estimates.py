@@ -1,0 +1,25 @@
+"""Figures of studies rather than of one surface: training curves, the output landscapes of
+random networks, each comparison's uncertainty (means, intervals and the individual values), and
+the depth study's accuracy, training curves and layer-by-layer diagnostics against depth.
+
+Stage: results → figures, with the same style, sizes and atomic saving as `plots`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from landscape.metrics.stats import Estimate
+
+
+def draw_estimates(ax, values: dict[str, np.ndarray], estimates: dict[str, Estimate],
+                   names: dict[str, str] | None = None) -> None:
+    """Per group: the individual values as dots, the mean as a bar and its 95 % interval as a line;
+    groups labelled by `names` (a reader's name per key) where given."""
+    for i, (name, vals) in enumerate(values.items()):
+        jitter = np.linspace(-0.15, 0.15, len(vals)) if len(vals) > 1 else np.zeros(1)
+        ax.plot(i + jitter, vals, "o", ms=2.5, alpha=0.5, color="tab:gray")
+        e = estimates[name]
+        ax.errorbar([i + 0.3], [e.mean], yerr=[[e.mean - e.low], [e.high - e.mean]], fmt="s", ms=4, capsize=3,
+                    color="tab:blue")
+    ax.set_xticks(range(len(values)), [(names or {}).get(name, name) for name in values])
+    ax.set_xlim(-0.5, len(values) - 0.3)

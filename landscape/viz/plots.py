@@ -1,0 +1,278 @@
+"""Static figures from surface files (matplotlib): contours, heat maps, 3-D, 1-D curves,
+side-by-side comparisons with shared levels, and ParaView export.
+
+Stage: HDF5 → figures. Reads surfaces through `storage` only; never computes a surface.
+Figures are written to temporary names and renamed, so a failure leaves no partial file.
+Figures are plain `matplotlib.figure.Figure` objects rendered by the file format's own
+canvas: no pyplot, no backend chosen, nothing changed for the caller's process.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+from matplotlib import colors, ticker
+from matplotlib.figure import Figure
+
+from landscape.errors import LandscapeError, require_choice, require_number
+from landscape.files import atomic_write
+from landscape.metrics.surface import finite_values
+from landscape.storage.schema import Surface
+from landscape.storage.surface_file import read_surface
+
+KINDS_2D = ("contour", "filled", "heatmap", "surface3d")
+
+
+FORMATS = ("png", "pdf", "svg")
+
+
+STYLE = {"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "xtick.labelsize": 7, "ytick.labelsize": 7,
+         "legend.fontsize": 7, "font.family": "DejaVu Sans", "axes.linewidth": 0.6, "lines.linewidth": 1.2,
+         "figure.constrained_layout.use": True}  # exact --width: no bbox="tight" cropping
+
+
+@dataclass(frozen=True)
+class PlotOptions:
+    """What to draw and how; sizes in inches (single column ≈ 3.3, double ≈ 6.9)."""
+
+    metric: str = "train_loss"
+    kinds: tuple[str, ...] = KINDS_2D
+    levels: int = 30
+    vmin: float | None = None
+    vmax: float | None = None
+    log: bool = False
+    formats: tuple[str, ...] = ("png",)
+    dpi: int = 300
+    width: float = 3.3
+    note: str | None = None  # a line above comparison figures, e.g. which study profile made them
+    partial: bool = False  # draw unfinished surfaces too (their titles say "partial: N of M points")
+
+    def __post_init__(self):
+        for kind in self.kinds:
+            require_choice("plot kind", kind, KINDS_2D)
+        if not self.formats:
+            raise LandscapeError(f"--format needs at least one of {', '.join(FORMATS)}")
+        for fmt in self.formats:
+            require_choice("format", fmt, FORMATS)
+        if self.levels < 2:
+            raise LandscapeError(f"--levels must be at least 2; got {self.levels}")
+        require_number("--dpi", self.dpi, 10, 2400)
+        require_number("--width", self.width, 0.5, 40)
+        for flag, value in (("--vmin", self.vmin), ("--vmax", self.vmax)):
+            if value is not None:
+                require_number(flag, value)
+        if self.vmin is not None and self.vmax is not None and self.vmin >= self.vmax:
+            raise LandscapeError(f"--vmin ({self.vmin}) must be below --vmax ({self.vmax})")
+
+
+def load_for_plot(path: str | Path, metric: str, partial: bool = False) -> tuple[Surface, np.ma.MaskedArray]:
+    """A surface and its metric as a masked array (pending points masked), checked for use: an
+    unfinished one only with `partial`."""
+    surface = read_surface(path).require_complete(partial)
+    return surface, np.ma.masked_invalid(finite_values(surface, metric))
+
+
+def axis_label(axis: str, surface: Surface) -> str:
+    symbol = "α" if axis == "x" else "β"
+    source = surface.header.direction_source
+    if source == "target":
+        return f"{symbol} (interpolation towards target)"
+    if source == "pca":
+        index = 0 if axis == "x" else 1
+        share = (surface.header.explained_variance or (np.nan, np.nan))[index]
+        return f"{symbol} (training path PC{index + 1}, {100 * share:.0f}% of its variance)"
+    norm = surface.header.direction_norm
+    return f"{symbol} ({norm}-normalised direction {1 if axis == 'x' else 2})"
+
+
+def metric_label(metric: str, log: bool = False) -> str:
+    split, kind = metric.rsplit("_", 1)
+    text = f"{split} {'loss' if kind == 'loss' else 'accuracy'}"
+    return f"log10 {text}" if log else text
+
+
+def surface_title(surface: Surface) -> str:
+    """The model as a reader names it ('Leaky ReLU (slope 0.3)'), with its test accuracy if known."""
+    title, acc = surface.header.title.replace("$", r"\$"), surface.header.checkpoint_test_acc  # no mathtext
+    title = f"{title}, test acc {100 * acc:.1f}%" if isinstance(acc, (int, float)) else title
+    return f"{title} ({surface.partial_note})" if surface.partial_note else title
+
+
+def is_loss(metric: str) -> bool:
+    return metric.endswith("_loss")
+
+
+def contour_levels(values: list[np.ma.MaskedArray], options: PlotOptions) -> np.ndarray:
+    """One set of levels for every panel, from vmin/vmax or the joint range of the data. Losses
+    get levels spaced geometrically above the lowest value (0.01 above it, then by a constant
+    factor up to the top), so the basin, where the width differences live, gets most of them;
+    --log spaces them geometrically in the value itself; accuracies are spaced linearly."""
+    lo = options.vmin if options.vmin is not None else min(float(v.min()) for v in values)
+    hi = options.vmax if options.vmax is not None else max(float(v.max()) for v in values)
+    if lo >= hi and (options.vmin is not None or options.vmax is not None):
+        raise LandscapeError(f"the colour range would run from {lo:.4g} up to {hi:.4g}: --vmin must be below the "
+                             f"data's largest value and --vmax above its smallest")
+    if options.log:
+        lo, hi = max(lo, 1e-12), max(hi, 1e-12 * 10)
+        return np.geomspace(lo, hi, options.levels)
+    span = hi - lo
+    if is_loss(options.metric) and span > 0.1:
+        return lo + np.concatenate([[0.0], np.geomspace(0.01, span, options.levels - 1)])
+    return np.linspace(lo, hi if hi > lo else lo + 1e-12, options.levels)
+
+
+def clipping(values: list[np.ma.MaskedArray], levels: np.ndarray) -> str:
+    """matplotlib's `extend`: which ends of the levels the data pass (drawn as arrows on the colour bar)."""
+    tolerance = 1e-9 * max(1.0, abs(levels[-1]))
+    above = any(float(v.max()) > levels[-1] + tolerance for v in values)
+    below = any(float(v.min()) < levels[0] - tolerance for v in values)
+    return {(True, True): "both", (True, False): "max", (False, True): "min"}.get((above, below), "neither")
+
+
+def colourbar_ticks(levels: np.ndarray, options: PlotOptions) -> list[float]:
+    """Round ticks inside the levels' range (none on the extension arrows): 1-2-5 steps where the
+    levels are spaced geometrically, about six evenly spaced ones otherwise."""
+    lo, hi = levels[0], levels[-1]
+    if options.log or (is_loss(options.metric) and not np.allclose(np.diff(levels), np.diff(levels)[0])):
+        decades = range(int(np.floor(np.log10(max(lo, 1e-12)))), int(np.ceil(np.log10(hi))) + 1)
+        for mantissas in ((1, 2, 5), (1, 1.5, 2, 3, 5, 7)):  # finer steps where the range is short
+            ticks = [m * 10.0 ** e for e in decades for m in mantissas if lo < m * 10.0 ** e <= hi]
+            if len(ticks) >= 3:
+                break
+        return ticks if len(ticks) <= 8 else ticks[::2]
+    return [t for t in ticker.MaxNLocator(6).tick_values(lo, hi) if lo <= t <= hi]
+
+
+def colour_norm(levels: np.ndarray, extend: str = "neither") -> colors.Normalize:
+    """Each band between two levels gets its own colour, evenly spread over the colour map whatever
+    the levels' spacing; the arrows of a clipped end get the map's end colours."""
+    return colors.BoundaryNorm(levels, ncolors=256, extend=extend)
+
+
+# no creation date in the file and fixed SVG element ids: the same figure gives the same bytes, so
+# redrawing a finished study leaves its committed figures unchanged
+UNDATED = {"pdf": {"CreationDate": None}, "svg": {"Date": None}}
+
+
+def save(fig: Figure, stem: Path, options: PlotOptions) -> list[Path]:
+    """Write `fig` in every requested format atomically; returns the paths."""
+    written = []
+    for fmt in options.formats:
+        path = stem.with_name(f"{stem.name}.{fmt}")
+        with atomic_write(path) as tmp, matplotlib.rc_context({"svg.hashsalt": "landscape"}):
+            fig.savefig(tmp, format=fmt, dpi=options.dpi, metadata=UNDATED.get(fmt))
+        written.append(path)
+    return written
+
+
+def draw_trajectory(ax, surface: Surface) -> None:
+    """The optimisation path, where the file carries one ([n, 2] coordinates in /trajectory): its
+    snapshots as dots, the first one marked with its file name's epoch, the final model (the origin)
+    as a star."""
+    path = surface.trajectory
+    if path is None:
+        return
+    ax.plot(path[:, 0], path[:, 1], "o-", color="crimson", ms=2, lw=0.8)
+    names = surface.header.trajectory_snapshots
+    digits = "".join(c for c in Path(names[0]).stem if c.isdigit()) if names else ""
+    ax.annotate(f"epoch {int(digits)}" if digits else "start", path[0], xytext=(3, 3), textcoords="offset points",
+                fontsize=6, color="crimson")
+    ax.plot(0, 0, marker="*", color="white", mec="crimson", ms=7, ls="none")
+
+
+def draw_basin_lines(ax, surface: Surface, z: np.ma.MaskedArray, deltas=(0.1, 0.5, 1.0)) -> None:
+    """White contour lines at this panel's own minimum + Δ: the sublevel sets whose widths are reported."""
+    bottom = float(z.min())
+    ax.contour(surface.x, surface.y, z, levels=[bottom + d for d in deltas], colors="white", linewidths=0.5)
+
+
+def draw_2d(ax, kind: str, surface: Surface, z: np.ma.MaskedArray, levels: np.ndarray, options: PlotOptions,
+            extend: str = "neither"):
+    """One 2-D view of z [iy, ix] on `ax`; returns the mappable for a colour bar."""
+    norm = colour_norm(levels, extend)
+    if kind == "contour":
+        mappable = ax.contour(surface.x, surface.y, z, levels=levels, norm=norm, cmap="viridis", linewidths=0.6)
+        ax.clabel(mappable, mappable.levels[::max(1, len(levels) // 6)], inline=True, fontsize=6, fmt="%.3g")
+    elif kind == "filled":
+        mappable = ax.contourf(surface.x, surface.y, z, levels=levels, norm=norm, cmap="viridis", extend=extend)
+    else:
+        mappable = ax.pcolormesh(surface.x, surface.y, z, norm=norm, cmap="viridis", shading="nearest")
+    ax.set_aspect("auto")
+    draw_trajectory(ax, surface)
+    return mappable
+
+
+def plot_2d(surface: Surface, z: np.ma.MaskedArray, kind: str, options: PlotOptions) -> Figure:
+    levels = contour_levels([z], options)
+    extend = clipping([z], levels)
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(options.width, options.width * 0.8))
+        if kind == "surface3d":
+            ax = fig.add_subplot(projection="3d")  # Axes3D(fig) draws nothing on current matplotlib
+            X, Y = np.meshgrid(surface.x, surface.y)
+            shown = np.log10(np.clip(z.filled(np.nan), 1e-12, None)) if options.log else z.filled(np.nan)
+            top = np.log10(levels[-1]) if options.log else levels[-1]
+            ax.plot_surface(X, Y, np.clip(shown, None, top), cmap="viridis", linewidth=0, antialiased=True,
+                            rcount=200, ccount=200)
+            ax.set_zlabel(metric_label(options.metric, options.log))
+            ax.set_xlabel("α")
+            ax.set_ylabel("β")
+            clipped = extend in ("max", "both")
+            ax.set_title(surface_title(surface) + (f"\n(flat top: clipped at {levels[-1]:.3g})" if clipped else ""))
+            return fig
+        ax = fig.subplots()
+        mappable = draw_2d(ax, kind, surface, z, levels, options, extend)
+        fig.colorbar(mappable, ax=ax, label=metric_label(options.metric), ticks=colourbar_ticks(levels, options),
+                     extend=extend if kind != "contour" else "neither")
+        ax.set_xlabel(axis_label("x", surface))
+        ax.set_ylabel(axis_label("y", surface))
+        ax.set_title(surface_title(surface))
+    return fig
+
+
+def plot_1d(surface: Surface, options: PlotOptions) -> Figure:
+    """Loss (left axis) and accuracy (right axis) against α, every split in the file."""
+    splits = sorted({name.rsplit("_", 1)[0] for name in surface.values})
+    styles = {"train": "-", "test": "--"}
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(options.width, options.width * 0.7))
+        ax = fig.subplots()
+        twin = ax.twinx()
+        mask = ~surface.done
+        for split in splits:
+            loss = np.ma.masked_array(surface.values[f"{split}_loss"], mask)
+            acc = np.ma.masked_array(surface.values[f"{split}_acc"], mask)
+            ax.plot(surface.x, loss, styles.get(split, "-"), color="tab:blue", label=f"{split} loss")
+            twin.plot(surface.x, 100 * acc, styles.get(split, "-"), color="tab:red", label=f"{split} accuracy")
+        if options.log:
+            ax.set_yscale("log")
+        ax.set_xlabel(axis_label("x", surface))
+        ax.set_ylabel("loss", color="tab:blue")
+        twin.set_ylabel("accuracy (%)", color="tab:red")
+        lines = ax.get_lines() + twin.get_lines()
+        ax.legend(lines, [line.get_label() for line in lines], loc="upper center", frameon=False, ncol=2)
+        ax.set_title(surface_title(surface))
+    return fig
+
+
+def plot_surface(path: str | Path, out_dir: str | Path, options: PlotOptions = PlotOptions(),
+                 kinds_given: bool = False) -> list[Path]:
+    """Every figure for one surface file; returns the files written."""
+    surface, z = load_for_plot(path, options.metric, options.partial)
+    stem = Path(out_dir) / f"{Path(path).stem}_{options.metric}"
+    if surface.ndim == 1:
+        if kinds_given:
+            raise LandscapeError(f"{path} is a 1-D surface; --kinds {','.join(options.kinds)} needs a 2-D one")
+        return save(plot_1d(surface, options), stem, options)
+    figures = [(kind, plot_2d(surface, z, kind, options)) for kind in options.kinds]
+    return [p for kind, fig in figures for p in save(fig, stem.with_name(f"{stem.name}_{kind}"), options)]
+
+
+def check_plottable(paths: list[str | Path], options: PlotOptions, kinds_given: bool = False) -> None:
+    """Raise before anything is drawn if any file cannot give the requested figures."""
+    for path in paths:
+        surface, _ = load_for_plot(path, options.metric, options.partial)
+        if surface.ndim == 1 and kinds_given:
+            raise LandscapeError(f"{path} is a 1-D surface; --kinds {','.join(options.kinds)} needs a 2-D one")

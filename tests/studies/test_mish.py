@@ -1,0 +1,87 @@
+import json
+
+import h5py
+
+from landscape import load_checkpoint
+from landscape.metrics.model import HessianOptions
+from landscape.studies.mish import STUDY_ACTIVATIONS, StudyProfile, run_study
+
+
+def test_study_end_to_end_on_tiny_data(tmp_path, image_folder):
+    """Training (two seeds) → checkpoints → surfaces → slices → findings → figures → reports."""
+    profile = StudyProfile(name="test", train=True, seeds=(0, 1), epochs=2, train_samples=20, grid="-1:1:3",
+                           samples=10, checkpoint_dir=str(tmp_path / "ck"), output_dir=str(tmp_path / "out"),
+                           save_every=1, path_points=3, directions=3, slice_grid="-1:1:5", output_seeds=3,
+                           output_resolution=20, hessian=HessianOptions(top_k=1, trace_samples=3, iterations=3,
+                                                                        samples=20))
+    summary = run_study(profile, data=str(image_folder), device="cpu", quiet=True)
+    out = tmp_path / "out"
+    assert summary[0].startswith("report: ") and len(summary) < 20 and max(map(len, summary[3:])) < 120
+    assert any(line.strip().startswith("mish ") and "2 seeds × 3 directions" in line for line in summary)
+    assert any(line.strip().startswith("noise of the width comparisons: ") for line in summary)
+    assert "leaky_relu" in (out / "report.html").read_text()
+    path_report = (out / "report_training_path.html").read_text()
+    assert "resnet20_mish_path.h5" in path_report and "explained_variance" in path_report
+    for name in STUDY_ACTIVATIONS:
+        _, meta = load_checkpoint(tmp_path / "ck" / f"resnet20_{name}.pt")
+        assert meta["activation"] == name and meta["recipe"]["precision"] == "fp32"
+        _, seed1 = load_checkpoint(tmp_path / "ck" / "seeds" / f"resnet20_{name}_seed1.pt")
+        assert seed1["recipe"] == {**meta["recipe"], "seed": 1, "save_every": 0}
+        with h5py.File(out / "surfaces" / f"resnet20_{name}.h5") as f:
+            assert f.attrs["complete"] and f["test_loss"].shape == (3, 3) and "metrics" in f
+        with h5py.File(out / "surfaces" / f"resnet20_{name}_path.h5") as f:
+            path, x, y = f["trajectory"][()], f["xcoordinates"][()], f["ycoordinates"][()]
+            assert f.attrs["complete"] and f.attrs["direction_source"] == "pca" and path.shape == (3, 2)
+            assert x.min() < path[:, 0].min() and path[:, 0].max() < x.max()  # the grid is fitted to the path
+            assert y.min() < path[:, 1].min() and path[:, 1].max() < y.max()
+        with h5py.File(out / "sharpness" / f"resnet20_{name}_seed1_slices.h5") as f:
+            assert f.attrs["layout"] == "slices" and f["train_loss"].shape == (3, 5)
+    findings = json.loads((out / "findings.json").read_text())
+    assert [r["activation"] for r in findings["rows"]] == list(STUDY_ACTIVATIONS)
+    assert {c["other"] for c in findings["comparisons"]} == {"relu", "leaky_relu", "swish"}
+    assert all(c["verdict"] in ("supported", "contradicted", "inconclusive") for c in findings["comparisons"])
+    table = (out / "findings.md").read_text().splitlines()
+    assert table[0].startswith("| activation |") and "| basin width at Δ = 1 (wider) |" in table[0]
+    assert len(table) > 6
+    assert any(line.startswith("| basin width at Δ = 1 (wider) | ") for line in table)  # the noise table
+    assert findings["noise"]["width_1"]["differences"]["seeds"] == 2
+    assert any(line.startswith("- basin width at Δ = 1 (wider): mish − relu = ") for line in table)
+    by_activation = {r["activation"]: r for r in findings["rows"]}
+    assert by_activation["mish"]["hessian_max_over"] == "2 seeds" and by_activation["relu"]["dead_units"] >= 0
+    metrics = json.loads((out / "checkpoint_metrics.json").read_text())
+    assert len(metrics) == 8 and all(r["hessian_images"] == 20 and "hessian_trace_ci95" in r for r in metrics)
+    assert any(line.startswith("- Hessian λmax (flatter): mish − relu = ") for line in table)
+    rows = json.loads((out / "surface_metrics.json").read_text())
+    assert [r["activation"] for r in rows] == list(STUDY_ACTIVATIONS)
+    for name in ("comparison_train_loss.png", "comparison_test_loss.pdf", "comparison_path_train_loss.png",
+                 "training_curves.png", "surfaces/resnet20_mish_path_train_loss_contour.png", "uncertainty.png",
+                 "output_landscape.png", "output_landscape.json", "sharpness/summary.csv"):
+        assert (out / name).stat().st_size > 200, name
+
+
+def test_checkpoint_metrics_are_reused_unless_a_setting_of_the_numbers_changes(tmp_path, image_folder, monkeypatch):
+    from dataclasses import replace
+
+    from landscape import activation_factory, resnet, save_checkpoint
+    from landscape.sources.checkpoint import model_metadata
+    from landscape.studies import mish as study
+
+    checkpoint = save_checkpoint(tmp_path / "tiny.pt", resnet(8, activation_factory("relu")),
+                                 model_metadata(8, "relu", {}))
+
+    profile = StudyProfile(name="test", train=False, seeds=(0,), epochs=2, train_samples=20, grid="-1:1:3",
+                           samples=10, checkpoint_dir=str(tmp_path / "ck"), output_dir=str(tmp_path / "out"),
+                           save_every=0, path_points=3, directions=2, slice_grid="-1:1:5", output_seeds=2,
+                           output_resolution=20, hessian=HessianOptions(top_k=1, trace_samples=2, iterations=2,
+                                                                        samples=10))
+    calls = []
+    measured = study.run_metrics
+    monkeypatch.setattr(study, "run_metrics", lambda config: calls.append(config) or measured(config))
+    checkpoints = {"relu": [checkpoint]}
+    first = study.model_metrics_all(checkpoints, profile, str(image_folder), "cpu", True)
+    low_memory = replace(profile, hessian=replace(profile.hessian, keep_graph=False))  # the same numbers
+    assert study.model_metrics_all(checkpoints, low_memory, str(image_folder), "cpu", True) == first
+    assert len(calls) == 1
+    more = replace(profile, hessian=replace(profile.hessian, trace_samples=3))  # other numbers: measured again
+    study.model_metrics_all(checkpoints, more, str(image_folder), "cpu", True)
+    assert len(calls) == 2
