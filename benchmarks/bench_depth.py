@@ -22,7 +22,7 @@ from benchmarks.bench_train import random_batch, side_by_side, step_images_per_s
 from landscape import activation_factory
 from landscape.sources.models import MLP
 from landscape.studies.depth.plan import DEPTH_PROFILES
-from landscape.studies.mish import STUDY_ACTIVATIONS
+from landscape.studies.mish_plan import STUDY_ACTIVATIONS
 
 
 def study_mlp(depth: int, activation: str) -> tuple[torch.nn.Module, torch.optim.Optimizer]:

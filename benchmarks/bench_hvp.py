@@ -21,8 +21,8 @@ import torch
 
 from benchmarks.bench_surface import paired_ratios, summary
 from benchmarks.synthetic_cifar import training_images
+from landscape.evaluation.batch_size import synchronize
 from landscape.evaluation.evaluate import prepare_inputs
-from landscape.evaluation.options import synchronize
 from landscape.metrics.model import KeptGradientGraphs, hessian_vector_product
 from landscape.runtime import resolve_device
 from landscape.sources.checkpoint import load_checkpoint

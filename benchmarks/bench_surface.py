@@ -43,13 +43,16 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 from benchmarks.synthetic_cifar import training_images
+from landscape.evaluation.batch_size import synchronize
 from landscape.evaluation.engine import evaluator_for
 from landscape.evaluation.evaluate import EvalSet, prepare_inputs
-from landscape.evaluation.options import EvalOptions, synchronize
-from landscape.geometry.directions import DirectionOptions, random_directions
+from landscape.evaluation.options import EvalOptions
+from landscape.geometry.directions import random_directions
+from landscape.geometry.options import DirectionOptions
 from landscape.runtime import resolve_device
 from landscape.sources.checkpoint import load_checkpoint
-from landscape.sources.data import CIFAR10_MEAN, CIFAR10_STD, ImageSet
+from landscape.sources.data import ImageSet
+from landscape.sources.specs import CIFAR10_MEAN, CIFAR10_STD
 
 MULTIPLY_ADDS_PER_IMAGE = 40.8e6  # ResNet-20 on a 32×32 image
 

@@ -12,9 +12,9 @@ import json
 
 import numpy as np
 
+from landscape.metrics.options import DEFAULT_THRESHOLDS
 from landscape.metrics.sharpness import measure_slices
 from landscape.metrics.stats import estimate
-from landscape.metrics.surface import DEFAULT_THRESHOLDS
 from landscape.storage.surface_file import read_surface
 from landscape.storage.tables import markdown_table
 

@@ -21,8 +21,9 @@ from torch.profiler import ProfilerActivity, profile
 from landscape.evaluation.engine import PointEvaluator
 from landscape.evaluation.evaluate import load_eval_set
 from landscape.evaluation.options import EvalOptions
-from landscape.geometry.directions import DirectionOptions, random_directions
-from landscape.runtime import PRECISIONS
+from landscape.geometry.directions import random_directions
+from landscape.geometry.options import DirectionOptions
+from landscape.precision import PRECISIONS
 from landscape.sources.checkpoint import load_checkpoint
 
 KINDS = {  # operator name fragments → what they are, first match wins

@@ -17,8 +17,9 @@ from collections import defaultdict
 
 import numpy as np
 
+from landscape.metrics.options import DEFAULT_THRESHOLDS
 from landscape.metrics.slices import has_second_minimum, slice_metrics
-from landscape.metrics.surface import DEFAULT_THRESHOLDS, finite_values
+from landscape.metrics.surface import finite_values
 from landscape.storage.schema import Surface
 from landscape.storage.surface_file import read_surface
 from landscape.storage.tables import markdown_table, write_rows

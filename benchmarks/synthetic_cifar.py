@@ -11,15 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from landscape.sources.data import (
-    CIFAR10_CLASSES,
-    CIFAR10_MEAN,
-    CIFAR10_STD,
-    ImageSet,
-    balanced_subset,
-    load_cifar10,
-    normalize,
-)
+from landscape.sources.data import ImageSet, balanced_subset, load_cifar10, normalize
+from landscape.sources.specs import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
 
 SIZES = {"train": 50_000, "test": 10_000}
 

@@ -14,29 +14,29 @@ from landscape.version import __version__
 # public name → the module that defines it (docs/architecture.md lists the layers)
 PUBLIC = {
     # sources: models and data
-    "ACTIVATIONS": "landscape.sources.activations", "activation_factory": "landscape.sources.activations",
+    "ACTIVATIONS": "landscape.sources.specs", "activation_factory": "landscape.sources.activations",
     "get_activation": "landscape.sources.activations", "resnet": "landscape.sources.models",
-    "MLP": "landscape.sources.models", "ModelSpec": "landscape.sources.checkpoint",
+    "MLP": "landscape.sources.models", "ModelSpec": "landscape.sources.specs",
     "load_checkpoint": "landscape.sources.checkpoint", "save_checkpoint": "landscape.sources.checkpoint",
     "load_model": "landscape.sources.checkpoint", "ImageSet": "landscape.sources.data",
     "balanced_subset": "landscape.sources.data", "load_cifar10": "landscape.sources.data",
-    "DatasetSpec": "landscape.sources.datasets",
+    "DatasetSpec": "landscape.sources.specs",
     # geometry and evaluation
-    "DirectionOptions": "landscape.geometry.directions", "random_directions": "landscape.geometry.directions",
+    "DirectionOptions": "landscape.geometry.options", "random_directions": "landscape.geometry.directions",
     "Grid": "landscape.geometry.grid", "EvalSet": "landscape.evaluation.evaluate",
     "EvalOptions": "landscape.evaluation.options",
     # surfaces and their files
-    "SurfaceConfig": "landscape.surfaces.plan", "plan_surface": "landscape.surfaces.plan",
+    "SurfaceConfig": "landscape.surfaces.config", "plan_surface": "landscape.surfaces.plan",
     "execute": "landscape.surfaces.sweep", "run_surface": "landscape.surfaces.sweep",
     "compute_surface": "landscape.surfaces.in_memory", "read_surface": "landscape.storage.surface_file",
     # metrics and statistics
-    "surface_metrics": "landscape.metrics.surface", "MetricsConfig": "landscape.metrics.checkpoint",
-    "run_metrics": "landscape.metrics.checkpoint", "HessianOptions": "landscape.metrics.model",
-    "hessian_spectrum": "landscape.metrics.model", "SharpnessConfig": "landscape.metrics.sharpness",
+    "surface_metrics": "landscape.metrics.surface", "MetricsConfig": "landscape.metrics.options",
+    "run_metrics": "landscape.metrics.checkpoint", "HessianOptions": "landscape.metrics.options",
+    "hessian_spectrum": "landscape.metrics.model", "SharpnessConfig": "landscape.metrics.options",
     "run_sharpness": "landscape.metrics.sharpness", "estimate": "landscape.metrics.stats",
     "compare": "landscape.metrics.stats",
     # figures and reports
-    "PlotOptions": "landscape.viz.plots", "plot_surface": "landscape.viz.plots",
+    "PlotOptions": "landscape.viz.options", "plot_surface": "landscape.viz.plots",
     "plot_comparison": "landscape.viz.comparison", "write_report": "landscape.viz.report",
     # training
     "TrainConfig": "landscape.training.config", "train": "landscape.training.loop",

@@ -1,8 +1,10 @@
-"""The one exception type for mistakes a user can make (bad paths, flags, files).
+"""The one exception type for mistakes a user can make (bad paths, flags, files), and what the
+user sees of warnings.
 
 The CLI prints its message on one line and exits 2; everything else is a bug and keeps
 its traceback.
 """
+import logging
 import math
 
 
@@ -35,3 +37,11 @@ def require_choice(what: str, value: object, choices) -> None:
 class LandscapeWarning(UserWarning):
     """Something the user should know about a result that is still right (a split without one of
     the classes, masked points): the CLI prints it as one line."""
+
+
+def silence_library_chatter() -> None:
+    """torch's log warnings that a user of this tool cannot act on stay out of the output: that a
+    CPU-only machine has no CUDA runtime, and torch.compile's recompilation notices (the compiled
+    Swish/Mish kernels meet new shapes by design). `--debug` keeps them."""
+    for name in ("torch.utils.cpp_extension", "torch._dynamo", "torch._inductor"):
+        logging.getLogger(name).setLevel(logging.ERROR)

@@ -6,12 +6,10 @@ import; `torchrun_ranks` joins a process group for the duration of a `with` bloc
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import platform
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal, get_args
 
 import numpy
 import torch
@@ -19,10 +17,8 @@ import torch.distributed as dist
 import torchvision
 
 from landscape.errors import LandscapeError, require_choice
+from landscape.precision import PRECISIONS
 from landscape.version import __version__
-
-Precision = Literal["fp32", "bf16", "tf32"]
-PRECISIONS: tuple[str, ...] = get_args(Precision)
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -68,14 +64,6 @@ def fp32_math(mode: str) -> Iterator[None]:
     finally:
         for s, value in zip(settings, before):
             s.fp32_precision = value
-
-
-def silence_library_chatter() -> None:
-    """torch's log warnings that a user of this tool cannot act on stay out of the output: that a
-    CPU-only machine has no CUDA runtime, and torch.compile's recompilation notices (the compiled
-    Swish/Mish kernels meet new shapes by design). `--debug` keeps them."""
-    for name in ("torch.utils.cpp_extension", "torch._dynamo", "torch._inductor"):
-        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 @contextlib.contextmanager

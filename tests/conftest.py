@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from landscape.sources.data import CIFAR10_CLASSES, ImageSet
+from landscape.sources.data import ImageSet
+from landscape.sources.specs import CIFAR10_CLASSES
 from tests.helpers import synthetic_images
 
 

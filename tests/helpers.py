@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from landscape.sources.data import CIFAR10_CLASSES, ImageSet
+from landscape.sources.data import ImageSet
+from landscape.sources.specs import CIFAR10_CLASSES
 from landscape.storage.schema import SurfaceHeader
 from landscape.storage.surface_file import create_surface_file, write_points
 

@@ -69,3 +69,10 @@ def test_every_library_module_has_a_test_module():
         if not (ROOT / "tests" / relative.parent / f"test_{p.name}").is_file():
             missing.append(str(relative))
     assert not missing, missing
+
+
+def test_every_public_name_is_importable_from_the_package():
+    import landscape
+
+    for name in landscape.__all__:
+        assert getattr(landscape, name) is not None, name

@@ -14,7 +14,7 @@ import torch
 
 from landscape import activation_factory, resnet, save_checkpoint
 from landscape.cli import main
-from landscape.sources.checkpoint import model_metadata
+from landscape.sources.specs import model_metadata
 from landscape.storage.schema import SurfaceHeader
 from landscape.storage.surface_file import create_surface_file, write_points
 from tests.helpers import synthetic_images
@@ -36,7 +36,7 @@ def world(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("world")
     from PIL import Image
 
-    from landscape.sources.data import CIFAR10_CLASSES
+    from landscape.sources.specs import CIFAR10_CLASSES
 
     for split, k, seed in (("train", 4, 1), ("test", 2, 2)):
         images = synthetic_images(k, seed)

@@ -17,7 +17,7 @@ import torch
 
 from landscape import activation_factory, load_checkpoint, resnet, save_checkpoint
 from landscape.cli import main
-from landscape.sources.checkpoint import model_metadata
+from landscape.sources.specs import model_metadata
 from landscape.storage.schema import SurfaceHeader
 from landscape.storage.surface_file import create_surface_file, read_surface, write_points
 from tests.helpers import bowl_surface, interruptible

@@ -11,8 +11,9 @@ import torch
 
 from landscape import activation_factory, resnet
 from landscape.evaluation.evaluate import EvalSet, prepare_inputs
-from landscape.geometry.directions import DirectionOptions, random_directions
+from landscape.geometry.directions import random_directions
 from landscape.geometry.grid import Axis, Grid
+from landscape.geometry.options import DirectionOptions
 from landscape.surfaces.in_memory import compute_surface
 from tests.helpers import synthetic_images
 

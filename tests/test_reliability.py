@@ -15,9 +15,9 @@ import torch
 from landscape import activation_factory, resnet, save_checkpoint
 from landscape.cli import main
 from landscape.errors import LandscapeError, LandscapeWarning
-from landscape.sources.checkpoint import model_metadata
-from landscape.sources.data import CIFAR10_CLASSES, load_cifar10
-from landscape.sources.datasets import DatasetSpec, load_split
+from landscape.sources.data import load_cifar10
+from landscape.sources.datasets import load_split
+from landscape.sources.specs import CIFAR10_CLASSES, DatasetSpec, model_metadata
 from landscape.storage.surface_file import read_surface
 
 

@@ -23,8 +23,7 @@ from landscape.cli.sharpness import add_sharpness_parser
 from landscape.cli.study import add_study_parser
 from landscape.cli.surface import add_surface_parser
 from landscape.cli.train import add_info_parser, add_train_parser
-from landscape.errors import LandscapeError, LandscapeWarning
-from landscape.runtime import silence_library_chatter
+from landscape.errors import LandscapeError, LandscapeWarning, silence_library_chatter
 from landscape.version import __version__
 
 PARSERS = (add_train_parser, add_surface_parser, add_plot_parser, add_curves_parser, add_info_parser,

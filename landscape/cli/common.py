@@ -8,12 +8,10 @@ import json
 import sys
 
 from landscape.errors import LandscapeError, require_number
-from landscape.evaluation.evaluate import LOSSES
-from landscape.evaluation.options import EvalOptions
-from landscape.metrics.surface import DEFAULT_THRESHOLDS
-from landscape.runtime import PRECISIONS
-from landscape.sources.checkpoint import ModelSpec
-from landscape.sources.datasets import NAMED, DatasetSpec
+from landscape.evaluation.options import LOSSES, EvalOptions
+from landscape.metrics.options import DEFAULT_THRESHOLDS
+from landscape.precision import PRECISIONS
+from landscape.sources.specs import NAMED, DatasetSpec, ModelSpec
 
 DATA_HELP = ("CIFAR-10 folder (train/<class>/, test/<class>/) or a folder holding cifar-10-batches-py; "
              "default $LANDSCAPE_DATA, else download via torchvision")

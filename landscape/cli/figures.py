@@ -6,11 +6,7 @@ import os
 
 from landscape.cli.common import add_figure_flags, comma_list, default_of, show, subcommand
 from landscape.files import require_output_folder, require_safe_outputs
-from landscape.viz.comparison import plot_comparison
-from landscape.viz.export import export_vtk
-from landscape.viz.plots import KINDS_2D, PlotOptions, check_plottable, plot_surface
-from landscape.viz.report import write_report
-from landscape.viz.training_curves import plot_training_curves
+from landscape.viz.options import KINDS_2D, PlotOptions
 
 
 def add_plot_parser(sub) -> None:
@@ -39,6 +35,10 @@ def add_plot_parser(sub) -> None:
 
 
 def run_plot(args: argparse.Namespace) -> None:
+    from landscape.viz.comparison import plot_comparison
+    from landscape.viz.export import export_vtk
+    from landscape.viz.plots import check_plottable, plot_surface
+
     options = PlotOptions(metric=args.metric, kinds=comma_list(args.kinds), levels=args.levels,
                           vmin=args.vmin, vmax=args.vmax, log=args.log,
                           formats=comma_list(args.format), dpi=args.dpi, width=args.width, partial=args.partial)
@@ -69,6 +69,8 @@ def add_curves_parser(sub) -> None:
 
 
 def run_curves(args: argparse.Namespace) -> None:
+    from landscape.viz.training_curves import plot_training_curves
+
     options = PlotOptions(log=args.log, formats=comma_list(args.format), dpi=args.dpi, width=args.width)
     require_safe_outputs({f"--out (.{fmt})": f"{args.out}.{fmt}" for fmt in options.formats}, args.logs)
     show(*plot_training_curves(args.logs, args.out, options))
@@ -89,5 +91,7 @@ def add_report_parser(sub) -> None:
 
 
 def run_report(args: argparse.Namespace) -> None:
+    from landscape.viz.report import write_report
+
     require_safe_outputs({"--out": args.out}, args.surfaces)
     show(write_report(args.surfaces, args.out, args.title, partial=args.partial))

@@ -15,9 +15,8 @@ from landscape.cli.common import (
     thresholds_of,
 )
 from landscape.files import require_safe_outputs
-from landscape.metrics.checkpoint import MetricsConfig, run_metrics
-from landscape.metrics.model import HessianOptions
-from landscape.sources.data import SPLITS
+from landscape.metrics.options import HessianOptions, MetricsConfig
+from landscape.sources.specs import SPLITS
 from landscape.storage.tables import markdown_table, write_rows
 
 
@@ -114,6 +113,8 @@ def readable_table(rows: list[dict]) -> list[str]:
 
 
 def run_metrics_command(args: argparse.Namespace) -> None:
+    from landscape.metrics.checkpoint import run_metrics
+
     require_safe_outputs({"--json": args.json, "--csv": args.csv}, [*args.surfaces, *args.checkpoint])
     thresholds = thresholds_of(args)
     hessian = HessianOptions(top_k=args.top_k, trace_samples=args.trace_samples, iterations=args.iterations,

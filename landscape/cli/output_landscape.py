@@ -6,9 +6,8 @@ import argparse
 from landscape.cli.common import add_figure_flags, comma_list, show, subcommand
 from landscape.errors import LandscapeError
 from landscape.files import require_output_folder
-from landscape.sources.activations import ACTIVATIONS
-from landscape.studies.output_landscape import run_output_landscape
-from landscape.viz.plots import PlotOptions
+from landscape.sources.specs import ACTIVATIONS
+from landscape.viz.options import PlotOptions
 
 
 def add_output_landscape_parser(sub) -> None:
@@ -29,6 +28,8 @@ def add_output_landscape_parser(sub) -> None:
 
 
 def run_output_landscape_command(args: argparse.Namespace) -> None:
+    from landscape.studies.output_landscape import run_output_landscape
+
     names = comma_list(args.activations)
     for name in names:
         if name not in ACTIVATIONS:

@@ -20,8 +20,8 @@ from landscape.cli.common import (
     thresholds_of,
 )
 from landscape.files import require_output_folder, require_safe_outputs
-from landscape.metrics.sharpness import SharpnessConfig, run_sharpness
-from landscape.sources.data import SPLITS
+from landscape.metrics.options import SharpnessConfig
+from landscape.sources.specs import SPLITS
 from landscape.storage.tables import write_rows
 
 
@@ -67,6 +67,8 @@ def add_sharpness_parser(sub) -> None:
 
 
 def run_sharpness_command(args: argparse.Namespace) -> None:
+    from landscape.metrics.sharpness import run_sharpness
+
     thresholds = thresholds_of(args)
     weights, model = model_of(args, args.checkpoints)
     require_safe_outputs({"--json": args.json, "--csv": args.csv}, weights)

@@ -7,8 +7,7 @@ from dataclasses import replace
 from landscape.cli.common import DATASET_DATA_HELP, show, subcommand
 from landscape.errors import LandscapeError
 from landscape.studies.depth.plan import DEPTH_PROFILES, TEN_CLASS_SETS, on_dataset
-from landscape.studies.depth.run import run_depth_study
-from landscape.studies.mish import PROFILES, run_study
+from landscape.studies.mish_plan import PROFILES
 
 
 def add_study_parser(sub) -> None:
@@ -57,6 +56,9 @@ def integers(text: str, flag: str) -> tuple[int, ...]:
 
 
 def run_study_command(args: argparse.Namespace) -> None:
+    from landscape.studies.depth.run import run_depth_study
+    from landscape.studies.mish import run_study
+
     if args.jobs < 1:
         raise LandscapeError(f"--jobs must be at least 1; got {args.jobs}")
     profile = (DEPTH_PROFILES if args.study == "depth" else PROFILES)[args.profile]

@@ -4,8 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from landscape.cli.common import (
     DATASET_DATA_HELP,
@@ -22,13 +21,12 @@ from landscape.cli.common import (
 )
 from landscape.errors import LandscapeError
 from landscape.files import same_file
-from landscape.geometry.directions import DIRECTION_TYPES, NORMALIZATIONS, DirectionOptions
-from landscape.metrics.surface import finite_values
-from landscape.sources.data import SPLITS
-from landscape.storage.schema import Surface
-from landscape.storage.surface_file import read_surface
-from landscape.surfaces.plan import SurfaceConfig
-from landscape.surfaces.sweep import run_surface
+from landscape.geometry.options import DIRECTION_TYPES, NORMALIZATIONS, DirectionOptions
+from landscape.sources.specs import SPLITS
+from landscape.surfaces.config import SurfaceConfig
+
+if TYPE_CHECKING:
+    from landscape.storage.schema import Surface
 
 
 def add_surface_parser(sub) -> None:
@@ -74,6 +72,9 @@ def add_surface_parser(sub) -> None:
 
 
 def run_surface_command(args: argparse.Namespace) -> None:
+    from landscape.storage.surface_file import read_surface
+    from landscape.surfaces.sweep import run_surface
+
     directions = DirectionOptions(norm=args.norm, ignore_biasbn=not args.include_biasbn, dir_type=args.dir_type,
                                   seed=args.seed, orthogonalize=args.orthogonalize)
     (weights,), model = model_of(args, [args.checkpoint] if args.checkpoint else [])
@@ -96,6 +97,10 @@ def run_surface_command(args: argparse.Namespace) -> None:
 def headline(surface: Surface) -> str:
     """One line for the end of a run: how long it took, where the minimum lies and, below fp32,
     how far the losses were from fp32's at the checked points."""
+    import numpy as np
+
+    from landscape.metrics.surface import finite_values
+
     metric = f"{surface.header.splits[0]}_loss"
     values = finite_values(surface, metric)
     index = np.unravel_index(int(np.nanargmin(values)), values.shape)

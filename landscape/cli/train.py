@@ -7,13 +7,17 @@ import sys
 from landscape.cli.common import DATASET_DATA_HELP, default_of, show, subcommand
 from landscape.errors import LandscapeError
 from landscape.files import HDF5_KIND, protected_kind, require_writable_folder
-from landscape.runtime import PRECISIONS
-from landscape.sources.activations import ACTIVATIONS, IMPLEMENTATIONS, activation_defaults, display_name
-from landscape.sources.checkpoint import ARCHITECTURES, checkpoint_summary, model_from, read_checkpoint
-from landscape.sources.datasets import NAMED
+from landscape.precision import PRECISIONS
+from landscape.sources.specs import (
+    ACTIVATIONS,
+    ARCHITECTURES,
+    IMPLEMENTATIONS,
+    NAMED,
+    activation_defaults,
+    display_name,
+)
 from landscape.storage.tables import markdown_table
 from landscape.training.config import OPTIMIZERS, SCHEDULES, TrainConfig
-from landscape.training.loop import train
 
 
 def add_train_parser(sub) -> None:
@@ -82,6 +86,9 @@ def activation_flags(args: argparse.Namespace) -> dict:
 
 
 def run_train(args: argparse.Namespace) -> None:
+    from landscape.sources.checkpoint import checkpoint_summary
+    from landscape.training.loop import train
+
     config = TrainConfig(out=args.out, data=args.data, architecture=args.architecture, depth=args.depth,
                          width=args.width, dropout=args.dropout, activation=args.activation,
                          activation_params=activation_flags(args), dataset=args.dataset, augment=not args.no_augment,
@@ -109,6 +116,8 @@ def add_info_parser(sub) -> None:
 
 
 def run_info(args: argparse.Namespace) -> None:
+    from landscape.sources.checkpoint import checkpoint_summary, model_from, read_checkpoint
+
     for path in args.checkpoints:
         model_from(read_checkpoint(path))  # a one-line error for a checkpoint no model can be built from
     show(markdown_table([checkpoint_summary(path) for path in args.checkpoints], digits=None))  # pre-rounded

@@ -13,9 +13,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from landscape.evaluation.batch_size import synchronize, with_batch_size
 from landscape.evaluation.engine import NotBatchable, evaluator_for
 from landscape.evaluation.evaluate import EvalSet
-from landscape.evaluation.options import EvalOptions, synchronize, with_batch_size
+from landscape.evaluation.options import EvalOptions
 from landscape.geometry.directions import Direction
 
 CANDIDATE_POINTS_PER_BATCH = (1, 2, 4, 8, 16, 32, 64)

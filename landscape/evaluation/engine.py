@@ -21,9 +21,10 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 from landscape.errors import LandscapeError
+from landscape.evaluation.batch_size import with_batch_size
 from landscape.evaluation.evaluate import EvalSet, evaluate, loss_function, value_names
 from landscape.evaluation.folding import ScoringModel
-from landscape.evaluation.options import EvalOptions, with_batch_size
+from landscape.evaluation.options import EvalOptions
 from landscape.geometry.directions import Direction, check_compatible, model_entries
 from landscape.runtime import autocast
 
@@ -64,12 +65,17 @@ class PointEvaluator:
     def convolutions_fused(self) -> int:
         return self.scoring_copy.fused if self.scoring_copy else 0
 
+    @property
+    def cpu_workers(self) -> int:
+        """Image batches scored side by side on a CPU: as asked, else one per thread."""
+        return self.options.workers or torch.get_num_threads()
+
     def engine_settings(self) -> dict[str, int]:
         """How this evaluator runs, as recorded in a surface file."""
         on_cpu = all(s.inputs.device.type == "cpu" for s in self.sets)
         return {"points_per_batch": self.points_per_batch, "batchnorms_folded": self.batchnorms_folded,
                 "convolutions_fused": self.convolutions_fused,
-                "cpu_workers": self.options.cpu_workers if on_cpu and self.points_per_batch == 1 else 1,
+                "cpu_workers": self.cpu_workers if on_cpu and self.points_per_batch == 1 else 1,
                 "compiled": int(self.options.compile)}
 
     @torch.no_grad()
@@ -88,7 +94,7 @@ class PointEvaluator:
         values = []
         for s in self.sets:
             score = evaluate(self.scored, s.inputs, s.labels, self.options.batch_size, self.options.precision,
-                             self.loss, self.options.cpu_workers)
+                             self.loss, self.cpu_workers)
             values += [score.loss, score.accuracy]
         return values
 

@@ -16,15 +16,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from landscape.errors import LandscapeError
+from landscape.evaluation.options import require_loss
 from landscape.runtime import autocast, cpu_threads
-from landscape.sources.data import CIFAR10_MEAN, CIFAR10_STD, balanced_subset, normalize
-from landscape.sources.datasets import DatasetSpec, load_split
-from landscape.sources.user_code import import_callable, is_callable_spec
+from landscape.sources.data import balanced_subset, normalize
+from landscape.sources.datasets import load_split
+from landscape.sources.specs import CIFAR10_MEAN, CIFAR10_STD, DatasetSpec
+from landscape.sources.user_code import import_callable
 
 LossSum = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (outputs, labels) → summed loss
-LOSSES = ("cross_entropy", "mse")
-LOSS_UNITS = {"cross_entropy": "nats (mean cross-entropy per example)",
-              "mse": "mean squared error per example between outputs and one-hot labels"}
 
 
 def cross_entropy_sum(outputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -37,11 +36,6 @@ def mse_sum(outputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(outputs, one_hot, reduction="sum") / outputs.shape[1]
 
 
-def require_loss(spec: str) -> None:
-    if spec not in LOSSES and not is_callable_spec(spec):
-        raise LandscapeError(f"unknown loss {spec!r}; expected one of {', '.join(LOSSES)} or MODULE:CALLABLE")
-
-
 def loss_function(spec: str) -> LossSum:
     """The summed loss `spec` names; your MODULE:CALLABLE(outputs, labels) returns the batch mean
     (as torch's losses do by default) and is scaled by the batch size."""
@@ -52,10 +46,6 @@ def loss_function(spec: str) -> LossSum:
         return mse_sum
     user_loss = import_callable(spec, "--loss")
     return lambda outputs, labels: user_loss(outputs, labels) * len(labels)
-
-
-def loss_units(spec: str) -> str:
-    return LOSS_UNITS.get(spec, f"{spec}, mean per example")
 
 
 @dataclass(frozen=True)

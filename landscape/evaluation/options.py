@@ -1,21 +1,15 @@
-"""How grid points are scored (`EvalOptions`), and the image batch size chosen for the device.
+"""How grid points are scored (`EvalOptions`) and the losses it can name.
 
-Stage: grid evaluation. The numbers depend on the batch size, the precision and the loss; an
-automatic batch size (None) is resolved here once per model and device: a fixed size on a CPU,
-the fastest timed size on a GPU.
+Stage: grid evaluation. Plain data, no torch: the CLI builds its help from it. An automatic
+batch size (None) is resolved by `batch_size`; the losses themselves live in `evaluate`.
 """
 from __future__ import annotations
 
-import dataclasses
-import time
 from dataclasses import dataclass
 
-import torch
-from torch import nn
-
 from landscape.errors import LandscapeError, require_choice
-from landscape.evaluation.evaluate import EvalSet, evaluate, loss_function, require_loss
-from landscape.runtime import PRECISIONS
+from landscape.precision import PRECISIONS
+from landscape.sources.user_code import is_callable_spec
 
 CPU_BATCH_SIZE = 64  # keeps ResNet-20's activations in cache: benchmarks/bench_surface.py
 
@@ -48,57 +42,19 @@ class EvalOptions:
         if self.workers is not None and self.workers < 1:
             raise LandscapeError(f"--workers must be at least 1 (or auto); got {self.workers}")
 
-    @property
-    def cpu_workers(self) -> int:
-        return self.workers or torch.get_num_threads()
 
 
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+LOSSES = ("cross_entropy", "mse")
 
 
-CANDIDATE_BATCH_SIZES = (64, 128, 256, 512, 1024, 2048, 4096)
+LOSS_UNITS = {"cross_entropy": "nats (mean cross-entropy per example)",
+              "mse": "mean squared error per example between outputs and one-hot labels"}
 
 
-def choose_batch_size(model: nn.Module, eval_set: EvalSet, options: EvalOptions) -> int:
-    """The image batch size for `eval_set`'s device: `CPU_BATCH_SIZE` on a CPU (measured by the
-    benchmark), the fastest as timed here on a GPU."""
-    if eval_set.inputs.device.type == "cpu":
-        return CPU_BATCH_SIZE
-    return fastest_batch_size(model, eval_set, options)
+def require_loss(spec: str) -> None:
+    if spec not in LOSSES and not is_callable_spec(spec):
+        raise LandscapeError(f"unknown loss {spec!r}; expected one of {', '.join(LOSSES)} or MODULE:CALLABLE")
 
 
-def with_batch_size(options: EvalOptions, model: nn.Module, sets: list[EvalSet]) -> EvalOptions:
-    """`options` with an automatic batch size (None) resolved for the first set's device."""
-    if options.batch_size is not None or not sets:
-        return options
-    return dataclasses.replace(options, batch_size=choose_batch_size(model, sets[0], options))
-
-
-def fastest_batch_size(model: nn.Module, eval_set: EvalSet, options: EvalOptions,
-                       candidates=CANDIDATE_BATCH_SIZES) -> int:
-    """Each candidate up to the set's size timed on one batch (after a warm-up), in increasing
-    order, and taken if more than 10 % faster per image than the best so far, until one runs out of
-    memory or is more than 20 % slower."""
-    device = eval_set.inputs.device
-    loss = loss_function(options.loss)
-    best, best_rate = candidates[0], 0.0
-    for size in candidates:
-        if size > len(eval_set.labels) and size != candidates[0]:
-            break
-        inputs, labels = eval_set.inputs[:size], eval_set.labels[:size]
-        try:
-            evaluate(model, inputs, labels, size, options.precision, loss)  # warm-up
-            synchronize(device)
-            started = time.perf_counter()
-            evaluate(model, inputs, labels, size, options.precision, loss)
-            synchronize(device)
-            rate = len(labels) / (time.perf_counter() - started)
-        except torch.OutOfMemoryError:
-            break
-        if rate > 1.1 * best_rate:
-            best, best_rate = size, rate
-        elif rate < 0.8 * best_rate:
-            break
-    return best
+def loss_units(spec: str) -> str:
+    return LOSS_UNITS.get(spec, f"{spec}, mean per example")

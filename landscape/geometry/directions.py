@@ -10,34 +10,15 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
-from typing import Literal, get_args
 
 import numpy as np
 import torch
 from torch import nn
 
 from landscape.errors import LandscapeError, require_choice
+from landscape.geometry.options import DIRECTION_TYPES, NORMALIZATIONS, DirectionOptions
 
 Direction = dict[str, torch.Tensor]
-Normalization = Literal["filter", "layer", "weight", "none"]
-DirectionType = Literal["weights", "states"]
-NORMALIZATIONS: tuple[str, ...] = get_args(Normalization)
-DIRECTION_TYPES: tuple[str, ...] = get_args(DirectionType)
-
-
-@dataclass(frozen=True)
-class DirectionOptions:
-    """How random directions are drawn. Defaults are Li et al.'s method."""
-
-    norm: Normalization = "filter"
-    ignore_biasbn: bool = True
-    dir_type: DirectionType = "weights"
-    seed: int = 0
-    orthogonalize: bool = False
-
-    def __post_init__(self):
-        require_choice("normalisation", self.norm, NORMALIZATIONS)
-        require_choice("direction type", self.dir_type, DIRECTION_TYPES)
 
 
 def model_entries(model: nn.Module, dir_type: str) -> dict[str, torch.Tensor]:

@@ -8,22 +8,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from landscape.errors import LandscapeError
 from landscape.evaluation.contract import checked_model
 from landscape.evaluation.evaluate import load_eval_set
-from landscape.metrics.model import (
-    DeadUnits,
-    HessianOptions,
-    HessianSpectrum,
-    LossSpread,
-    dead_units,
-    hessian_spectrum,
-    loss_spread,
-)
-from landscape.metrics.surface import DEFAULT_THRESHOLDS, surface_metrics
+from landscape.metrics.model import DeadUnits, HessianSpectrum, LossSpread, dead_units, hessian_spectrum, loss_spread
+from landscape.metrics.options import MetricsConfig
+from landscape.metrics.surface import surface_metrics
 from landscape.runtime import resolve_device
 from landscape.sources.checkpoint import load_checkpoint
-from landscape.sources.datasets import DatasetSpec, require_own_data
+from landscape.sources.datasets import require_own_data
 from landscape.storage.surface_file import read_surface, write_metrics
 
 
@@ -49,34 +41,6 @@ class CheckpointMetrics:
             out["dead_never_positive"] = sum(d.never_positive * d.channels for d in self.dead) / total
             out["dead_below_eps"] = sum(d.below_eps * d.channels for d in self.dead) / total
         return out
-
-
-@dataclass(frozen=True)
-class MetricsConfig:
-    """What `landscape metrics` computes; defaults match the CLI's."""
-
-    surfaces: tuple[str, ...] = ()
-    checkpoints: tuple[str, ...] = ()
-    metric: str = "train_loss"
-    thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS
-    store: bool = True
-    data: str | None = None
-    dataset: DatasetSpec = field(default_factory=DatasetSpec)
-    split: str = "train"
-    samples: int = 1000
-    data_seed: int = 0
-    hessian: HessianOptions | None = None  # None: skip the Hessian
-    dead_units: bool = False
-    eps: float = 1e-6
-    device: str = "auto"
-    quiet: bool = False
-    partial: bool = False  # measure unfinished surfaces too (their rows say so; nothing is stored)
-
-    def __post_init__(self):
-        if not self.surfaces and not self.checkpoints:
-            raise LandscapeError("give at least one surface file or --checkpoint")
-        if any(t <= 0 for t in self.thresholds):
-            raise LandscapeError(f"--thresholds must be positive; got {self.thresholds}")
 
 
 def checkpoint_metrics(path: str, config: MetricsConfig) -> CheckpointMetrics:

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from landscape.errors import LandscapeError
+from landscape.metrics.options import HessianOptions
 from landscape.progress import progress
 from landscape.sources.activations import is_activation
 
@@ -97,24 +98,6 @@ def _dot(a: list[torch.Tensor], b: list[torch.Tensor]) -> torch.Tensor:
 def _normalised(v: list[torch.Tensor]) -> list[torch.Tensor]:
     norm = torch.sqrt(_dot(v, v))
     return [x / norm for x in v]
-
-
-@dataclass(frozen=True)
-class HessianOptions:
-    """Power iteration (top_k eigenvalues, at most `iterations` each, stopping at relative change
-    `tolerance`) and Hutchinson's trace (`trace_samples` Rademacher vectors), on `samples`
-    class-balanced images of their own (None: the images of the other metrics). `keep_graph` keeps
-    each batch's gradient graph between products (`KeptGradientGraphs`: faster, about 2–4 MB per
-    ResNet-20 image); off, memory stays that of one batch."""
-
-    top_k: int = 3
-    trace_samples: int = 20
-    iterations: int = 50
-    tolerance: float = 1e-3
-    batch_size: int = 200
-    seed: int = 0
-    samples: int | None = None
-    keep_graph: bool = True
 
 
 def hessian_spectrum(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,

@@ -13,9 +13,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from landscape.errors import LandscapeError, LandscapeWarning
+from landscape.metrics.options import DEFAULT_THRESHOLDS
 from landscape.storage.schema import Surface
-
-DEFAULT_THRESHOLDS = (0.1, 0.5, 1.0)
 
 
 @dataclass(frozen=True)

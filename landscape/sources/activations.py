@@ -1,4 +1,4 @@
-"""Activation functions by name: the registry every other stage uses.
+"""Activation modules by name: builds each activation that `specs.ACTIVATION_SPECS` names.
 
 Stage: model construction. The model never switches on names; it receives the factory
 that `activation_factory` returns. Mish also has a hand-written autograd function so its
@@ -10,14 +10,14 @@ PyTorch's Mish kernel is slow on channels_last tensors and the fused one trains 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from landscape.errors import LandscapeError, require_choice
+from landscape.errors import LandscapeError
+from landscape.sources.specs import activation_params
 
 
 def _tanh_softplus(x: torch.Tensor) -> torch.Tensor:
@@ -165,9 +165,6 @@ class FusedPointwise(nn.Module):
         return f"{self.name}, compiled" + "".join(f", {a}" for a in self.args)
 
 
-IMPLEMENTATIONS = ("native", "compiled", "autograd")  # of Swish (native, compiled) and Mish (all three)
-
-
 def _swish(beta: float = 1.0, impl: str = "native") -> nn.Module:
     if impl == "native":
         return Swish(beta)
@@ -188,64 +185,24 @@ def _mish(impl: str = "native") -> nn.Module:
     raise LandscapeError(f"unknown Mish implementation {impl!r}; expected one of native, autograd, compiled")
 
 
-@dataclass(frozen=True)
-class _Entry:
-    build: Callable[..., nn.Module]
-    defaults: Mapping[str, object]
-    title: str  # the name in figures and reports
-
-
-_REGISTRY: dict[str, _Entry] = {
-    "relu": _Entry(lambda: nn.ReLU(inplace=True), {}, "ReLU"),
-    "leaky_relu": _Entry(lambda negative_slope: nn.LeakyReLU(negative_slope, inplace=True),
-                         {"negative_slope": 0.01}, "Leaky ReLU"),
-    "swish": _Entry(_swish, {"beta": 1.0, "impl": "native"}, "Swish"),
-    "mish": _Entry(_mish, {"impl": "native"}, "Mish"),
-    "gelu": _Entry(lambda: nn.GELU(), {}, "GELU"),
-    "elu": _Entry(lambda alpha: nn.ELU(alpha, inplace=True), {"alpha": 1.0}, "ELU"),
-    "softplus": _Entry(lambda beta: nn.Softplus(beta), {"beta": 1.0}, "Softplus"),
+# how each activation of `specs.ACTIVATION_SPECS` is built, from its parameters
+BUILDERS: dict[str, Callable[..., nn.Module]] = {
+    "relu": lambda: nn.ReLU(inplace=True),
+    "leaky_relu": lambda negative_slope: nn.LeakyReLU(negative_slope, inplace=True),
+    "swish": _swish,
+    "mish": _mish,
+    "gelu": lambda: nn.GELU(),
+    "elu": lambda alpha: nn.ELU(alpha, inplace=True),
+    "softplus": lambda beta: nn.Softplus(beta),
 }
-PARAMETER_TITLES = {"negative_slope": "slope", "beta": "β", "alpha": "α"}
-
-ACTIVATIONS: tuple[str, ...] = tuple(_REGISTRY)
 REGISTRY_TAG = "landscape_activation"  # set on every module the registry builds
 # torch's elementwise activation modules, recognised in models built outside the registry
 TORCH_ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.SiLU, nn.Mish, nn.GELU, nn.ELU, nn.Softplus, nn.Tanh, nn.Sigmoid,
                      nn.Hardswish, nn.PReLU, nn.SELU, nn.CELU, nn.ReLU6)
 
 
-def activation_defaults(name: str) -> Mapping[str, object]:
-    """The parameters activation `name` takes, with their defaults."""
-    require_choice("activation", name, ACTIVATIONS)
-    return _REGISTRY[name].defaults
-
-
-def display_name(name: str, params: Mapping[str, object] | None = None) -> str:
-    """The activation as a reader names it, with the parameters that differ from the defaults:
-    'Leaky ReLU (slope 0.3)', 'Swish (β 1.5)', 'Mish'. Unknown names are returned as they are."""
-    if name not in _REGISTRY:
-        return name
-    entry = _REGISTRY[name]
-    changed = [f"{PARAMETER_TITLES.get(k, k)} {v:g}" if isinstance(v, float) else f"{PARAMETER_TITLES.get(k, k)} {v}"
-               for k, v in (params or {}).items() if k != "impl" and entry.defaults.get(k) != v]
-    return entry.title + (f" ({', '.join(changed)})" if changed else "")
-
-
-def activation_params(name: str, **params) -> dict[str, object]:
-    """The full parameter set of activation `name`: its defaults updated by `params`.
-
-    Raises LandscapeError for an unknown name or a parameter the activation does not take.
-    """
-    defaults = activation_defaults(name)
-    unknown = sorted(set(params) - set(defaults))
-    if unknown:
-        takes = ", ".join(defaults) or "no parameters"
-        raise LandscapeError(f"activation {name!r} does not take {', '.join(unknown)}; it takes {takes}")
-    return {**defaults, **params}
-
-
 def _build_tagged(name: str, params: dict) -> nn.Module:
-    module = _REGISTRY[name].build(**params)
+    module = BUILDERS[name](**params)
     setattr(module, REGISTRY_TAG, name)
     return module
 

@@ -9,37 +9,22 @@ from __future__ import annotations
 import hashlib
 import io
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from landscape.errors import LandscapeError, first_line, require_choice
+from landscape.errors import LandscapeError, first_line
 from landscape.files import atomic_write
 from landscape.sources.activations import activation_factory
 from landscape.sources.models import MLP, resnet
+from landscape.sources.specs import ARCHITECTURES, CIFAR_INPUT, ModelSpec
 from landscape.sources.user_code import import_callable
 
 FORMAT = "landscape.checkpoint"
 FORMAT_VERSION = 1
-ARCHITECTURES = ("cifar_resnet", "mlp")
-CIFAR_INPUT = 3 * 32 * 32
-
-
-def model_metadata(depth: int, activation: str, activation_params: dict, num_classes: int = 10,
-                   architecture: str = "cifar_resnet", width: int = 500, dropout: float = 0.25,
-                   in_features: int = CIFAR_INPUT) -> dict:
-    """The metadata keys that define the architecture (what `build_model` reads). ResNet: depth 6n+2,
-    3-channel images. MLP: `depth` hidden layers of `width` units, each Linear → BatchNorm →
-    activation → dropout, on flattened inputs of `in_features` values."""
-    require_choice("architecture", architecture, ARCHITECTURES)
-    meta = {"architecture": architecture, "depth": depth, "activation": activation,
-            "activation_params": dict(activation_params), "num_classes": num_classes}
-    if architecture == "mlp":
-        meta.update({"width": width, "dropout": dropout, "batch_norm": True, "in_features": in_features})
-    return meta
 
 
 def build_model(metadata: dict) -> nn.Module:
@@ -146,16 +131,6 @@ def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:
     """(model in eval mode on the CPU, metadata) from a checkpoint written by `save_checkpoint`."""
     checkpoint = read_checkpoint(path)
     return model_from(checkpoint), checkpoint.metadata
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """How to build the model a weights file fills: None means a landscape checkpoint (the file
-    says); otherwise `factory` ('module:callable' or 'file.py:callable') called with `args`."""
-
-    factory: str | None = None
-    args: dict = field(default_factory=dict)
-    output_key: str | None = None  # which part of a dict (or tuple) output holds the logits (`contract`)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -22,15 +21,8 @@ from torchvision.datasets import CIFAR10
 from landscape.errors import LandscapeError, LandscapeWarning, require_choice
 from landscape.files import atomic_write
 from landscape.progress import progress
+from landscape.sources.specs import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, SPLITS, Split
 
-Split = Literal["train", "test"]
-SPLITS: tuple[str, ...] = get_args(Split)
-
-# Per-channel statistics of the CIFAR-10 training set, in [0, 1] pixel units.
-CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR10_STD = (0.2470, 0.2435, 0.2616)
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
-                   "dog", "frog", "horse", "ship", "truck")
 BATCHES_FOLDER = "cifar-10-batches-py"
 
 HOW_TO_PROVIDE = ("pass --data PATH (or set LANDSCAPE_DATA) to a folder with train/<class>/*.jpg "

@@ -7,7 +7,6 @@ tensors and the evaluation engine work the same for all of them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +17,6 @@ from PIL import Image
 from landscape.errors import LandscapeError, first_line
 from landscape.progress import progress
 from landscape.sources.data import (
-    CIFAR10_MEAN,
-    CIFAR10_STD,
     ImageSet,
     as_given,
     cache_path,
@@ -31,58 +28,8 @@ from landscape.sources.data import (
     load_cifar10,
     resolve_data_root,
 )
-from landscape.sources.user_code import import_callable, is_callable_spec
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
-
-
-@dataclass(frozen=True)
-class TorchvisionSet:
-    """A torchvision classification set that ships a download, and its usual normalisation."""
-
-    cls: str
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    split_argument: str = "train"  # SVHN takes split="train"/"test" instead of train=True/False
-
-
-# Per-channel statistics of each training set, as commonly published with the set.
-NAMED: dict[str, TorchvisionSet] = {
-    "cifar10": TorchvisionSet("CIFAR10", CIFAR10_MEAN, CIFAR10_STD),
-    "cifar100": TorchvisionSet("CIFAR100", (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
-    "mnist": TorchvisionSet("MNIST", (0.1307,), (0.3081,)),
-    "fashion_mnist": TorchvisionSet("FashionMNIST", (0.2860,), (0.3530,)),
-    "svhn": TorchvisionSet("SVHN", (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970), split_argument="split"),
-}
-IMAGEFOLDER = "imagefolder:"
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """Which data: a name from NAMED, 'imagefolder:PATH' (PATH/{train,test}/<class>/ or
-    PATH/<class>/ for every split) or 'MODULE:CALLABLE' (called as f(split) → (inputs, labels)).
-    `image_size` resizes images to a square; `mean`/`std` override the normalisation (named
-    sets: their published statistics; image folders: computed from the images loaded)."""
-
-    name: str = "cifar10"
-    image_size: int | None = None
-    mean: tuple[float, ...] | None = None
-    std: tuple[float, ...] | None = None
-
-    def __post_init__(self):
-        if not (self.name in NAMED or self.name.startswith(IMAGEFOLDER) or is_callable_spec(self.name)):
-            raise LandscapeError(f"unknown dataset {self.name!r}; expected one of {', '.join(NAMED)}, "
-                                 f"imagefolder:PATH or MODULE:CALLABLE")
-        if self.image_size is not None and self.image_size < 1:
-            raise LandscapeError(f"--image-size must be a positive number of pixels; got {self.image_size}")
-        if (self.mean is None) != (self.std is None) or (self.mean and len(self.mean) != len(self.std)):
-            raise LandscapeError("--mean and --std go together, with one value per channel each")
-        if self.std and min(self.std) <= 0:
-            raise LandscapeError(f"--std must be positive; got {self.std}")
-
-    @property
-    def is_default(self) -> bool:
-        return self == DatasetSpec()
+from landscape.sources.specs import IMAGE_SUFFIXES, IMAGEFOLDER, NAMED, DatasetSpec
+from landscape.sources.user_code import import_callable
 
 
 def require_own_data(metadata: dict, spec: DatasetSpec, checkpoint: str | Path) -> None:

@@ -1,28 +1,6 @@
-"""The HDF5 surface file: the one place that knows its names, layout and attributes.
-
-Stage: grid evaluation → HDF5. Layout (readable by Li et al.'s plotting scripts and by
-`xarray.open_dataset(path, engine="h5netcdf")`):
-
-    /xcoordinates [nx] float64            dimension scale "x" (α, multiples of direction x)
-    /ycoordinates [ny] float64            dimension scale "y" (β), 2-D surfaces only
-    /{split}_loss, /{split}_acc           [ny, nx] (rows follow y) or [nx]; NaN where not done
-    /done [ny, nx] or [nx] uint8          1 where a point has been computed
-    /directions/x/<param>, /directions/y/<param>
-    layout "slices" (`landscape sharpness`): K 1-D slices, slice k along direction k alone:
-    /direction [K] int64                  dimension scale "direction" (the row index)
-    /{split}_loss, /{split}_acc, /done    [K, nx]
-    /directions/0/<param> … /directions/K-1/<param>   only with `directions_stored` (attribute
-                                          "stored" of /directions); otherwise the header's seed,
-                                          options and `direction_sha256` say how to draw them again
-    /metrics                              attributes written by the metrics stage
-    /trajectory [n, 2] float64            (α, β) of each training snapshot, when x and y are the
-                                          path's principal axes (`surface --trajectory`)
-    root attributes                       a `SurfaceHeader` (what the surface is), `SurfaceProgress`
-                                          (how far it got) and the schema name and version
-
-Other modules see the attributes only as these typed dataclasses. Every update rewrites a
-copy and renames it over the file, so a process killed at any moment leaves the last
-flushed state intact, never a corrupt file.
+"""The HDF5 surface file's schema: its names, layout and attributes, and the typed views of it
+(`SurfaceHeader`, `SurfaceProgress`, `Surface`). The one source of truth for the format
+(docs/file-format.md describes it); `surface_file` reads and writes files that follow it.
 """
 from __future__ import annotations
 
@@ -35,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from landscape.errors import LandscapeError
-from landscape.sources.activations import display_name
+from landscape.sources.specs import display_name
 
 SCHEMA = "landscape.surface"
 

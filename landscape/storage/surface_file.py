@@ -1,28 +1,6 @@
-"""The HDF5 surface file: the one place that knows its names, layout and attributes.
-
-Stage: grid evaluation → HDF5. Layout (readable by Li et al.'s plotting scripts and by
-`xarray.open_dataset(path, engine="h5netcdf")`):
-
-    /xcoordinates [nx] float64            dimension scale "x" (α, multiples of direction x)
-    /ycoordinates [ny] float64            dimension scale "y" (β), 2-D surfaces only
-    /{split}_loss, /{split}_acc           [ny, nx] (rows follow y) or [nx]; NaN where not done
-    /done [ny, nx] or [nx] uint8          1 where a point has been computed
-    /directions/x/<param>, /directions/y/<param>
-    layout "slices" (`landscape sharpness`): K 1-D slices, slice k along direction k alone:
-    /direction [K] int64                  dimension scale "direction" (the row index)
-    /{split}_loss, /{split}_acc, /done    [K, nx]
-    /directions/0/<param> … /directions/K-1/<param>   only with `directions_stored` (attribute
-                                          "stored" of /directions); otherwise the header's seed,
-                                          options and `direction_sha256` say how to draw them again
-    /metrics                              attributes written by the metrics stage
-    /trajectory [n, 2] float64            (α, β) of each training snapshot, when x and y are the
-                                          path's principal axes (`surface --trajectory`)
-    root attributes                       a `SurfaceHeader` (what the surface is), `SurfaceProgress`
-                                          (how far it got) and the schema name and version
-
-Other modules see the attributes only as these typed dataclasses. Every update rewrites a
-copy and renames it over the file, so a process killed at any moment leaves the last
-flushed state intact, never a corrupt file.
+"""Reading and writing surface files: create one from a header, read it whole or in parts, write
+points, timings, run facts and metrics. The only code that opens a surface file; every write is
+atomic (a crash leaves the previous file) and checked against the schema.
 """
 from __future__ import annotations
 
@@ -39,7 +17,8 @@ import numpy as np
 import torch
 
 from landscape.errors import LandscapeError
-from landscape.evaluation.evaluate import loss_units, value_names
+from landscape.evaluation.evaluate import value_names
+from landscape.evaluation.options import loss_units
 from landscape.files import atomic_write
 from landscape.geometry.directions import Direction
 from landscape.storage.schema import (

@@ -1,8 +1,5 @@
-"""Figures of studies rather than of one surface: training curves, the output landscapes of
-random networks, each comparison's uncertainty (means, intervals and the individual values), and
-the depth study's accuracy, training curves and layer-by-layer diagnostics against depth.
-
-Stage: results → figures, with the same style, sizes and atomic saving as `plots`.
+"""The studies' own figures: the output landscapes of random networks, accuracy against depth, and
+per-layer diagnostics of the depth sweep. Plain `Figure` objects, no pyplot.
 """
 from __future__ import annotations
 
@@ -12,9 +9,10 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from landscape.metrics.stats import Estimate
-from landscape.sources.activations import display_name
+from landscape.sources.specs import display_name
 from landscape.viz.estimates import draw_estimates
-from landscape.viz.plots import STYLE, PlotOptions
+from landscape.viz.options import PlotOptions
+from landscape.viz.plots import STYLE
 
 
 def output_landscape_figure(images: dict[str, np.ndarray], values: dict[str, np.ndarray],

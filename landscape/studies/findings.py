@@ -17,13 +17,14 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from landscape.errors import LandscapeError
+from landscape.metrics.options import DEFAULT_THRESHOLDS
 from landscape.metrics.sharpness import measure_slices
 from landscape.metrics.stats import Comparison, Estimate, NoiseBudget, compare, describe, estimate, noise_budget
-from landscape.metrics.surface import DEFAULT_THRESHOLDS
 from landscape.sources.checkpoint import read_checkpoint
 from landscape.storage.surface_file import read_surface
 from landscape.viz.estimates import draw_estimates
-from landscape.viz.plots import STYLE, PlotOptions
+from landscape.viz.options import PlotOptions
+from landscape.viz.plots import STYLE
 
 # measure → (label, the sign the Mish paper claims for Mish − other)
 CLAIMS = {"width_1": ("basin width at Δ = 1 (wider)", +1), "width_0.5": ("basin width at Δ = 0.5 (wider)", +1),

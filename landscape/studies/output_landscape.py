@@ -24,10 +24,12 @@ import torch
 
 from landscape.files import atomic_write
 from landscape.metrics.stats import compare, describe, estimate
-from landscape.sources.activations import activation_factory, display_name
+from landscape.sources.activations import activation_factory
 from landscape.sources.models import MLP
+from landscape.sources.specs import display_name
 from landscape.studies.figures import output_landscape_figure
-from landscape.viz.plots import PlotOptions, save
+from landscape.viz.options import PlotOptions
+from landscape.viz.plots import save
 
 HIDDEN = (64, 32, 16)
 EXTENT = (0.0, 10.0)

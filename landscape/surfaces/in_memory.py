@@ -9,10 +9,11 @@ import numpy as np
 from torch import nn
 
 from landscape.errors import LandscapeError
+from landscape.evaluation.batch_size import with_batch_size
 from landscape.evaluation.calibration import choose_points_per_batch
 from landscape.evaluation.engine import evaluator_for
 from landscape.evaluation.evaluate import EvalSet
-from landscape.evaluation.options import EvalOptions, with_batch_size
+from landscape.evaluation.options import EvalOptions
 from landscape.geometry.directions import Direction
 from landscape.geometry.grid import Grid
 from landscape.progress import progress

@@ -1,9 +1,8 @@
-"""`landscape surface`: checkpoint (or your model) → model → directions → grid evaluation → HDF5, resumable.
+"""`plan_surface(config) → SurfacePlan`: everything that decides a surface's numbers, resolved once.
 
-Stage: orchestration of one surface. `plan_surface` resolves everything that decides the
-numbers once (grid, model, evaluation sets, directions and their provenance, the header);
-`execute` sweeps the pending points of the plan's file, shared among torchrun ranks, and
-flushes them as it goes. `run_surface(config)` is the two in a row.
+Stage: orchestration of one surface. Reads the checkpoint (and its SHA-256 from the same bytes),
+the evaluation images, the directions and their provenance, and the grid; builds the file's
+header and the fingerprint a rerun must match. `sweep.execute` then evaluates the plan.
 """
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,14 +18,13 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from landscape.errors import LandscapeError, require_choice, require_number
+from landscape.errors import LandscapeError
+from landscape.evaluation.batch_size import choose_batch_size
 from landscape.evaluation.contract import checked_model
 from landscape.evaluation.evaluate import EvalSet, load_eval_set
-from landscape.evaluation.options import EvalOptions, choose_batch_size
 from landscape.files import file_sha256, require_writable_folder
 from landscape.geometry.directions import (
     Direction,
-    DirectionOptions,
     check_compatible,
     cosine,
     direction_sha256,
@@ -37,68 +35,13 @@ from landscape.geometry.directions import (
     trajectory_pca,
 )
 from landscape.geometry.grid import Axis, Grid, SliceGrid, auto_points, fit_axes, is_auto, require_covers
+from landscape.geometry.options import DirectionOptions
 from landscape.runtime import Ranks, library_versions, resolve_device
-from landscape.sources.checkpoint import ModelSpec, load_model, model_from, read_checkpoint
-from landscape.sources.data import SPLITS
-from landscape.sources.datasets import DatasetSpec, require_own_data
+from landscape.sources.checkpoint import load_model, model_from, read_checkpoint
+from landscape.sources.datasets import require_own_data
 from landscape.storage.schema import SurfaceHeader, direction_names
 from landscape.storage.surface_file import read_directions, read_header
-
-
-@dataclass(frozen=True)
-class SurfaceConfig:
-    """Everything `landscape surface` needs; defaults match the CLI's. `checkpoint` is a landscape
-    checkpoint, or with `model.factory` the weights file of your own model; `data` is where the
-    `dataset` lives (default: CIFAR-10)."""
-
-    checkpoint: str
-    out: str
-    data: str | None = None
-    model: ModelSpec = field(default_factory=ModelSpec)
-    dataset: DatasetSpec = field(default_factory=DatasetSpec)
-    x: str = "-1:1:51"
-    y: str | None = None
-    splits: tuple[str, ...] = ("train",)
-    samples: int | None = 1000  # per split; None: the whole split
-    data_seed: int = 0
-    directions: DirectionOptions = field(default_factory=DirectionOptions)
-    target: str | None = None
-    directions_file: str | None = None
-    trajectory: str | None = None
-    slices: int = 0  # > 0: that many independent 1-D slices along x instead of a plane (`landscape sharpness`)
-    store_directions: bool = True  # False (random directions only): their seed and checksums, not the tensors
-    eval: EvalOptions = field(default_factory=EvalOptions)
-    device: str = "auto"
-    force: bool = False
-    flush_seconds: float = 5.0
-    quiet: bool = False
-
-    def __post_init__(self):
-        for split in self.splits:
-            require_choice("split", split, SPLITS)
-        require_number("--flush-seconds", self.flush_seconds, 0)
-        for flag, spec in (("--x", self.x), ("--y", self.y)):
-            if spec is not None and not spec.strip():
-                raise LandscapeError(f"{flag} is empty; give START:STOP:NUM (e.g. -1:1:51)" +
-                                     (" or leave --y out for a 1-D surface" if flag == "--y" else ""))
-        if self.target and self.y:
-            raise LandscapeError("--target gives one direction (an interpolation); drop --y or --target")
-        given = [flag for flag, value in (("--target", self.target), ("--directions", self.directions_file),
-                                          ("--trajectory", self.trajectory)) if value]
-        if len(given) > 1:
-            raise LandscapeError(f"{' and '.join(given)} each give the directions; use one")
-        if self.slices < 0:
-            raise LandscapeError(f"the number of slices must be positive; got {self.slices}")
-        if self.slices and (self.y or given):
-            raise LandscapeError("slices are 1-D along their own random directions: no --y, --target, "
-                                 "--directions or --trajectory")
-        if not self.store_directions and given:
-            raise LandscapeError("only random directions can be drawn again from their seed: keep storing "
-                                 "directions with --target, --directions or --trajectory")
-        if self.trajectory and not self.y:
-            raise LandscapeError("--trajectory gives a plane of two directions; add --y")
-        if (is_auto(self.x) or is_auto(self.y)) and not (self.trajectory and is_auto(self.x) and is_auto(self.y)):
-            raise LandscapeError("--x/--y auto:NUM fit the grid to a training path: give both, with --trajectory")
+from landscape.surfaces.config import SurfaceConfig
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,8 @@
-"""`landscape surface`: checkpoint (or your model) → model → directions → grid evaluation → HDF5, resumable.
+"""`execute(plan)`: the resumable, file-backed sweep of a planned surface.
 
-Stage: orchestration of one surface. `plan_surface` resolves everything that decides the
-numbers once (grid, model, evaluation sets, directions and their provenance, the header);
-`execute` sweeps the pending points of the plan's file, shared among torchrun ranks, and
-flushes them as it goes. `run_surface(config)` is the two in a row.
+Stage: orchestration of one surface. Creates or resumes the plan's file, shares the pending points
+among torchrun ranks, flushes finished points as it goes, and records timings and the precision
+check. `run_surface(config)` is `plan_surface` and `execute` in a row.
 """
 from __future__ import annotations
 
@@ -33,7 +32,8 @@ from landscape.storage.surface_file import (
     record_timing,
     write_points,
 )
-from landscape.surfaces.plan import SurfaceConfig, SurfacePlan, plan_surface, same_settings, settings_difference
+from landscape.surfaces.config import SurfaceConfig
+from landscape.surfaces.plan import SurfacePlan, plan_surface, same_settings, settings_difference
 
 
 def prepare_file(plan: SurfacePlan, ranks: Ranks, hold: contextlib.ExitStack) -> None:

@@ -1,9 +1,6 @@
-"""Training: config → trained checkpoint, resumable per epoch, with an epoch log and snapshots.
+"""What a training run is (`TrainConfig`), where its files go (`RunPaths`), and its learning-rate schedule.
 
-Stage: train (feeds the checkpoint stage). Everything random comes from one seeded
-torch.Generator (shuffling, augmentation) and a seeded fork of the RNG for weight init, and
-the whole state is saved after every epoch, so a killed run resumed with the same command
-ends with the same weights as an uninterrupted one.
+Stage: train. Plain data, no torch: the CLI builds its help from it; `loop.train` runs it.
 """
 from __future__ import annotations
 
@@ -12,23 +9,16 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, get_args
-
-import torch
+from typing import TYPE_CHECKING, Literal, get_args
 
 from landscape.errors import LandscapeError, require_choice, require_number
-from landscape.runtime import PRECISIONS, Precision
-from landscape.sources.activations import activation_params
-from landscape.sources.checkpoint import (
-    ARCHITECTURES,
-    model_metadata,
-)
-from landscape.sources.data import ImageSet
-from landscape.sources.datasets import DatasetSpec
+from landscape.precision import PRECISIONS, Precision
+from landscape.sources.specs import ARCHITECTURES, DatasetSpec, activation_params, model_metadata
+
+if TYPE_CHECKING:
+    from landscape.sources.data import ImageSet
 
 Optimizer = Literal["sgd", "rmsprop", "adam"]
-
-
 Schedule = Literal["cosine", "step", "onecycle"]
 
 
@@ -40,7 +30,7 @@ SCHEDULES: tuple[str, ...] = get_args(Schedule)
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that decides a training run. Defaults: the study's recipe (issue 6)."""
+    """Everything that decides a training run. Defaults: the study's recipe."""
 
     out: str = "checkpoints/resnet20.pt"
     data: str | None = None
@@ -152,16 +142,3 @@ def learning_rate(schedule: str, base_lr: float, step: int, total_steps: int) ->
             return start + (base_lr - start) * 0.5 * (1 - math.cos(math.pi * progress / warm))
         return end + (base_lr - end) * 0.5 * (1 + math.cos(math.pi * (progress - warm) / (1 - warm)))
     raise LandscapeError(f"unknown schedule {schedule!r}; expected one of {', '.join(SCHEDULES)}")
-
-
-def make_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
-    """The optimiser named in `config` (Adam ignores --momentum and uses its default betas)."""
-    builders = {
-        "sgd": lambda: torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
-                                       weight_decay=config.weight_decay),
-        "rmsprop": lambda: torch.optim.RMSprop(params, lr=config.lr, momentum=config.momentum,
-                                               weight_decay=config.weight_decay),
-        "adam": lambda: torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay),
-    }
-    require_choice("optimizer", config.optimizer, builders)
-    return builders[config.optimizer]()

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from landscape.errors import LandscapeError
+from landscape.errors import LandscapeError, require_choice
 from landscape.evaluation.evaluate import Score, evaluate, prepare_inputs
 from landscape.files import atomic_write, exclusive_writer
 from landscape.metrics.model import gradient_norms
@@ -31,8 +31,9 @@ from landscape.sources.checkpoint import (
     save_checkpoint,
 )
 from landscape.sources.data import ImageSet, augment, balanced_subset
-from landscape.sources.datasets import DatasetSpec, load_split
-from landscape.training.config import RunPaths, TrainConfig, learning_rate, make_optimizer
+from landscape.sources.datasets import load_split
+from landscape.sources.specs import DatasetSpec
+from landscape.training.config import RunPaths, TrainConfig, learning_rate
 
 
 def init_model(config: TrainConfig, data: ImageSet) -> nn.Module:
@@ -237,3 +238,16 @@ def run_training(config: TrainConfig, paths: RunPaths, train_set: ImageSet | Non
     save_checkpoint(paths.checkpoint, state.model, final_metadata(config, state, train_set, test_set, scores, device))
     paths.state.unlink()
     return paths.checkpoint
+
+
+def make_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
+    """The optimiser named in `config` (Adam ignores --momentum and uses its default betas)."""
+    builders = {
+        "sgd": lambda: torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
+                                       weight_decay=config.weight_decay),
+        "rmsprop": lambda: torch.optim.RMSprop(params, lr=config.lr, momentum=config.momentum,
+                                               weight_decay=config.weight_decay),
+        "adam": lambda: torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay),
+    }
+    require_choice("optimizer", config.optimizer, builders)
+    return builders[config.optimizer]()

@@ -1,9 +1,7 @@
-"""Training: config → trained checkpoint, resumable per epoch, with an epoch log and snapshots.
-
-Stage: train (feeds the checkpoint stage). Everything random comes from one seeded
-torch.Generator (shuffling, augmentation) and a seeded fork of the RNG for weight init, and
-the whole state is saved after every epoch, so a killed run resumed with the same command
-ends with the same weights as an uninterrupted one.
+"""Many training runs side by side, each in a worker process of its own (spawned: no inherited
+threads or locks), with one progress line over all of them. A worker stops with its parent
+(Ctrl-C through the parent, SIGKILL through the kernel's parent-death signal); a failed run stops
+the sweep with one line saying why.
 """
 from __future__ import annotations
 
@@ -20,9 +18,8 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from landscape.errors import LandscapeError
+from landscape.errors import LandscapeError, silence_library_chatter
 from landscape.progress import progress
-from landscape.runtime import silence_library_chatter
 from landscape.sources.checkpoint import (
     read_checkpoint,
 )

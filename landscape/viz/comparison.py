@@ -1,10 +1,7 @@
-"""Static figures from surface files (matplotlib): contours, heat maps, 3-D, 1-D curves,
-side-by-side comparisons with shared levels, and ParaView export.
+"""Several surfaces side by side on one colour scale and one set of levels, with 1-D slices through
+each minimum: the figure that compares models.
 
-Stage: HDF5 → figures. Reads surfaces through `storage` only; never computes a surface.
-Figures are written to temporary names and renamed, so a failure leaves no partial file.
-Figures are plain `matplotlib.figure.Figure` objects rendered by the file format's own
-canvas: no pyplot, no backend chosen, nothing changed for the caller's process.
+Stage: HDF5 → figures. Reads surfaces through `storage` only.
 """
 from __future__ import annotations
 
@@ -16,9 +13,9 @@ from matplotlib.figure import Figure
 
 from landscape.errors import LandscapeError
 from landscape.storage.schema import Surface
+from landscape.viz.options import PlotOptions
 from landscape.viz.plots import (
     STYLE,
-    PlotOptions,
     axis_label,
     clipping,
     colourbar_ticks,

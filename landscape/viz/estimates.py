@@ -1,8 +1,6 @@
-"""Figures of studies rather than of one surface: training curves, the output landscapes of
-random networks, each comparison's uncertainty (means, intervals and the individual values), and
-the depth study's accuracy, training curves and layer-by-layer diagnostics against depth.
-
-Stage: results → figures, with the same style, sizes and atomic saving as `plots`.
+"""Means with their 95 % intervals drawn beside the individual values they summarise, one group per
+model: the picture of an `Estimate`. Used by the findings' uncertainty figure and the output
+landscapes.
 """
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
-"""Static figures from surface files (matplotlib): contours, heat maps, 3-D, 1-D curves,
-side-by-side comparisons with shared levels, and ParaView export.
+"""ParaView export: a surface as a VTK structured grid (`.vts`), with every value as a point array.
 
-Stage: HDF5 → figures. Reads surfaces through `storage` only; never computes a surface.
-Figures are written to temporary names and renamed, so a failure leaves no partial file.
-Figures are plain `matplotlib.figure.Figure` objects rendered by the file format's own
-canvas: no pyplot, no backend chosen, nothing changed for the caller's process.
+Stage: HDF5 → files for other tools.
 """
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Static figures from surface files (matplotlib): contours, heat maps, 3-D, 1-D curves,
-side-by-side comparisons with shared levels, and ParaView export.
+"""Static figures from surface files (matplotlib): contours, heat maps, 3-D and 1-D curves.
 
 Stage: HDF5 → figures. Reads surfaces through `storage` only; never computes a surface.
 Figures are written to temporary names and renamed, so a failure leaves no partial file.
@@ -8,7 +7,6 @@ canvas: no pyplot, no backend chosen, nothing changed for the caller's process.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -16,55 +14,16 @@ import numpy as np
 from matplotlib import colors, ticker
 from matplotlib.figure import Figure
 
-from landscape.errors import LandscapeError, require_choice, require_number
+from landscape.errors import LandscapeError
 from landscape.files import atomic_write
 from landscape.metrics.surface import finite_values
 from landscape.storage.schema import Surface
 from landscape.storage.surface_file import read_surface
-
-KINDS_2D = ("contour", "filled", "heatmap", "surface3d")
-
-
-FORMATS = ("png", "pdf", "svg")
-
+from landscape.viz.options import PlotOptions
 
 STYLE = {"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "xtick.labelsize": 7, "ytick.labelsize": 7,
          "legend.fontsize": 7, "font.family": "DejaVu Sans", "axes.linewidth": 0.6, "lines.linewidth": 1.2,
          "figure.constrained_layout.use": True}  # exact --width: no bbox="tight" cropping
-
-
-@dataclass(frozen=True)
-class PlotOptions:
-    """What to draw and how; sizes in inches (single column ≈ 3.3, double ≈ 6.9)."""
-
-    metric: str = "train_loss"
-    kinds: tuple[str, ...] = KINDS_2D
-    levels: int = 30
-    vmin: float | None = None
-    vmax: float | None = None
-    log: bool = False
-    formats: tuple[str, ...] = ("png",)
-    dpi: int = 300
-    width: float = 3.3
-    note: str | None = None  # a line above comparison figures, e.g. which study profile made them
-    partial: bool = False  # draw unfinished surfaces too (their titles say "partial: N of M points")
-
-    def __post_init__(self):
-        for kind in self.kinds:
-            require_choice("plot kind", kind, KINDS_2D)
-        if not self.formats:
-            raise LandscapeError(f"--format needs at least one of {', '.join(FORMATS)}")
-        for fmt in self.formats:
-            require_choice("format", fmt, FORMATS)
-        if self.levels < 2:
-            raise LandscapeError(f"--levels must be at least 2; got {self.levels}")
-        require_number("--dpi", self.dpi, 10, 2400)
-        require_number("--width", self.width, 0.5, 40)
-        for flag, value in (("--vmin", self.vmin), ("--vmax", self.vmax)):
-            if value is not None:
-                require_number(flag, value)
-        if self.vmin is not None and self.vmax is not None and self.vmin >= self.vmax:
-            raise LandscapeError(f"--vmin ({self.vmin}) must be below --vmax ({self.vmax})")
 
 
 def load_for_plot(path: str | Path, metric: str, partial: bool = False) -> tuple[Surface, np.ma.MaskedArray]:

@@ -1,8 +1,5 @@
-"""Figures of studies rather than of one surface: training curves, the output landscapes of
-random networks, each comparison's uncertainty (means, intervals and the individual values), and
-the depth study's accuracy, training curves and layer-by-layer diagnostics against depth.
-
-Stage: results → figures, with the same style, sizes and atomic saving as `plots`.
+"""Training curves from epoch logs (`*.log.jsonl`): training loss, test loss and test accuracy per
+epoch, one line per run. Plain `Figure` objects, no pyplot.
 """
 from __future__ import annotations
 
@@ -13,7 +10,8 @@ import matplotlib
 from matplotlib.figure import Figure
 
 from landscape.errors import LandscapeError
-from landscape.viz.plots import STYLE, PlotOptions, save
+from landscape.viz.options import PlotOptions
+from landscape.viz.plots import STYLE, save
 
 
 def read_training_log(path: str | Path) -> list[dict]:

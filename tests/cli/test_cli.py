@@ -28,6 +28,19 @@ def test_help_renders_for_the_tool_and_every_command(capsys):
     assert "%%" not in text and "95 % intervals" in text
 
 
+def test_help_imports_no_torch_or_plotting_library():
+    """`landscape --help` and every `landscape CMD --help` build their parsers from the torch-free
+    option modules, so help is fast (benchmarks/cli_help.py times it)."""
+    script = ("import sys\nfrom landscape.cli import build_parser, main\n"
+              "names = list(build_parser()._subparsers._group_actions[0].choices)\n"
+              "for argv in [['--help']] + [[n, '--help'] for n in names]:\n"
+              "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+              "heavy = ('torch', 'torchvision', 'matplotlib', 'h5py', 'scipy', 'plotly', 'PIL', 'tqdm')\n"
+              "print(sorted(m for m in heavy if m in sys.modules), len(names))")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "[] 10"
+
+
 def test_every_train_flag_has_help():
     sub = build_parser()._subparsers._group_actions[0].choices
     for name, parser in sub.items():

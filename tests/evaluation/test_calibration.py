@@ -4,7 +4,8 @@ from torch import nn
 
 from landscape.evaluation.evaluate import EvalSet
 from landscape.evaluation.options import EvalOptions
-from landscape.geometry.directions import DirectionOptions, random_directions
+from landscape.geometry.directions import random_directions
+from landscape.geometry.options import DirectionOptions
 
 
 def test_more_points_per_pass_only_when_clearly_faster_in_every_round():

@@ -55,7 +55,8 @@ def test_tuple_dict_and_logits_outputs_score_like_the_plain_model(cls, key):
         torch.testing.assert_close(adapted(inputs), plain(inputs))
     from landscape.evaluation.engine import PointEvaluator
     from landscape.evaluation.options import EvalOptions
-    from landscape.geometry.directions import DirectionOptions, random_directions
+    from landscape.geometry.directions import random_directions
+    from landscape.geometry.options import DirectionOptions
     directions = random_directions(plain, DirectionOptions(seed=0), 1)
     points = np.array([[-0.5], [0.0], [0.5]])
     with PointEvaluator(plain, directions, sets, EvalOptions(batch_size=5)) as e:

@@ -7,7 +7,8 @@ from landscape.evaluation.engine import PointEvaluator
 from landscape.evaluation.evaluate import EvalSet
 from landscape.evaluation.folding import can_fuse
 from landscape.evaluation.options import EvalOptions
-from landscape.geometry.directions import DirectionOptions, random_directions
+from landscape.geometry.directions import random_directions
+from landscape.geometry.options import DirectionOptions
 
 
 def test_evaluator_returns_the_model_to_its_weights_even_after_an_error():

@@ -67,7 +67,8 @@ def test_uint8_images_standardised_per_batch_score_exactly_like_float_inputs():
     from landscape.evaluation.engine import evaluator_for
     from landscape.evaluation.evaluate import EvalSet, StandardizedImages
     from landscape.evaluation.options import EvalOptions
-    from landscape.geometry.directions import DirectionOptions, random_directions
+    from landscape.geometry.directions import random_directions
+    from landscape.geometry.options import DirectionOptions
     from landscape.metrics.model import loss_spread
 
     torch.manual_seed(0)

@@ -14,7 +14,8 @@ from landscape.evaluation.folding import (
     onednn_fusion_available,
 )
 from landscape.evaluation.options import EvalOptions
-from landscape.geometry.directions import DirectionOptions, random_directions
+from landscape.geometry.directions import random_directions
+from landscape.geometry.options import DirectionOptions
 
 needs_onednn = pytest.mark.skipif(not onednn_fusion_available(), reason="this torch has no oneDNN: nothing is fused")
 

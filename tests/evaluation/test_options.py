@@ -1,28 +1,23 @@
-import numpy as np
-import torch
-from torch import nn
+"""`EvalOptions`: bad settings are refused on construction, with the flag named."""
+import pytest
 
-from landscape.evaluation.evaluate import EvalSet
-from landscape.evaluation.options import EvalOptions
-from landscape.geometry.directions import DirectionOptions, random_directions
-from landscape.geometry.grid import Axis, Grid
-from landscape.surfaces.in_memory import compute_surface
+from landscape import LandscapeError
+from landscape.evaluation.options import LOSSES, EvalOptions, loss_units, require_loss
 
 
-def test_batch_size_is_chosen_by_timing_and_a_cpu_takes_the_measured_default(monkeypatch):
-    from landscape.evaluation import options
+@pytest.mark.parametrize("kwargs, message", [
+    ({"precision": "fp16"}, "precision"), ({"loss": "hinge"}, "unknown loss 'hinge'"),
+    ({"points_per_batch": 0}, "--points-per-batch must be at least 1"), ({"batch_size": 0}, "--batch-size"),
+    ({"workers": 0}, "--workers")])
+def test_bad_options_are_refused(kwargs, message):
+    with pytest.raises(LandscapeError, match=message):
+        EvalOptions(**kwargs)
 
-    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 3)).eval()
-    eval_set = EvalSet("train", torch.randn(300, 3, 2, 2), torch.randint(0, 3, (300,)))
-    assert options.choose_batch_size(model, eval_set, EvalOptions()) == options.CPU_BATCH_SIZE
-    directions = random_directions(model, DirectionOptions(seed=0), 1)
-    grid = Grid(Axis.parse("-1:1:3"))
-    automatic = compute_surface(model, directions, [eval_set], grid, EvalOptions(batch_size=None, points_per_batch=1),
-                                quiet=True)
-    fixed = compute_surface(model, directions, [eval_set], grid, EvalOptions(batch_size=64, points_per_batch=1),
-                            quiet=True)
-    np.testing.assert_array_equal(automatic["train_loss"], fixed["train_loss"])
-    # (start, end) per candidate: 64 images in 1 s, 128 in 1 s (best), 256 in 2.2 s (not 10 % faster): stop at 300
-    timings = iter([0.0, 1.0, 1.0, 2.0, 2.0, 4.2])
-    monkeypatch.setattr(options.time, "perf_counter", lambda: next(timings))
-    assert options.fastest_batch_size(model, eval_set, EvalOptions()) == 128
+
+def test_losses_are_named_or_your_own():
+    for loss in LOSSES:
+        require_loss(loss)
+        assert "per example" in loss_units(loss)
+    require_loss("my_losses.py:smooth")  # checked when it is imported, not here
+    assert loss_units("pkg:loss") == "pkg:loss, mean per example"
+    assert EvalOptions().batch_size == 64 and EvalOptions(batch_size=None).batch_size is None

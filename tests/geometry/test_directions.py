@@ -3,7 +3,6 @@ import torch
 
 from landscape import LandscapeError, activation_factory, resnet
 from landscape.geometry.directions import (
-    DirectionOptions,
     check_compatible,
     cosine,
     dot,
@@ -11,6 +10,7 @@ from landscape.geometry.directions import (
     target_direction,
     trajectory_pca,
 )
+from landscape.geometry.options import DirectionOptions
 
 
 @pytest.fixture

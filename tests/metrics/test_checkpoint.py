@@ -6,7 +6,7 @@ import torch
 
 from landscape import activation_factory, resnet, save_checkpoint
 from landscape.cli import main
-from landscape.sources.checkpoint import model_metadata
+from landscape.sources.specs import model_metadata
 from landscape.storage.surface_file import read_surface
 from tests.helpers import bowl_surface
 

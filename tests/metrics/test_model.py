@@ -6,13 +6,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from landscape.metrics.model import (
-    HessianOptions,
     KeptGradientGraphs,
     dead_units,
     hessian_spectrum,
     hessian_vector_product,
     loss_spread,
 )
+from landscape.metrics.options import HessianOptions
 from landscape.sources.activations import get_activation
 
 

@@ -6,8 +6,9 @@ import torch
 
 from landscape import LandscapeError, activation_factory, resnet, save_checkpoint
 from landscape.cli import main
-from landscape.geometry.directions import DirectionOptions, direction_sha256, random_directions
-from landscape.sources.checkpoint import model_metadata
+from landscape.geometry.directions import direction_sha256, random_directions
+from landscape.geometry.options import DirectionOptions
+from landscape.sources.specs import model_metadata
 from landscape.storage.surface_file import read_directions, read_header, read_surface
 from landscape.surfaces.plan import directions_of
 
@@ -67,7 +68,7 @@ def test_slices_are_paired_resumable_and_summarised(tmp_path, two_checkpoints, i
 
 def test_slices_refuse_plane_options(tmp_path, two_checkpoints, image_folder, capsys):
     from landscape import LandscapeError
-    from landscape.surfaces.plan import SurfaceConfig
+    from landscape.surfaces.config import SurfaceConfig
 
     with pytest.raises(LandscapeError, match="slices are 1-D"):
         SurfaceConfig(checkpoint="a.pt", out="b.h5", y="-1:1:3", slices=4)

@@ -9,12 +9,12 @@ from landscape.sources.activations import (
     MishFunction,
     PointwiseFunction,
     Swish,
-    activation_params,
     mish_backward,
     mish_value,
     swish_backward,
     swish_value,
 )
+from landscape.sources.specs import activation_params
 
 
 def mish_and_grad(fn, x):
@@ -155,3 +155,14 @@ def test_compile_failure_is_a_one_line_error(monkeypatch):
     monkeypatch.setattr("landscape.sources.activations.compiled", fail_to_compile)
     with pytest.raises(LandscapeError, match=r"cannot compile the fused mish kernel .*--impl native"):
         get_activation("mish", impl="compiled")(torch.randn(3))
+
+
+def test_every_named_activation_has_a_builder_that_takes_its_parameters():
+    """`specs.ACTIVATION_SPECS` (names, parameters, titles; no torch) and the builders agree."""
+    from landscape.sources.activations import BUILDERS
+    from landscape.sources.specs import ACTIVATION_SPECS
+
+    assert list(BUILDERS) == list(ACTIVATION_SPECS)
+    for name, spec in ACTIVATION_SPECS.items():
+        module = get_activation(name, **spec.defaults)
+        assert torch.isfinite(module(torch.linspace(-5, 5, 11))).all(), name

@@ -3,7 +3,8 @@ import torch
 
 from landscape import LandscapeError, load_checkpoint, save_checkpoint
 from landscape.files import file_sha256
-from landscape.sources.checkpoint import ModelSpec, build_model, load_model, model_metadata
+from landscape.sources.checkpoint import build_model, load_model
+from landscape.sources.specs import ModelSpec, model_metadata
 from landscape.sources.user_code import import_callable
 from tests.helpers import user_model_file
 

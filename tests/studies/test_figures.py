@@ -3,7 +3,7 @@ import numpy as np
 
 from landscape.metrics.stats import estimate
 from landscape.studies.figures import output_landscape_figure
-from landscape.viz.plots import PlotOptions
+from landscape.viz.options import PlotOptions
 
 
 def test_output_landscape_figure_shows_panels_dots_and_intervals():

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from landscape.studies.findings import decide, findings_markdown, interval_text, uncertainty_figure
-from landscape.viz.plots import PlotOptions
+from landscape.viz.options import PlotOptions
 
 
 def synthetic(seeds=3, directions=10, seed=0):

@@ -3,8 +3,9 @@ import json
 import h5py
 
 from landscape import load_checkpoint
-from landscape.metrics.model import HessianOptions
-from landscape.studies.mish import STUDY_ACTIVATIONS, StudyProfile, run_study
+from landscape.metrics.options import HessianOptions
+from landscape.studies.mish import run_study
+from landscape.studies.mish_plan import STUDY_ACTIVATIONS, StudyProfile
 
 
 def test_study_end_to_end_on_tiny_data(tmp_path, image_folder):
@@ -63,7 +64,7 @@ def test_checkpoint_metrics_are_reused_unless_a_setting_of_the_numbers_changes(t
     from dataclasses import replace
 
     from landscape import activation_factory, resnet, save_checkpoint
-    from landscape.sources.checkpoint import model_metadata
+    from landscape.sources.specs import model_metadata
     from landscape.studies import mish as study
 
     checkpoint = save_checkpoint(tmp_path / "tiny.pt", resnet(8, activation_factory("relu")),

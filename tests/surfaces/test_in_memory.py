@@ -7,8 +7,9 @@ from landscape import LandscapeError
 from landscape.evaluation.engine import PointEvaluator
 from landscape.evaluation.evaluate import EvalSet
 from landscape.evaluation.options import EvalOptions
-from landscape.geometry.directions import DirectionOptions, random_directions
+from landscape.geometry.directions import random_directions
 from landscape.geometry.grid import Axis, Grid
+from landscape.geometry.options import DirectionOptions
 from landscape.surfaces.in_memory import compute_surface
 
 

@@ -6,9 +6,10 @@ import torch
 
 from landscape import activation_factory, resnet, save_checkpoint
 from landscape.cli import main
-from landscape.sources.checkpoint import load_checkpoint, model_metadata
+from landscape.sources.checkpoint import load_checkpoint
+from landscape.sources.specs import model_metadata
 from landscape.storage.surface_file import read_directions, read_header, read_surface
-from landscape.surfaces.plan import SurfaceConfig
+from landscape.surfaces.config import SurfaceConfig
 from tests.helpers import REAL_CIFAR, needs_real_cifar, surface_args
 
 SHIPPED = Path(__file__).resolve().parents[2] / "figures" / "surfaces"

@@ -17,10 +17,10 @@ from landscape import activation_factory, balanced_subset, load_cifar10, resnet,
 from landscape.cli import main
 from landscape.evaluation.folding import onednn_fusion_available
 from landscape.files import file_sha256
-from landscape.sources.checkpoint import model_metadata
 from landscape.sources.data import normalize
+from landscape.sources.specs import model_metadata
 from landscape.storage.surface_file import read_surface
-from landscape.surfaces.plan import SurfaceConfig
+from landscape.surfaces.config import SurfaceConfig
 from landscape.surfaces.sweep import finished_surface, run_surface
 from tests.helpers import interruptible, surface_args
 

@@ -139,7 +139,8 @@ def test_an_mlp_trains_on_mnist_standardised_by_its_own_statistics(tmp_path, cap
     dataset enters the recipe. A surface of it needs --dataset mnist (one line says so), and its
     centre is the loss on those images; a ResNet refuses one-channel images in one line."""
     from landscape.cli import main
-    from landscape.sources.datasets import DatasetSpec, load_split
+    from landscape.sources.datasets import load_split
+    from landscape.sources.specs import DatasetSpec
     from landscape.storage.surface_file import read_surface
     from tests.test_datasets import fake_mnist
 

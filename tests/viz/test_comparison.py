@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from landscape.viz.comparison import comparison_figure
-from landscape.viz.plots import PlotOptions
+from landscape.viz.options import PlotOptions
 from tests.helpers import bowl_surface
 
 

@@ -8,7 +8,8 @@ from landscape.cli import main
 from landscape.storage.schema import SurfaceHeader
 from landscape.storage.surface_file import create_surface_file, write_points
 from landscape.viz.comparison import comparison_figure
-from landscape.viz.plots import PlotOptions, plot_surface
+from landscape.viz.options import PlotOptions
+from landscape.viz.plots import plot_surface
 from tests.helpers import bowl_surface
 
 

@@ -1,11 +1,5 @@
-"""The depth study (issue 15): do deep fully connected networks keep training with Mish when they
-fail with ReLU? Accuracy, divergence and gradients against depth, and the landscapes of the
-shallowest and deepest networks of each activation.
-
-Stage: orchestration, like `study.py`: every step calls the library function that owns it and
-skips or resumes work already on disk. The networks are `models.MLP` (L hidden layers of equal
-width, each Linear → BatchNorm → activation → dropout), trained by `train.train` with RMSProp on
-one recipe for all; training records divergence and per-layer gradient norms itself.
+"""The depth study's landscapes: random slices and planes of the shallowest and deepest network of
+each activation, and their widths compared within a depth (paired by direction) and across depths.
 """
 from __future__ import annotations
 
@@ -14,24 +8,24 @@ from pathlib import Path
 import numpy as np
 
 from landscape.errors import LandscapeError
-from landscape.metrics.checkpoint import MetricsConfig, run_metrics
-from landscape.metrics.sharpness import SharpnessConfig, summarise
+from landscape.metrics.checkpoint import run_metrics
+from landscape.metrics.options import DEFAULT_THRESHOLDS, MetricsConfig, SharpnessConfig
+from landscape.metrics.sharpness import summarise
 from landscape.metrics.slices import has_second_minimum
 from landscape.metrics.stats import Comparison, compare, describe, unpaired_difference, verdict
-from landscape.metrics.surface import DEFAULT_THRESHOLDS, finite_values
-from landscape.sources.activations import display_name
-from landscape.sources.datasets import DatasetSpec
+from landscape.metrics.surface import finite_values
+from landscape.sources.specs import DatasetSpec, display_name
 from landscape.storage.surface_file import read_surface
 from landscape.storage.tables import write_rows
 from landscape.studies.depth.plan import DepthProfile
 from landscape.studies.depth.records import record_path
 from landscape.studies.findings import CLAIMS, slice_values
-from landscape.studies.mish import STUDY_ACTIVATIONS
-from landscape.surfaces.plan import SurfaceConfig
+from landscape.studies.mish_plan import STUDY_ACTIVATIONS
+from landscape.surfaces.config import SurfaceConfig
 from landscape.surfaces.sweep import finished_surface, run_surface
 from landscape.training.config import TrainConfig
 from landscape.viz.comparison import plot_comparison
-from landscape.viz.plots import PlotOptions
+from landscape.viz.options import PlotOptions
 
 
 def landscape_file(config: SurfaceConfig, record: dict) -> Path:

@@ -1,11 +1,6 @@
-"""The depth study (issue 15): do deep fully connected networks keep training with Mish when they
-fail with ReLU? Accuracy, divergence and gradients against depth, and the landscapes of the
-shallowest and deepest networks of each activation.
-
-Stage: orchestration, like `study.py`: every step calls the library function that owns it and
-skips or resumes work already on disk. The networks are `models.MLP` (L hidden layers of equal
-width, each Linear → BatchNorm → activation → dropout), trained by `train.train` with RMSProp on
-one recipe for all; training records divergence and per-layer gradient norms itself.
+"""The depth study's plan: its profiles (depths, widths, seeds, recipe), the runs they imply, and
+where each run's files go. The question: do deep fully connected networks keep training with
+Mish when they fail with ReLU? Plain data: no training happens here.
 """
 from __future__ import annotations
 
@@ -13,7 +8,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from landscape.errors import require_choice
-from landscape.studies.mish import STUDY_ACTIVATIONS
+from landscape.studies.mish_plan import STUDY_ACTIVATIONS
 from landscape.training.config import TrainConfig
 
 CHANCE = 0.1  # ten balanced classes

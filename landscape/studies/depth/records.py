@@ -1,11 +1,6 @@
-"""The depth study (issue 15): do deep fully connected networks keep training with Mish when they
-fail with ReLU? Accuracy, divergence and gradients against depth, and the landscapes of the
-shallowest and deepest networks of each activation.
-
-Stage: orchestration, like `study.py`: every step calls the library function that owns it and
-skips or resumes work already on disk. The networks are `models.MLP` (L hidden layers of equal
-width, each Linear → BatchNorm → activation → dropout), trained by `train.train` with RMSProp on
-one recipe for all; training records divergence and per-layer gradient norms itself.
+"""The depth study's records: one JSON per trained network (its row, dead units per layer, which
+test images it classifies correctly), written once after training and read back instead of
+measuring again; which depth is the deepest that still trains.
 """
 from __future__ import annotations
 
@@ -17,12 +12,14 @@ import numpy as np
 from landscape.errors import LandscapeError
 from landscape.evaluation.evaluate import correct_per_example, prepare_inputs
 from landscape.files import atomic_write, file_sha256
-from landscape.metrics.checkpoint import MetricsConfig, checkpoint_metrics
+from landscape.metrics.checkpoint import checkpoint_metrics
+from landscape.metrics.options import MetricsConfig
 from landscape.runtime import resolve_device
 from landscape.sources.checkpoint import load_checkpoint, read_checkpoint
-from landscape.sources.datasets import DatasetSpec, load_split
+from landscape.sources.datasets import load_split
+from landscape.sources.specs import DatasetSpec
 from landscape.studies.depth.plan import LEFT_CHANCE, DepthProfile
-from landscape.studies.mish import STUDY_ACTIVATIONS
+from landscape.studies.mish_plan import STUDY_ACTIVATIONS
 from landscape.training.config import RunPaths, TrainConfig
 from landscape.viz.training_curves import read_training_log
 

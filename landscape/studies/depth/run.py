@@ -1,11 +1,6 @@
-"""The depth study (issue 15): do deep fully connected networks keep training with Mish when they
-fail with ReLU? Accuracy, divergence and gradients against depth, and the landscapes of the
-shallowest and deepest networks of each activation.
-
-Stage: orchestration, like `study.py`: every step calls the library function that owns it and
-skips or resumes work already on disk. The networks are `models.MLP` (L hidden layers of equal
-width, each Linear → BatchNorm → activation → dropout), trained by `train.train` with RMSProp on
-one recipe for all; training records divergence and per-layer gradient norms itself.
+"""The depth study end to end (`run_depth_study(profile)`): train the sweep side by side (resumable),
+record every run, measure the end depths' landscapes, and write the report. Every step skips work
+already on disk.
 """
 from __future__ import annotations
 
@@ -13,13 +8,13 @@ from pathlib import Path
 
 from landscape.errors import require_choice
 from landscape.files import atomic_write
-from landscape.sources.activations import display_name
+from landscape.sources.specs import display_name
 from landscape.storage.tables import write_rows
 from landscape.studies.depth.landscapes import end_landscape, is_end, landscapes
 from landscape.studies.depth.plan import DEPTH_PROFILES, DepthProfile, training_runs
 from landscape.studies.depth.records import read_record, record_run, recorded_so_far
 from landscape.studies.depth.writeup import depth_figures, depth_report
-from landscape.studies.mish import STUDY_ACTIVATIONS
+from landscape.studies.mish_plan import STUDY_ACTIVATIONS
 from landscape.training.config import RunPaths, TrainConfig
 from landscape.training.loop import already_finished
 from landscape.training.side_by_side import train_side_by_side

@@ -1,11 +1,5 @@
-"""The depth study (issue 15): do deep fully connected networks keep training with Mish when they
-fail with ReLU? Accuracy, divergence and gradients against depth, and the landscapes of the
-shallowest and deepest networks of each activation.
-
-Stage: orchestration, like `study.py`: every step calls the library function that owns it and
-skips or resumes work already on disk. The networks are `models.MLP` (L hidden layers of equal
-width, each Linear → BatchNorm → activation → dropout), trained by `train.train` with RMSProp on
-one recipe for all; training records divergence and per-layer gradient norms itself.
+"""The depth study's write-up: the divergence table, the figures, accuracy comparisons within and
+across depths (paired by test image, then over seeds), and the Markdown report.
 """
 from __future__ import annotations
 
@@ -14,14 +8,15 @@ from pathlib import Path
 import numpy as np
 
 from landscape.metrics.stats import compare, describe
-from landscape.sources.activations import display_name
+from landscape.sources.specs import display_name
 from landscape.storage.tables import format_estimate, markdown_table
 from landscape.studies.depth.plan import CHANCE, LEFT_CHANCE
 from landscape.studies.depth.records import common_seeds, correct_by_image, deepest_trained, layer_diagnostics
 from landscape.studies.figures import depth_accuracy_figure, depth_training_figure, layer_diagnostics_figure
-from landscape.studies.mish import STUDY_ACTIVATIONS
+from landscape.studies.mish_plan import STUDY_ACTIVATIONS
 from landscape.training.config import RunPaths, TrainConfig
-from landscape.viz.plots import PlotOptions, save
+from landscape.viz.options import PlotOptions
+from landscape.viz.plots import save
 from landscape.viz.training_curves import read_training_log
 
 

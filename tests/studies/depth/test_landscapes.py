@@ -2,7 +2,7 @@ import numpy as np
 from scipy import stats
 
 from landscape.studies.depth.landscapes import landscape_comparisons
-from landscape.studies.mish import STUDY_ACTIVATIONS
+from landscape.studies.mish_plan import STUDY_ACTIVATIONS
 
 
 def test_landscape_comparisons_pair_directions_within_a_depth_and_not_across():

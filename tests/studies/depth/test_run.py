@@ -8,7 +8,7 @@ from landscape import LandscapeError
 from landscape.cli import main
 from landscape.studies.depth.plan import DepthProfile
 from landscape.studies.depth.run import run_depth_study
-from landscape.studies.mish import STUDY_ACTIVATIONS
+from landscape.studies.mish_plan import STUDY_ACTIVATIONS
 
 
 def test_depth_study_end_to_end_on_tiny_data(tmp_path, image_folder, capsys, monkeypatch):

@@ -2,7 +2,7 @@ import numpy as np
 from scipy import stats
 
 from landscape.studies.depth.writeup import depth_change_comparisons
-from landscape.studies.mish import STUDY_ACTIVATIONS
+from landscape.studies.mish_plan import STUDY_ACTIVATIONS
 
 
 def test_mish_change_with_depth_is_a_difference_in_differences_over_seeds():

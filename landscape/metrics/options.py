@@ -1,0 +1,120 @@
+"""What `landscape metrics` and `landscape sharpness` compute (`MetricsConfig`, `HessianOptions`,
+`SharpnessConfig`), and where the slices files go.
+
+Stage: metrics. Plain data, no torch: the CLI builds its help from it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from landscape.errors import LandscapeError
+from landscape.evaluation.options import EvalOptions
+from landscape.geometry.options import DirectionOptions
+from landscape.sources.specs import DatasetSpec, ModelSpec
+from landscape.surfaces.config import SurfaceConfig
+
+DEFAULT_THRESHOLDS = (0.1, 0.5, 1.0)
+
+
+@dataclass(frozen=True)
+class HessianOptions:
+    """Power iteration (top_k eigenvalues, at most `iterations` each, stopping at relative change
+    `tolerance`) and Hutchinson's trace (`trace_samples` Rademacher vectors), on `samples`
+    class-balanced images of their own (None: the images of the other metrics). `keep_graph` keeps
+    each batch's gradient graph between products (`KeptGradientGraphs`: faster, about 2–4 MB per
+    ResNet-20 image); off, memory stays that of one batch."""
+
+    top_k: int = 3
+    trace_samples: int = 20
+    iterations: int = 50
+    tolerance: float = 1e-3
+    batch_size: int = 200
+    seed: int = 0
+    samples: int | None = None
+    keep_graph: bool = True
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """What `landscape metrics` computes; defaults match the CLI's."""
+
+    surfaces: tuple[str, ...] = ()
+    checkpoints: tuple[str, ...] = ()
+    metric: str = "train_loss"
+    thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS
+    store: bool = True
+    data: str | None = None
+    dataset: DatasetSpec = field(default_factory=DatasetSpec)
+    split: str = "train"
+    samples: int = 1000
+    data_seed: int = 0
+    hessian: HessianOptions | None = None  # None: skip the Hessian
+    dead_units: bool = False
+    eps: float = 1e-6
+    device: str = "auto"
+    quiet: bool = False
+    partial: bool = False  # measure unfinished surfaces too (their rows say so; nothing is stored)
+
+    def __post_init__(self):
+        if not self.surfaces and not self.checkpoints:
+            raise LandscapeError("give at least one surface file or --checkpoint")
+        if any(t <= 0 for t in self.thresholds):
+            raise LandscapeError(f"--thresholds must be positive; got {self.thresholds}")
+
+
+@dataclass(frozen=True)
+class SharpnessConfig:
+    """What `landscape sharpness` computes; defaults match the CLI's."""
+
+    checkpoints: tuple[str, ...]  # landscape checkpoints, or with `model.factory` your model's weights files
+    out_dir: str = "sharpness"
+    data: str | None = None
+    model: ModelSpec = field(default_factory=ModelSpec)
+    dataset: DatasetSpec = field(default_factory=DatasetSpec)
+    directions: int = 20
+    planes: int = 0  # > 0: also that many independent 2-D random planes per checkpoint, for pictures
+    x: str = "-1:1:31"  # the α grid of every slice, and both axes of every plane
+    splits: tuple[str, ...] = ("train",)
+    samples: int = 1000
+    data_seed: int = 0
+    seed: int = 0
+    thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS
+    eval: EvalOptions = field(default_factory=EvalOptions)
+    device: str = "auto"
+    force: bool = False
+    flush_seconds: float = 5.0
+    store_directions: bool = False  # each direction is as large as the model: keep only seed and checksums
+    quiet: bool = False
+
+    def __post_init__(self):
+        if not self.checkpoints:
+            raise LandscapeError("give at least one checkpoint")
+        if self.directions < 1:
+            raise LandscapeError(f"--directions must be at least 1; got {self.directions}")
+        if self.planes < 0:
+            raise LandscapeError(f"--planes must be 0 or more; got {self.planes}")
+        if any(t <= 0 for t in self.thresholds):
+            raise LandscapeError(f"--thresholds must be positive; got {self.thresholds}")
+
+    def surface_config(self, checkpoint: str) -> SurfaceConfig:
+        return SurfaceConfig(checkpoint=checkpoint, out=str(slices_path(self.out_dir, checkpoint)), data=self.data,
+                             model=self.model, dataset=self.dataset,
+                             x=self.x, splits=self.splits, samples=self.samples, data_seed=self.data_seed,
+                             directions=DirectionOptions(seed=self.seed), slices=self.directions, eval=self.eval,
+                             store_directions=self.store_directions, device=self.device, force=self.force,
+                             flush_seconds=self.flush_seconds, quiet=self.quiet)
+
+    def plane_config(self, checkpoint: str, k: int) -> SurfaceConfig:
+        """Plane k: a random plane of direction seed `seed + k` (plane 0's axes are slices 0 and 1),
+        on the slices' grid along both axes, the same images and settings."""
+        return replace(self.surface_config(checkpoint), out=str(plane_path(self.out_dir, checkpoint, k)), y=self.x,
+                       directions=DirectionOptions(seed=self.seed + k), slices=0)
+
+
+def slices_path(out_dir: str | Path, checkpoint: str | Path) -> Path:
+    return Path(out_dir) / f"{Path(checkpoint).stem}_slices.h5"
+
+
+def plane_path(out_dir: str | Path, checkpoint: str | Path, k: int) -> Path:
+    return Path(out_dir) / f"{Path(checkpoint).stem}_plane{k}.h5"
