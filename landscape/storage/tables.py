@@ -23,13 +23,35 @@ def format_cell(value, digits: int | None = 4) -> str:
     return str(value)
 
 
-def format_estimate(mean: float, low: float | None = None, high: float | None = None) -> str:
-    """'mean [low, high]' rounded to what the interval supports (two significant digits of its
-    half-width); three significant digits where there is no interval."""
+def format_number(value: float, significant: int = 3) -> str:
+    """`significant` digits in plain decimal notation (1050, 88.0, 0.0123), never '1.05e+03';
+    scientific notation only below 0.001 or from a million up."""
+    if not math.isfinite(value) or value == 0:
+        return f"{value:g}"
+    magnitude = math.floor(math.log10(abs(value)))
+    if magnitude < -3 or magnitude >= 6:
+        return f"{value:.{significant - 1}e}"
+    return f"{value:.{max(0, significant - 1 - magnitude)}f}"
+
+
+def estimate_decimals(mean: float, low: float | None = None, high: float | None = None) -> int:
+    """The decimals an interval supports: two significant digits of its half-width (those of
+    three significant digits of the mean where there is no interval)."""
     if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)) or high <= low:
-        return f"{mean:.3g}"
-    decimals = max(0, 1 - math.floor(math.log10((high - low) / 2)))
-    return f"{mean:.{decimals}f} [{low:.{decimals}f}, {high:.{decimals}f}]"
+        return max(0, 2 - math.floor(math.log10(abs(mean)))) if math.isfinite(mean) and mean else 0
+    return max(0, 1 - math.floor(math.log10((high - low) / 2)))
+
+
+def format_estimate(mean: float, low: float | None = None, high: float | None = None,
+                    decimals: int | None = None) -> str:
+    """'mean [low, high]' rounded to what the interval supports (`estimate_decimals`), or to
+    `decimals` (one format for a whole column); the mean alone where there is no interval."""
+    no_interval = low is None or high is None or not (math.isfinite(low) and math.isfinite(high)) or high <= low
+    if decimals is None and no_interval:
+        return format_number(mean)
+    if decimals is None:
+        decimals = estimate_decimals(mean, low, high)
+    return f"{mean:.{decimals}f}" if no_interval else f"{mean:.{decimals}f} [{low:.{decimals}f}, {high:.{decimals}f}]"
 
 
 def markdown_table(rows: list[dict], digits: int | None = 4) -> str:

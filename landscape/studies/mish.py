@@ -183,6 +183,9 @@ def run_study(profile: str | StudyProfile, data: str | None = None, device: str 
     run_output_landscape(plain, out, profile.output_seeds, profile.output_resolution, options=options)
     write_report(path_surfaces, out / "report_training_path.html", title=f"{TITLE}: planes of the training paths")
     write_report(surfaces, out / "report.html", title=TITLE,
-                 figures=[out / "uncertainty.png", out / "output_landscape.png"],
+                 figures={out / "uncertainty.png": "Each activation's mean (square) with its 95 % interval over seeds "
+                                                   "and directions (line), beside the individual values (dots).",
+                          out / "output_landscape.png": "What a random fully connected network computes on a 2-D input "
+                                                        "grid, per activation, and the smoothness of that output."},
                  estimates=estimate_table(findings))
     return headline(findings, out)

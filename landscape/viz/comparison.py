@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 
 from landscape.errors import LandscapeError
 from landscape.storage.schema import Surface
+from landscape.viz.labels import short_axis_label
 from landscape.viz.options import PlotOptions
 from landscape.viz.plots import (
     STYLE,
@@ -39,15 +40,6 @@ def minimum_slices(surface: Surface, z: np.ma.MaskedArray) -> tuple[np.ndarray, 
 def plot_comparison(paths: list[str | Path], out: str | Path, options: PlotOptions = PlotOptions()) -> list[Path]:
     """Write `comparison_figure` in every requested format."""
     return save(comparison_figure(paths, options), Path(out).with_suffix(""), options)
-
-
-def short_axis_label(axis: str, surface: Surface) -> str:
-    """The axis name for a narrow panel: which direction it follows, in a few words."""
-    symbol = "α" if axis == "x" else "β"
-    source = surface.header.direction_source
-    if source == "pca":
-        return f"{symbol} (path PC{1 if axis == 'x' else 2})"
-    return f"{symbol} ({'target' if source == 'target' else 'direction ' + axis})"
 
 
 def comparison_figure(paths: list[str | Path], options: PlotOptions = PlotOptions()) -> Figure:

@@ -19,6 +19,7 @@ from landscape.files import atomic_write
 from landscape.metrics.surface import finite_values
 from landscape.storage.schema import Surface
 from landscape.storage.surface_file import read_surface
+from landscape.viz.labels import axis_label, is_loss, metric_label, surface_title
 from landscape.viz.options import PlotOptions
 
 STYLE = {"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "xtick.labelsize": 7, "ytick.labelsize": 7,
@@ -31,36 +32,6 @@ def load_for_plot(path: str | Path, metric: str, partial: bool = False) -> tuple
     unfinished one only with `partial`."""
     surface = read_surface(path).require_complete(partial)
     return surface, np.ma.masked_invalid(finite_values(surface, metric))
-
-
-def axis_label(axis: str, surface: Surface) -> str:
-    symbol = "α" if axis == "x" else "β"
-    source = surface.header.direction_source
-    if source == "target":
-        return f"{symbol} (interpolation towards target)"
-    if source == "pca":
-        index = 0 if axis == "x" else 1
-        share = (surface.header.explained_variance or (np.nan, np.nan))[index]
-        return f"{symbol} (training path PC{index + 1}, {100 * share:.0f}% of its variance)"
-    norm = surface.header.direction_norm
-    return f"{symbol} ({norm}-normalised direction {1 if axis == 'x' else 2})"
-
-
-def metric_label(metric: str, log: bool = False) -> str:
-    split, kind = metric.rsplit("_", 1)
-    text = f"{split} {'loss' if kind == 'loss' else 'accuracy'}"
-    return f"log10 {text}" if log else text
-
-
-def surface_title(surface: Surface) -> str:
-    """The model as a reader names it ('Leaky ReLU (slope 0.3)'), with its test accuracy if known."""
-    title, acc = surface.header.title.replace("$", r"\$"), surface.header.checkpoint_test_acc  # no mathtext
-    title = f"{title}, test acc {100 * acc:.1f}%" if isinstance(acc, (int, float)) else title
-    return f"{title} ({surface.partial_note})" if surface.partial_note else title
-
-
-def is_loss(metric: str) -> bool:
-    return metric.endswith("_loss")
 
 
 def contour_levels(values: list[np.ma.MaskedArray], options: PlotOptions) -> np.ndarray:

@@ -3,6 +3,7 @@
 const surfaces = JSON.parse(document.getElementById("surface-data").textContent);
 const metricSelect = document.getElementById("metric");
 const scaleSelect = document.getElementById("scale");
+const clipInput = document.getElementById("clip");
 const config = {responsive: true, displaylogo: false};
 
 function transform(z, log) {
@@ -27,12 +28,21 @@ function hover(metric, log) {
          "=%{customdata:.4g}<extra></extra>";
 }
 
-const CLIP_ABOVE_MINIMUM = 5;  // the opening view: a loss from the lowest minimum to 5 nats above it
-
+// The opening view of a loss runs from the lowest minimum to the clip (#clip nats) above it, so the
+// basin fills the view; higher values are drawn at the clip (a flat lid in 3-D).
 function colourRange(zs, metric, scale) {
   const [zmin, zmax] = range(zs);
-  const clipped = scale === "clipped" && metric.endsWith("_loss") && zmax > zmin + CLIP_ABOVE_MINIMUM;
-  return [zmin, clipped ? zmin + CLIP_ABOVE_MINIMUM : zmax, clipped];
+  const above = Number(clipInput.value) > 0 ? Number(clipInput.value) : 5;
+  const clipped = scale === "clipped" && metric.endsWith("_loss") && zmax > zmin + above;
+  return [zmin, clipped ? zmin + above : zmax, clipped];
+}
+function capped(z, top) {
+  return z.map(row => row.map(v => (v === null ? null : Math.min(v, top))));
+}
+function pathTrace(s, xaxis, yaxis, showlegend) {
+  return {type: "scatter", mode: "lines+markers", name: "training path", showlegend,
+          x: s.trajectory.map(p => p[0]), y: s.trajectory.map(p => p[1]), xaxis, yaxis,
+          line: {color: "crimson", width: 1.5}, marker: {size: 5}};
 }
 
 function draw() {
@@ -46,12 +56,18 @@ function draw() {
       type: "contour", x: s.x, y: s.y, z: zs[i], customdata: s.values[partner(metric)], zmin, zmax,
       coloraxis: "coloraxis", xaxis: "x" + (i + 1), yaxis: "y" + (i + 1), hovertemplate: hover(metric, log),
       contours: {coloring: "heatmap"}, name: s.name}));
+    const paths = surfaces.flatMap((s, i) => (s.trajectory ? [pathTrace(s, "x" + (i + 1), "y" + (i + 1), i === 0)] : []));
     const layout = {grid: {rows: 1, columns: surfaces.length, pattern: "independent"},
                     coloraxis: {cmin: zmin, cmax: zmax, colorscale: "Viridis", colorbar: {title: {text: title}}},
                     annotations: surfaces.map((s, i) => ({text: s.activation || s.name, showarrow: false,
                       xref: "x" + (i + 1) + " domain", yref: "y" + (i + 1) + " domain", x: 0.5, y: 1.08})),
-                    margin: {t: 40}, height: 420};
-    Plotly.react("comparison", panels, layout, config);
+                    margin: {t: 40}, height: 420, width: 150 + 330 * surfaces.length, autosize: false};
+    surfaces.forEach((s, i) => {  // square panels: one unit of α as long as one of β
+      const k = i === 0 ? "" : String(i + 1);
+      layout["xaxis" + k] = {title: {text: s.xlabel}, constrain: "domain"};
+      layout["yaxis" + k] = {title: {text: i === 0 ? s.ylabel : ""}, scaleanchor: "x" + k, constrain: "domain"};
+    });
+    Plotly.react("comparison", [...panels, ...paths], layout, config);
     const slice = (axis) => surfaces.map((s, i) => {
       const [iy, ix] = argmin(zs[i]);
       return {type: "scatter", mode: "lines", name: s.activation || s.name,
@@ -59,26 +75,29 @@ function draw() {
     });
     const sliceRange = clipped ? {range: [zmin - 0.05 * (zmax - zmin), zmax]} : {};
     Plotly.react("slice-x", slice("x"), {title: {text: "through each minimum, along each model's own α"},
-                 xaxis: {title: {text: "α"}}, yaxis: {title: {text: title}, ...sliceRange}}, config);
+                 xaxis: {title: {text: surfaces[0].xlabel}}, yaxis: {title: {text: title}, ...sliceRange}}, config);
     Plotly.react("slice-y", slice("y"), {title: {text: "through each minimum, along each model's own β"},
-                 xaxis: {title: {text: "β"}}, yaxis: {title: {text: title}, ...sliceRange}}, config);
+                 xaxis: {title: {text: surfaces[0].ylabel}}, yaxis: {title: {text: title}, ...sliceRange}}, config);
     surfaces.forEach((s, i) => {
       const common = {x: s.x, y: s.y, z: zs[i], customdata: s.values[partner(metric)], cmin: zmin, cmax: zmax,
                       colorscale: "Viridis", hovertemplate: hover(metric, log)};
-      Plotly.react(`s${i}-3d`, [{...common, type: "surface", showscale: false}],
-                   {title: {text: "3-D"}, scene: {xaxis: {title: {text: "α"}}, yaxis: {title: {text: "β"}},
-                    zaxis: {title: {text: title}}}, margin: {l: 0, r: 0, b: 0}}, config);
-      const path = s.trajectory ? [{type: "scatter", mode: "lines+markers", name: "training path",
-                                    x: s.trajectory.map(p => p[0]), y: s.trajectory.map(p => p[1]),
-                                    line: {color: "crimson", width: 1.5}, marker: {size: 5}}] : [];
+      const lid = clipped ? capped(zs[i], zmax) : zs[i];
+      Plotly.react(`s${i}-3d`, [{...common, z: lid, type: "surface", showscale: false}],
+                   {title: {text: "3-D" + (clipped ? " (values above the clip drawn at it)" : "")},
+                    scene: {xaxis: {title: {text: "α"}}, yaxis: {title: {text: "β"}},
+                            zaxis: {title: {text: title}, range: [zmin - 0.02 * (zmax - zmin), zmax]},
+                            aspectmode: "manual", aspectratio: {x: 1, y: 1, z: 0.7}},
+                    margin: {l: 0, r: 0, b: 0}}, config);
+      const path = s.trajectory ? [pathTrace(s, "x", "y", true)] : [];
       Plotly.react(`s${i}-contour`, [{...common, type: "contour", zmin, zmax, colorbar: {title: {text: title}}},
                                      ...path],
-                   {title: {text: "contours"}, xaxis: {title: {text: "α"}}, yaxis: {title: {text: "β"}}}, config);
+                   {title: {text: "contours"}, xaxis: {title: {text: s.xlabel}, constrain: "domain"},
+                    yaxis: {title: {text: s.ylabel}, scaleanchor: "x", constrain: "domain"}}, config);
     });
   } else {
     const lines = surfaces.map((s, i) => ({type: "scatter", mode: "lines", name: s.activation || s.name,
                                            x: s.x, y: zs[i]}));
-    const layout = {xaxis: {title: {text: "α"}}, yaxis: {title: {text: title}}};
+    const layout = {xaxis: {title: {text: surfaces[0].xlabel}}, yaxis: {title: {text: title}}};
     Plotly.react("comparison", lines, layout, config);
     Plotly.react("slice-x", lines, {...layout, title: {text: "along α"}}, config);
     Plotly.react("slice-y", [], {title: {text: "(1-D surfaces have no β)"}}, config);
@@ -86,7 +105,9 @@ function draw() {
   }
   document.body.dataset.metric = metric;
   document.body.dataset.scale = scaleSelect.value;
+  document.body.dataset.zrange = JSON.stringify([zmin, zmax]);
 }
 metricSelect.addEventListener("change", draw);
 scaleSelect.addEventListener("change", draw);
+clipInput.addEventListener("change", draw);
 draw();

@@ -13,6 +13,7 @@ import dataclasses
 import html
 import json
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,8 +24,10 @@ from landscape.files import atomic_write, require_safe_outputs
 from landscape.metrics.surface import finite_values, surface_metrics
 from landscape.storage.schema import Surface
 from landscape.storage.surface_file import read_surface
-from landscape.storage.tables import format_estimate
+from landscape.storage.tables import estimate_decimals, format_estimate, format_number
+from landscape.viz.labels import axis_label, plane_note
 
+CLIP_ABOVE_MINIMUM = 5.0  # nats: the opening view of a loss runs from the lowest minimum to this above it
 HIDDEN_FIELDS = ("versions", "fingerprint")  # recorded for reproducibility, not for reading
 SUMMARY_DELTAS = (0.1, 0.5, 1.0)
 
@@ -49,6 +52,7 @@ def surface_payload(surface: Surface) -> dict:
     """The JSON the page needs for one surface (pending and non-finite points become null)."""
     return {"name": Path(surface.path).name + (f" ({surface.partial_note})" if surface.partial_note else ""),
             "activation": surface.header.title,
+            "xlabel": axis_label("x", surface), "ylabel": axis_label("y", surface) if surface.ndim == 2 else None,
             "x": surface.x.tolist(), "y": None if surface.y is None else surface.y.tolist(),
             "values": {k: finite_values(surface, k).tolist() for k in sorted(surface.values)},
             "trajectory": None if surface.trajectory is None else surface.trajectory.tolist()}
@@ -71,7 +75,7 @@ def format_value(value) -> str:
     if isinstance(value, bool) or value is None:
         return html.escape(str(value))
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return format_number(value, 4)
     if isinstance(value, (list, tuple)):
         return ", ".join(format_value(v) for v in value)
     if isinstance(value, dict):
@@ -95,20 +99,25 @@ def summary_table(surfaces: list[Surface], estimates: EstimateTable | None = Non
             result = surface_metrics(surface, metric, SUMMARY_DELTAS)
         acc = surface.header.checkpoint_test_acc
         rows.append([surface.header.title + (f" ({surface.partial_note})" if surface.partial_note else ""),
-                     "" if acc is None else f"{100 * acc:.1f}", f"{result.minimum:.3g}",
+                     "" if acc is None else f"{100 * acc:.1f}", format_number(result.minimum),
                      *(f"{w.radius:.2f}" + ("≥" if w.grid_fraction >= 1 else "") for w in result.widths),
-                     f"{max(result.hessian_eigenvalues, default=float('nan')):.3g}", str(result.local_minima)])
+                     format_number(max(result.hessian_eigenvalues, default=float("nan"))), str(result.local_minima)])
     out = (f"<table><tr>{''.join(f'<th>{html.escape(h)}</th>' for h in head)}</tr>"
            + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
-           + "</table><p class=note>On these planes: widths are basin radii in direction units along "
-             "the grid (≥: the basin reaches the grid's edge); curvature is the largest eigenvalue of a "
-             "quadratic fit at the minimum. One plane is one random draw.</p>")
+           + "</table><p class=note>Basin radius Δ: the radius of the disc whose area is that of the region "
+             "around the minimum where the loss stays below minimum + Δ, in direction units (≥: the region "
+             "reaches the grid's edge, so the radius is a lower bound). Curvature: the largest eigenvalue of "
+             f"a quadratic fit at the minimum. Each plane is {html.escape(planes_note(surfaces))}.</p>")
     if estimates is not None:
+        decimals = {m: max(estimate_decimals(r[m], r.get(f"{m}_low"), r.get(f"{m}_high")) for _, r in estimates.rows)
+                    for m in estimates.columns}  # one format per column
         out += ("<h3>Over many directions and seeds (mean [95 % interval])</h3><table><tr><th>model</th>"
                 + "".join(f"<th>{html.escape(heading)}</th>" for heading in estimates.columns.values()) + "</tr>"
                 + "".join(f"<tr><td>{html.escape(name)}</td>" + "".join(
-                    f"<td>{html.escape(format_estimate(r[m], r.get(f'{m}_low'), r.get(f'{m}_high')))}</td>"
+                    f"<td>{html.escape(format_estimate(r[m], r.get(f'{m}_low'), r.get(f'{m}_high'), decimals[m]))}</td>"
                     for m in estimates.columns) + "</tr>" for name, r in estimates.rows) + "</table>"
+                + "<p class=note>Basin width Δ: the length of the interval along a 1-D slice where the loss stays "
+                  "below the slice's minimum + Δ (a diameter, where the radius above is half a width).</p>"
                 + (f"<p class=note>Intervals over: {html.escape(estimates.over)}.</p>" if estimates.over else ""))
     return out
 
@@ -127,14 +136,20 @@ def surface_section(index: int, surface: Surface) -> str:
             f'<details><summary>Stored metrics of width and smoothness</summary>{metrics}</details></section>')
 
 
-def figure_section(figures: list[Path]) -> str:
-    """PNG figures (e.g. the findings' uncertainty figure) embedded as data, with their file names."""
+def planes_note(surfaces: list[Surface]) -> str:
+    notes = list(dict.fromkeys(plane_note(s) for s in surfaces))
+    return notes[0] if len(notes) == 1 else "; ".join(f"{Path(s.path).name}: {plane_note(s)}" for s in surfaces)
+
+
+def figure_section(figures: dict[Path, str]) -> str:
+    """PNG figures (e.g. the findings' uncertainty figure) embedded as data, each with its caption."""
     if not figures:
         return ""
-    items = "".join(f'<figure><img alt="{html.escape(p.name)}" style="max-width:100%" '
+    items = "".join(f'<figure><img alt="{html.escape(caption)}" style="max-width:100%" '
                     f'src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}">'
-                    f"<figcaption>{html.escape(p.name)}</figcaption></figure>" for p in figures)
-    return f"<section><h2>Uncertainty and other study figures</h2>{items}</section>"
+                    f"<figcaption>{html.escape(caption)} <span class=note>({html.escape(p.name)})</span>"
+                    f"</figcaption></figure>" for p, caption in figures.items())
+    return f"<section><h2>Study figures</h2>{items}</section>"
 
 
 def partial_banner(surfaces: list[Surface]) -> str:
@@ -147,7 +162,7 @@ def partial_banner(surfaces: list[Surface]) -> str:
             f'({html.escape(names)}); minima, widths and views cover only the computed points.</p>')
 
 
-def render_report(surfaces: list[Surface], title: str, figures: list[Path] = (),
+def render_report(surfaces: list[Surface], title: str, figures: dict[Path, str] | None = None,
                   estimates: EstimateTable | None = None) -> str:
     """The whole page as a string."""
     metrics = sorted(set.intersection(*(set(s.values) for s in surfaces)),  # opens on the training loss
@@ -172,12 +187,15 @@ td {{ font-family: monospace; overflow-wrap: break-word; }} /* wraps at spaces, 
 <body><h1>{html.escape(title)}</h1>
 {partial_banner(surfaces)}
 <div class="controls"><label>Quantity <select id="metric">{options}</select></label>
-<label>Scale <select id="scale"><option value="clipped">clipped: minimum to minimum + 5</option>
-<option value="linear">full range</option><option value="log">log</option></select></label></div>
+<label>Scale <select id="scale"><option value="clipped">clipped above the minimum</option>
+<option value="linear">full range</option><option value="log">log</option></select></label>
+<label>Clip losses at minimum + <input id="clip" type="number" min="0.01" step="any" value="{CLIP_ABOVE_MINIMUM:g}"
+size="5"> nats</label></div>
 <section><h2>Summary</h2>{summary_table(surfaces, estimates)}</section>
-<section><h2>Comparison</h2><div class="row"><div class="plot wide" id="comparison"></div></div>
+<section><h2>{"Comparison on one colour scale" if len(surfaces) > 1 else "The surface"}</h2>
+<div class="row"><div class="plot wide" id="comparison"></div></div>
 <div class="row"><div class="plot" id="slice-x"></div><div class="plot" id="slice-y"></div></div></section>
-{figure_section(list(figures))}
+{figure_section(figures or {})}
 {sections}
 <script id="surface-data" type="application/json">{safe_json([surface_payload(s) for s in surfaces])}</script>
 <script>{script}</script>
@@ -185,11 +203,12 @@ td {{ font-family: monospace; overflow-wrap: break-word; }} /* wraps at spaces, 
 
 
 def write_report(paths: list[str | Path], out: str | Path, title: str = "Loss landscapes",
-                 figures: list[str | Path] = (), estimates: EstimateTable | None = None, partial: bool = False) -> Path:
-    """Write the report for these surface files (PNG `figures` embedded, `estimates` tabled under the
-    summary) to `out` atomically; unfinished surfaces only with `partial`, and then the page says so
-    for each."""
-    figures = [Path(f) for f in figures]
+                 figures: Mapping[str | Path, str] | None = None, estimates: EstimateTable | None = None,
+                 partial: bool = False) -> Path:
+    """Write the report for these surface files (PNG `figures` embedded with their captions,
+    `estimates` tabled under the summary) to `out` atomically; unfinished surfaces only with
+    `partial`, and then the page says so for each."""
+    figures = {Path(f): caption for f, caption in (figures or {}).items()}
     for figure in figures:
         if figure.suffix != ".png" or not figure.is_file():
             raise LandscapeError(f"{figure} is not a PNG figure to embed")

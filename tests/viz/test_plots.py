@@ -78,7 +78,7 @@ def test_trajectory_is_drawn_over_contours_on_labelled_axes(tmp_path):
     fig = plot_2d(surface, z, "filled", PlotOptions(vmax=2.0))
     ax, bar = fig.axes
     np.testing.assert_array_equal(ax.get_lines()[0].get_xdata(), [0.9, 0.5, 0.0])
-    assert ax.get_xlabel() == "α (training path PC1, 70% of its variance)" and "PC2, 20%" in ax.get_ylabel()
+    assert ax.get_xlabel() == "α (training path PC1, 70 % of its variance)" and "PC2, 20 %" in ax.get_ylabel()
     ticks = bar.get_yticks()
     assert len(ticks) >= 3 and ticks.min() >= z.min() and ticks.max() <= 2.0  # none on the extension triangles
 

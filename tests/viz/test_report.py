@@ -32,10 +32,10 @@ def test_png_figures_are_embedded_and_other_files_refused(tmp_path, two_surfaces
 
     png = tmp_path / "uncertainty.png"
     png.write_bytes(b"\x89PNG\r\n\x1a\n<fake>")
-    page = write_report(two_surfaces, tmp_path / "r.html", figures=[png]).read_text()
-    assert base64.b64encode(png.read_bytes()).decode() in page and "<figcaption>uncertainty.png" in page
+    page = write_report(two_surfaces, tmp_path / "r.html", figures={png: "A test figure."}).read_text()
+    assert base64.b64encode(png.read_bytes()).decode() in page and "<figcaption>A test figure. <span class=note>(uncertainty.png)" in page
     with pytest.raises(LandscapeError, match="not a PNG figure"):
-        write_report(two_surfaces, tmp_path / "r2.html", figures=[tmp_path / "missing.png"])
+        write_report(two_surfaces, tmp_path / "r2.html", figures={tmp_path / "missing.png": "Missing."})
 
 
 def test_report_refuses_surfaces_with_no_points(tmp_path):
@@ -75,7 +75,20 @@ def test_report_in_headless_chromium(tmp_path, two_surfaces):
         assert page.evaluate("document.getElementById('comparison').layout.coloraxis.cmax") == pytest.approx(5.5)
         assert page.evaluate("document.getElementById('comparison').layout.coloraxis.cmin") == pytest.approx(0.5)
         text = page.inner_text("body")
-        assert text.index("Summary") < text.index("Comparison") and "ReLU" in text and "Mish" in text
+        assert text.index("Summary") < text.index("Comparison on one colour scale") and "ReLU" in text and "Mish" in text
+        assert "Each plane is one random draw of filter-normalised directions." in text
+        # the 3-D view shows the basin: z runs to the clip, values above it are drawn at it
+        zaxis = page.evaluate("document.getElementById('s0-3d').layout.scene.zaxis.range")
+        assert zaxis[1] == pytest.approx(5.5) and zaxis[0] < 0.5
+        assert page.evaluate("Math.max(...document.getElementById('s0-3d').data[0].z.flat())") == pytest.approx(5.5)
+        layout = page.evaluate("document.getElementById('comparison').layout")
+        assert layout["yaxis"]["scaleanchor"] == "x" and layout["xaxis2"]["title"]["text"].startswith("α (")
+        assert "direction 1" in layout["xaxis"]["title"]["text"]
+        page.fill("#clip", "2")
+        page.dispatch_event("#clip", "change")
+        assert page.evaluate("JSON.parse(document.body.dataset.zrange)[1]") == pytest.approx(2.5)
+        page.fill("#clip", "5")
+        page.dispatch_event("#clip", "change")
         assert "Partial results." in text and "partial.h5: partial: " in text  # the unfinished one says so
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # no sideways scroll
         assert page.evaluate("[...document.querySelectorAll('table')].every(t => t.scrollWidth <= t.clientWidth)")
@@ -115,5 +128,5 @@ def test_summary_table_with_the_studys_intervals(tmp_path, two_surfaces):
     page = write_report(two_surfaces, tmp_path / "r.html", estimates=table).read_text()
     assert "<td>Leaky ReLU (slope 0.3)</td><td>0.884 [0.857, 0.910]</td><td>31.2 [29.0, 33.5]</td>" in page
     assert "Intervals over: 3 seeds × 40 directions" in page and "<th>Hessian λmax (flatter)</th>" in page
-    summary = page[page.index("<h2>Summary</h2>"):page.index("<h2>Comparison</h2>")]
-    assert "<td>ReLU</td><td>90.0</td><td>0.5</td>" in summary  # the bowl's minimum, from its own grid
+    summary = page[page.index("<h2>Summary</h2>"):page.index("<h2>Comparison on one colour scale</h2>")]
+    assert "<td>ReLU</td><td>90.0</td><td>0.500</td>" in summary  # the bowl's minimum, from its own grid
