@@ -1,12 +1,14 @@
-"""Shared fixtures: tiny synthetic CIFAR-shaped data, on disk and in memory."""
+"""Shared fixtures: tiny synthetic CIFAR-shaped data, on disk and in memory, and a tiny ResNet checkpoint."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+import torch
 
+from landscape import activation_factory, resnet, save_checkpoint
 from landscape.sources.data import ImageSet
-from landscape.sources.specs import CIFAR10_CLASSES
+from landscape.sources.specs import CIFAR10_CLASSES, model_metadata
 from tests.helpers import synthetic_images
 
 
@@ -35,3 +37,10 @@ def isolated_cache(tmp_path_factory, monkeypatch):
     """Every test gets its own decode cache and no LANDSCAPE_DATA from the environment."""
     monkeypatch.setenv("LANDSCAPE_CACHE", str(tmp_path_factory.mktemp("cache")))
     monkeypatch.delenv("LANDSCAPE_DATA", raising=False)
+
+
+@pytest.fixture
+def tiny_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    meta = model_metadata(8, "relu", {})
+    return save_checkpoint(tmp_path / "tiny.pt", resnet(8, activation_factory("relu")), meta)

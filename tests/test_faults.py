@@ -15,9 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from landscape import activation_factory, load_checkpoint, resnet, save_checkpoint
+from landscape import load_checkpoint
 from landscape.cli import main
-from landscape.sources.specs import model_metadata
 from landscape.storage.schema import SurfaceHeader
 from landscape.storage.surface_file import create_surface_file, read_surface, write_points
 from tests.helpers import bowl_surface, interruptible
@@ -34,12 +33,6 @@ def wait_until(condition, proc: subprocess.Popen, timeout: float = 120) -> None:
             return
         time.sleep(0.02)
     raise AssertionError("the run finished or stalled before it could be stopped")
-
-
-@pytest.fixture
-def tiny_checkpoint(tmp_path):
-    torch.manual_seed(0)
-    return save_checkpoint(tmp_path / "tiny.pt", resnet(8, activation_factory("relu")), model_metadata(8, "relu", {}))
 
 
 def test_training_stopped_by_sigterm_then_sigint_resumes_to_identical_weights(tmp_path, image_folder):

@@ -20,7 +20,8 @@ def add_plot_parser(sub) -> None:
     p.add_argument("--metric", default=default_of(PlotOptions, "metric"),
                    help="dataset to draw: train_loss, test_loss, train_acc, test_acc")
     p.add_argument("--kinds", default=",".join(KINDS_2D), help="2-D figure kinds, comma-separated")
-    p.add_argument("--levels", type=int, default=default_of(PlotOptions, "levels"), help="number of contour levels")
+    p.add_argument("--levels", type=int, default=default_of(PlotOptions, "levels"),
+                   help="at most this many contour levels (a loss: round heights above its minimum, 0.01, 0.02 …)")
     p.add_argument("--vmin", type=float, default=None, help="lowest contour level / colour (default: data minimum)")
     p.add_argument("--vmax", "--zmax", type=float, default=None,
                    help="highest contour level / colour, and 3-D height clip (default: data maximum)")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from landscape.metrics.stats import Estimate
@@ -31,8 +32,9 @@ def output_landscape_figure(images: dict[str, np.ndarray], values: dict[str, np.
         panels[0].set_ylabel("input 2")
         top.colorbar(mappable, ax=panels, label="output (min–max scaled)")
         ax = bottom.subplots()
-        draw_estimates(ax, values, estimates)
+        draw_estimates(ax, values, estimates, dots="one random initialisation")
         ax.set_ylabel(measure)
+        ax.legend(frameon=False, fontsize=6, loc="best")
     return fig
 
 
@@ -45,13 +47,25 @@ def depth_accuracy_figure(rows: list[dict], activations: dict[str, dict], option
         for name, params in activations.items():
             depths = sorted({r["depth"] for r in rows if r["activation"] == name})
             per = [[100 * r["test_acc"] for r in rows if r["activation"] == name and r["depth"] == d] for d in depths]
-            ax.plot(depths, [np.nanmean(v) for v in per], "o-", label=display_name(name, params))
-            ax.fill_between(depths, [np.nanmin(v) for v in per], [np.nanmax(v) for v in per], alpha=0.2)
-        ax.axhline(100 * chance, color="gray", lw=0.8, ls=":", label="chance")
+            line, = ax.plot(depths, [np.nanmean(v) for v in per], "o-", label=display_name(name, params))
+            ax.fill_between(depths, [np.nanmin(v) for v in per], [np.nanmax(v) for v in per], alpha=0.2,
+                            color=line.get_color())
+        values = [100 * r["test_acc"] for r in rows if np.isfinite(r["test_acc"])]
+        low, high = min(values), max(values)
+        pad = max(0.5, 0.08 * (high - low))
+        ax.set_ylim(low - pad, high + pad)  # the data fill the axis; chance is drawn only if it is in range
+        if low - pad <= 100 * chance:
+            ax.axhline(100 * chance, color="gray", lw=0.8, ls=":", label="chance")
+        else:
+            ax.annotate(f"chance: {100 * chance:g} % (below the axis)", (0.99, 0.02), xycoords="axes fraction",
+                        ha="right", fontsize=6, color="gray")
+        handles, labels = ax.get_legend_handles_labels()
+        handles.append(Patch(color="gray", alpha=0.2))
+        labels.append("range over seeds")
         ax.set_xlabel("hidden layers")
         ax.set_xticks(sorted({r["depth"] for r in rows}))  # the trained depths, not fractions
         ax.set_ylabel("test accuracy (%)")
-        ax.legend(frameon=False)
+        ax.legend(handles, labels, frameon=False)
     return fig
 
 
@@ -87,22 +101,28 @@ def layer_diagnostics_figure(layers: dict[int, dict[str, dict[str, list[float]]]
     "gradient_norms", "dead_units"}: a value per weight tensor, input to head, or per hidden layer):
     the gradient norm at initialisation and after epoch 1 (log scale: vanishing or exploding
     gradients), and the share of units never positive on the study's images at the end."""
-    panels = (("gradient_norms_init", "gradient norm at initialisation"),
-              ("gradient_norms", "gradient norm after epoch 1"), ("dead_units", "dead units at the end (share)"))
+    panels = (("gradient_norms_init", "gradient norm at initialisation", "‖∇W‖ (log)"),
+              ("gradient_norms", "gradient norm after epoch 1", "‖∇W‖ (log)"),
+              ("dead_units", "dead units at the end", "share of units"))
     depths = sorted(layers)
     with matplotlib.rc_context(STYLE):
         fig = Figure(figsize=(options.width, options.width * 0.75))
         axes = fig.subplots(len(panels), len(depths), sharex="col", squeeze=False)
         for column, depth in enumerate(depths):
-            for row, (key, title) in enumerate(panels):
+            count = 1
+            for row, (key, title, unit) in enumerate(panels):
                 ax = axes[row, column]
                 for name, params in activations.items():
                     values = layers[depth].get(name, {}).get(key, [])
+                    count = max(count, len(values))
                     ax.plot(range(1, len(values) + 1), values, ".-", label=display_name(name, params))
                 if key != "dead_units":
                     ax.set_yscale("log")
                 ax.set_title(f"{title}, L={depth}", fontsize=7)
+                if column == 0:
+                    ax.set_ylabel(unit)
             axes[-1, column].set_xlabel("layer (input → head)")
-            axes[-1, column].xaxis.set_major_locator(MaxNLocator(integer=True))
+            axes[-1, column].set_xlim(0.5, count + 0.5)
+            axes[-1, column].xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
         axes[0, 0].legend(frameon=False, fontsize=6)
     return fig

@@ -22,7 +22,7 @@ from landscape.metrics.sharpness import measure_slices
 from landscape.metrics.stats import Comparison, Estimate, NoiseBudget, compare, describe, estimate, noise_budget
 from landscape.sources.checkpoint import read_checkpoint
 from landscape.storage.surface_file import read_surface
-from landscape.viz.estimates import draw_estimates
+from landscape.viz.estimates import draw_estimates, legend_for_estimates
 from landscape.viz.options import PlotOptions
 from landscape.viz.plots import STYLE
 
@@ -34,6 +34,12 @@ CLAIMS = {"width_1": ("basin width at Δ = 1 (wider)", +1), "width_0.5": ("basin
           "dead_units": ("dead units, % of channels (fewer)", -1), "test_acc": ("test accuracy (higher)", +1),
           "train_loss_full": ("training loss, whole training split (lower)", -1),
           "test_loss_full": ("test loss, whole test split (lower)", -1)}
+# the y axis of each measure's panel: what is measured, in which unit
+UNITS = {"width_1": "width (direction units)", "width_0.5": "width (direction units)",
+         "width_0.1": "width (direction units)", "minimum": "training loss (nats)",
+         "curvature": "d²loss/dα² (nats per unit²)", "hessian_max": "λmax (nats per weight unit²)",
+         "hessian_trace": "trace (nats per weight unit²)", "dead_units": "dead units (% of channels)",
+         "test_acc": "test accuracy (%)", "train_loss_full": "loss (nats)", "test_loss_full": "loss (nats)"}
 # checkpoint measures that describe, not decide: shown in the table, compared with nothing
 LABELS = {"loss_standard_error": "s.e. of the loss over the images",
           "hessian_trace_ci95": "± of the trace estimate (95 %, over its probe vectors)"}
@@ -138,13 +144,17 @@ def uncertainty_figure(findings: Findings, measures: tuple[str, ...], options: P
     """A panel per measure: each activation's per-seed means (dots) and overall mean with its 95 %
     interval; activations labelled by `names` where given (e.g. 'Leaky ReLU (slope 0.3)')."""
     with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(options.width, options.width * 0.32 * ((len(measures) + 1) // 2)))
+        fig = Figure(figsize=(options.width, options.width * 0.32 * ((len(measures) + 1) // 2) + 0.3))
         axes = fig.subplots((len(measures) + 1) // 2, 2, squeeze=False).ravel()
         for ax, measure in zip(axes, measures):
             # dots: one per seed (its mean over directions), or one per direction when there is one seed
+            per_seed = len(next(iter(findings.values[measure].values()))) > 1
             dots = {a: np.nanmean(v, axis=1) if len(v) > 1 else v[0] for a, v in findings.values[measure].items()}
-            draw_estimates(ax, dots, findings.estimates[measure], names)
+            draw_estimates(ax, dots, findings.estimates[measure], names,
+                           "one training seed (mean over directions)" if per_seed else "one direction")
             ax.set_title(label(measure))
+            ax.set_ylabel(UNITS.get(measure, measure))
+        legend_for_estimates(fig, axes[0])
         if options.note:
             fig.suptitle(options.note, fontsize=7, color="dimgray")
         for ax in axes[len(measures):]:

@@ -18,7 +18,7 @@ class PlotOptions:
 
     metric: str = "train_loss"
     kinds: tuple[str, ...] = KINDS_2D
-    levels: int = 30
+    levels: int = 20  # at most; losses get round heights above the minimum (viz.plots.heights_above_minimum)
     vmin: float | None = None
     vmax: float | None = None
     log: bool = False

@@ -19,6 +19,7 @@ from landscape.files import atomic_write
 from landscape.metrics.surface import finite_values
 from landscape.storage.schema import Surface
 from landscape.storage.surface_file import read_surface
+from landscape.storage.tables import format_number
 from landscape.viz.labels import axis_label, is_loss, metric_label, surface_title
 from landscape.viz.options import PlotOptions
 
@@ -49,8 +50,37 @@ def contour_levels(values: list[np.ma.MaskedArray], options: PlotOptions) -> np.
         return np.geomspace(lo, hi, options.levels)
     span = hi - lo
     if is_loss(options.metric) and span > 0.1:
-        return lo + np.concatenate([[0.0], np.geomspace(0.01, span, options.levels - 1)])
+        return lo + np.concatenate([[0.0], heights_above_minimum(span, options.levels - 1)])
     return np.linspace(lo, hi if hi > lo else lo + 1e-12, options.levels)
+
+
+MANTISSAS = ((1, 2, 5), (1, 1.5, 2, 3, 5, 7), (1, 1.25, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 9))  # sparse to dense
+
+
+def heights_above_minimum(span: float, count: int) -> np.ndarray:
+    """Round heights Δ above the minimum (0.01, 0.02, 0.05, 0.1, … in 1-2-5 steps, or finer), from
+    0.01 up to `span`: the densest such series with at most `count` values (at least the 1-2-5
+    one), so every contour is a round distance above the minimum and the basin gets most of them;
+    `span` itself closes the series, so the levels reach the top of the colour range."""
+    decades = range(-2, int(np.ceil(np.log10(span))) + 1)
+    for mantissas in reversed(MANTISSAS):
+        series = (round(m * 10.0 ** e, 12) for e in decades for m in mantissas)
+        heights = [h for h in series if 0.01 <= h < span * (1 - 1e-9)]
+        if len(heights) + 1 <= count or mantissas == MANTISSAS[0]:
+            return np.array([*heights, span])
+    raise AssertionError("unreachable")
+
+
+def contour_label_levels(levels: np.ndarray, options: PlotOptions) -> tuple[np.ndarray, dict[float, str]]:
+    """The levels that carry a label on a contour plot, and their text: for a loss, the decades above
+    the minimum ('min+0.1', 'min+1', …); otherwise about five of the levels, in plain numbers."""
+    if is_loss(options.metric) and not options.log and len(levels) > 2:
+        heights = levels[1:] - levels[0]
+        decade = np.isclose(heights, 10.0 ** np.round(np.log10(heights)))
+        chosen = levels[1:][decade]
+        return chosen, {float(v): f"min+{float(h):g}" for v, h in zip(chosen, heights[decade])}
+    chosen = levels[::max(1, len(levels) // 5)]
+    return chosen, {float(v): format_number(float(v)) for v in chosen}
 
 
 def clipping(values: list[np.ma.MaskedArray], levels: np.ndarray) -> str:
@@ -124,7 +154,8 @@ def draw_2d(ax, kind: str, surface: Surface, z: np.ma.MaskedArray, levels: np.nd
     norm = colour_norm(levels, extend)
     if kind == "contour":
         mappable = ax.contour(surface.x, surface.y, z, levels=levels, norm=norm, cmap="viridis", linewidths=0.6)
-        ax.clabel(mappable, mappable.levels[::max(1, len(levels) // 6)], inline=True, fontsize=6, fmt="%.3g")
+        labelled, text = contour_label_levels(levels, options)
+        ax.clabel(mappable, labelled, inline=True, fontsize=6, fmt=lambda v: text.get(float(v), format_number(v)))
     elif kind == "filled":
         mappable = ax.contourf(surface.x, surface.y, z, levels=levels, norm=norm, cmap="viridis", extend=extend)
     else:

@@ -10,6 +10,8 @@ import matplotlib
 from matplotlib.figure import Figure
 
 from landscape.errors import LandscapeError
+from landscape.sources.checkpoint import read_checkpoint
+from landscape.sources.specs import ACTIVATIONS, display_name
 from landscape.viz.options import PlotOptions
 from landscape.viz.plots import STYLE, save
 
@@ -29,9 +31,27 @@ def read_training_log(path: str | Path) -> list[dict]:
     return records
 
 
+def run_name(log: str | Path) -> str:
+    """A run as a reader names it: its activation with parameters ('Leaky ReLU (slope 0.3)', plus the
+    seed where it is not 0) from the checkpoint beside the log; the log's file name otherwise."""
+    log = Path(log)
+    stem = log.name.split(".")[0]
+    checkpoint = log.with_name(f"{stem}.pt")
+    if checkpoint.is_file():
+        try:
+            meta = read_checkpoint(checkpoint).metadata
+        except LandscapeError:
+            return stem
+        seed = meta.get("seed", 0)
+        return display_name(meta.get("activation", stem), meta.get("activation_params")) + (
+            f", seed {seed}" if seed else "")
+    name = stem.removeprefix("resnet20_")
+    return display_name(name) if name in ACTIVATIONS else stem
+
+
 def training_curves_figure(logs: list[str | Path], options: PlotOptions = PlotOptions()) -> Figure:
-    """Train loss, test loss and test accuracy per epoch, one line per run (named after its file)."""
-    runs = [(Path(p).name.split(".")[0].removeprefix("resnet20_"), read_training_log(p)) for p in logs]
+    """Train loss, test loss and test accuracy per epoch, one line per run (`run_name`)."""
+    runs = [(run_name(p), read_training_log(p)) for p in logs]
     panels = (("train_loss", "train loss (running, augmented)", "cross-entropy (nats)"),
               ("test_loss", "test loss", "cross-entropy (nats)"), ("test_acc", "test accuracy", "accuracy (%)"))
     with matplotlib.rc_context(STYLE):

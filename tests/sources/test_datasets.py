@@ -1,4 +1,3 @@
-import struct
 
 import pytest
 import torch
@@ -8,23 +7,7 @@ from landscape import LandscapeError
 from landscape.evaluation.evaluate import load_eval_set
 from landscape.sources.datasets import load_split, resize
 from landscape.sources.specs import DatasetSpec
-
-
-def write_idx(path, array: torch.Tensor) -> None:
-    """An MNIST idx file (big-endian header: 0x0000, type 0x08 = uint8, ndim; then the sizes)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    header = struct.pack(">HBB", 0, 8, array.ndim) + b"".join(struct.pack(">I", n) for n in array.shape)
-    path.write_bytes(header + array.numpy().tobytes())
-
-
-def fake_mnist(root, n: int = 20):
-    g = torch.Generator().manual_seed(0)
-    for prefix in ("train", "t10k"):
-        labels = torch.arange(n, dtype=torch.uint8) % 10
-        images = (labels.view(-1, 1, 1) * 20 + torch.randint(0, 40, (n, 28, 28), generator=g)).to(torch.uint8)
-        write_idx(root / "MNIST" / "raw" / f"{prefix}-images-idx3-ubyte", images)
-        write_idx(root / "MNIST" / "raw" / f"{prefix}-labels-idx1-ubyte", labels)
-    return root
+from tests.helpers import fake_mnist
 
 
 def grey_folder(root, size=(28, 28), classes=("a", "b", "c"), per_class=4):

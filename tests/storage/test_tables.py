@@ -27,4 +27,5 @@ def test_estimates_are_rounded_to_what_their_interval_supports():
     assert format_estimate(0.81482, 0.79541, 0.83412) == "0.815 [0.795, 0.834]"  # half-width 0.019: 3 decimals
     assert format_estimate(7.3891, 6.988, 7.789) == "7.39 [6.99, 7.79]"
     assert format_estimate(412.7, 380.2, 445.9) == "413 [380, 446]"
-    assert format_estimate(87.99) == "88.0" and format_estimate(1050.3) == "1050" and format_estimate(0.11435, float("nan"), float("nan")) == "0.114"
+    assert format_estimate(87.99) == "88.0" and format_estimate(1050.3) == "1050"
+    assert format_estimate(0.11435, float("nan"), float("nan")) == "0.114"

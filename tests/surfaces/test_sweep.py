@@ -25,13 +25,6 @@ from landscape.surfaces.sweep import finished_surface, run_surface
 from tests.helpers import interruptible, surface_args
 
 
-@pytest.fixture
-def tiny_checkpoint(tmp_path):
-    torch.manual_seed(0)
-    meta = model_metadata(8, "relu", {})
-    return save_checkpoint(tmp_path / "tiny.pt", resnet(8, activation_factory("relu")), meta)
-
-
 def test_centre_equals_the_checkpoints_own_score(tmp_path, tiny_checkpoint, image_folder):
     out = tmp_path / "s.h5"
     grid = ["--x", "-1:1:3", "--y", "-1:1:3", "--split", "train", "test"]

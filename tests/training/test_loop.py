@@ -142,7 +142,7 @@ def test_an_mlp_trains_on_mnist_standardised_by_its_own_statistics(tmp_path, cap
     from landscape.sources.datasets import load_split
     from landscape.sources.specs import DatasetSpec
     from landscape.storage.surface_file import read_surface
-    from tests.test_datasets import fake_mnist
+    from tests.helpers import fake_mnist
 
     root = str(fake_mnist(tmp_path / "mnist"))
     out = tmp_path / "digits.pt"

@@ -6,10 +6,10 @@ import pytest
 from landscape import LandscapeError
 from landscape.cli import main
 from landscape.storage.schema import SurfaceHeader
-from landscape.storage.surface_file import create_surface_file, write_points
+from landscape.storage.surface_file import create_surface_file, read_surface, write_points
 from landscape.viz.comparison import comparison_figure
 from landscape.viz.options import PlotOptions
-from landscape.viz.plots import plot_surface
+from landscape.viz.plots import plot_2d, plot_surface
 from tests.helpers import bowl_surface
 
 
@@ -182,3 +182,21 @@ def test_figures_at_single_and_double_column_width(tmp_path, width):
     assert "clipped at 5" in figures["surface3d"].axes[0].get_title()
     assert "slices through each model's minimum, each along its own axis" in [t for t, _ in text_boxes(comparison)]
     assert "start" in [t for t, _ in text_boxes(figures["filled"])]  # the path's first snapshot is marked
+
+
+def test_loss_contours_sit_at_round_heights_above_the_minimum_and_label_decades(tmp_path):
+    from landscape.viz.plots import contour_label_levels, contour_levels, heights_above_minimum
+
+    assert heights_above_minimum(100, 19).tolist() == [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100]
+    assert len(heights_above_minimum(3.0, 19)) == 16 and heights_above_minimum(3.0, 19)[-1] == 3
+    assert heights_above_minimum(4.5, 19)[-2:].tolist() == [3, 4.5]  # the top of the range closes the series
+    options = PlotOptions(levels=20)
+    path = bowl_surface(tmp_path / "b.h5", "relu", 30.0)  # loss 0.5 … 90.5
+    levels = contour_levels([np.ma.masked_invalid(read_surface(path).values["train_loss"])], options)
+    assert len(levels) <= 20 and levels[0] == pytest.approx(0.5)
+    labelled, text = contour_label_levels(levels, options)
+    assert [text[float(v)] for v in labelled] == ["min+0.01", "min+0.1", "min+1", "min+10"]
+    z = np.ma.masked_invalid(read_surface(path).values["train_loss"])
+    fig = plot_2d(read_surface(path), z, "contour", options)
+    shown = sorted(t.get_text() for t in fig.axes[0].texts)
+    assert shown and set(shown) <= {"min+0.01", "min+0.1", "min+1", "min+10"}

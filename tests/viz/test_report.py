@@ -33,7 +33,8 @@ def test_png_figures_are_embedded_and_other_files_refused(tmp_path, two_surfaces
     png = tmp_path / "uncertainty.png"
     png.write_bytes(b"\x89PNG\r\n\x1a\n<fake>")
     page = write_report(two_surfaces, tmp_path / "r.html", figures={png: "A test figure."}).read_text()
-    assert base64.b64encode(png.read_bytes()).decode() in page and "<figcaption>A test figure. <span class=note>(uncertainty.png)" in page
+    assert base64.b64encode(png.read_bytes()).decode() in page and (
+        "<figcaption>A test figure. <span class=note>(uncertainty.png)" in page)
     with pytest.raises(LandscapeError, match="not a PNG figure"):
         write_report(two_surfaces, tmp_path / "r2.html", figures={tmp_path / "missing.png": "Missing."})
 
@@ -75,7 +76,8 @@ def test_report_in_headless_chromium(tmp_path, two_surfaces):
         assert page.evaluate("document.getElementById('comparison').layout.coloraxis.cmax") == pytest.approx(5.5)
         assert page.evaluate("document.getElementById('comparison').layout.coloraxis.cmin") == pytest.approx(0.5)
         text = page.inner_text("body")
-        assert text.index("Summary") < text.index("Comparison on one colour scale") and "ReLU" in text and "Mish" in text
+        assert text.index("Summary") < text.index("Comparison on one colour scale")
+        assert "ReLU" in text and "Mish" in text
         assert "Each plane is one random draw of filter-normalised directions." in text
         # the 3-D view shows the basin: z runs to the clip, values above it are drawn at it
         zaxis = page.evaluate("document.getElementById('s0-3d').layout.scene.zaxis.range")

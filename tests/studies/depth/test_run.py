@@ -159,7 +159,7 @@ def test_the_depth_study_runs_on_mnist_in_folders_of_its_own(tmp_path):
     from landscape.sources.checkpoint import read_checkpoint
     from landscape.storage.surface_file import read_surface
     from landscape.studies.depth.plan import on_dataset
-    from tests.test_datasets import fake_mnist
+    from tests.helpers import fake_mnist
 
     base = DepthProfile(name="test", depths=(1,), seeds=(0,), epochs=1, train_samples=None, width=8, dropout=0.25,
                         lr=1e-3, checkpoint_dir=str(tmp_path / "ck"), output_dir=str(tmp_path / "out"),
