@@ -20,7 +20,7 @@ from landscape.metrics.checkpoint import run_metrics
 from landscape.metrics.options import HessianOptions, MetricsConfig, SharpnessConfig, slices_path
 from landscape.metrics.sharpness import run_sharpness
 from landscape.sources.specs import display_name
-from landscape.storage.tables import write_rows
+from landscape.storage.tables import format_estimate, write_rows
 from landscape.studies.findings import (
     Findings,
     checkpoint_values,
@@ -120,19 +120,34 @@ def model_metrics_all(checkpoints: dict[str, list[Path]], profile: StudyProfile,
     return rows
 
 
-def headline(findings: Findings, out: Path) -> list[str]:
-    """The short terminal summary: where things are, each activation's width, and the verdicts."""
-    lines = [f"report: {out / 'report.html'}", f"training-path planes: {out / 'report_training_path.html'}",
-             f"figures and tables: {out}/ (findings.json, uncertainty.png, output_landscape.png, sharpness/)"]
-    for row in findings.rows():
-        lines.append(f"  {row['activation']:<11} width at Δ=1 {row['width_1']:.3f} [{row['width_1_low']:.3f}, "
-                     f"{row['width_1_high']:.3f}]  minimum {row['minimum']:.4f}  ({row['width_1_over']})")
-    lines += [f"  {c.measure}: mish vs {c.other}: {c.verdict}" for c in findings.comparisons
-              if c.measure in ("width_1", "minimum")]
+def headline(findings: Findings, out: Path, profile: StudyProfile) -> list[str]:
+    """The terminal summary (at most 25 lines, readable without the docs): what was measured, each
+    activation's basin width and minimum with 95 % intervals, Mish against each other activation,
+    and where the report and figures are."""
+    rows = findings.rows()
+    names = {r["activation"]: display_name(r["activation"], STUDY_ACTIVATIONS.get(r["activation"])) for r in rows}
+    lines = [f"Mish study, {profile.name} profile: {len(profile.seeds)} training seed(s) × {profile.directions} random "
+             f"directions, {profile.samples} training images per point.",
+             "Basin width at Δ = 1 (length of a random 1-D slice where the training loss stays within 1 nat",
+             "of its minimum; direction units) and the slices' minimum loss, mean [95 % interval]:"]
+    for r in rows:
+        width, minimum = (format_estimate(r[m], r[f"{m}_low"], r[f"{m}_high"]) for m in ("width_1", "minimum"))
+        lines.append(f"  {names[r['activation']]:<24} width {width}   minimum {minimum}")
+    lines.append("Mish − each other activation (paired by seed and direction; each interval at 95 %, "
+                 "not corrected for the several comparisons):")
+    for c in findings.comparisons:
+        if c.measure in ("width_1", "minimum"):
+            d = c.difference
+            lines.append(f"  {'width' if c.measure == 'width_1' else 'minimum'} vs {names.get(c.other, c.other):<24}"
+                         f" {format_estimate(d.mean, d.low, d.high)}  → {c.verdict}")
     _, differences = findings.noise().get("width_1", (None, None))
     if differences is not None:
-        lines.append(f"  noise of the width comparisons: {100 * differences.seed_share:.0f} % from training seeds "
-                     f"({differences.advice} narrow them most)")
+        lines.append(f"Noise of the width comparisons: {100 * differences.seed_share:.0f} % from training seeds "
+                     f"({differences.advice} narrow them most).")
+    if profile.name != "paper":
+        lines.append("These are small-profile numbers for a first look; the committed findings use the paper profile.")
+    lines += [f"Report: {out / 'report.html'}  (training-path planes: {out / 'report_training_path.html'})",
+              f"Figures and tables: {out}/ (findings.md, findings.json, uncertainty.png, output_landscape.png)"]
     return lines
 
 
@@ -188,4 +203,4 @@ def run_study(profile: str | StudyProfile, data: str | None = None, device: str 
                           out / "output_landscape.png": "What a random fully connected network computes on a 2-D input "
                                                         "grid, per activation, and the smoothness of that output."},
                  estimates=estimate_table(findings))
-    return headline(findings, out)
+    return headline(findings, out, profile)
