@@ -7,7 +7,7 @@ from plotly.offline import get_plotlyjs
 
 from landscape import LandscapeError
 from landscape.storage.schema import SurfaceHeader
-from landscape.storage.surface_file import create_surface_file
+from landscape.storage.surface_file import create_surface_file, write_points
 from landscape.viz.report import EstimateTable, write_report
 from tests.helpers import EVIL, bowl_surface
 
@@ -132,3 +132,50 @@ def test_summary_table_with_the_studys_intervals(tmp_path, two_surfaces):
     assert "Intervals over: 3 seeds × 40 directions" in page and "<th>Hessian λmax (flatter)</th>" in page
     summary = page[page.index("<h2>Summary</h2>"):page.index("<h2>Comparison on one colour scale</h2>")]
     assert "<td>ReLU</td><td>90.0</td><td>0.500</td>" in summary  # the bowl's minimum, from its own grid
+
+
+def line_or_plane(path, source: str):
+    """A small surface of each kind a report shows: a random plane, a training-path plane, a 1-D line."""
+    x = np.linspace(-1, 1, 9)
+    y = None if source == "line" else np.linspace(-1, 1, 7)
+    header = SurfaceHeader(activation="mish", checkpoint="m.pt", splits=("train",),
+                           direction_source="pca" if source == "path" else "random",
+                           explained_variance=(0.6, 0.2) if source == "path" else ())
+    trajectory = np.array(PATH) if source == "path" else None
+    create_surface_file(path, header, x, y, [], trajectory)
+    grid = np.meshgrid(y, x, indexing="ij") if y is not None else (np.zeros(1), x)
+    loss = (0.5 + grid[1] ** 2 + 2 * grid[0] ** 2).ravel()
+    write_points(path, list(range(loss.size)), {"train_loss": loss.tolist(), "train_acc": np.exp(-loss).tolist()})
+    return path
+
+
+@pytest.mark.parametrize("source", ["plane", "path", "line"])
+def test_every_report_kind_renders_in_chromium(tmp_path, source):
+    """Each kind of report opens without console errors, without sideways scrolling, on the training
+    loss, with axes named after where its directions came from."""
+    chromium = shutil.which("chromium")
+    if not chromium:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    report = write_report([line_or_plane(tmp_path / "s.h5", source)], tmp_path / "r.html")
+    errors = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu",
+                                                                    "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(report.as_uri())
+        page.wait_for_function("document.body.dataset.metric === 'train_loss'")
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        layout = page.evaluate("document.getElementById('comparison').layout")
+        expected = {"plane": "α (filter-normalised direction 1)", "path": "α (training path PC1, 60 % of its variance)",
+                    "line": "α (filter-normalised direction 1)"}[source]
+        assert layout["xaxis"]["title"]["text"] == expected
+        top = 1.5 if source == "line" else 3.5  # the loss's full range: below the clip at minimum + 5
+        assert page.evaluate("JSON.parse(document.body.dataset.zrange)") == pytest.approx([0.5, top])
+        text = page.inner_text("body")
+        assert "The surface" in text
+        assert ("training path's first two principal components" in text) == (source == "path")
+        browser.close()
+    assert not errors, errors
