@@ -71,3 +71,11 @@ def test_readme_is_short_and_has_the_two_set_up_commands():
     ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1]
     assert f"    {ci}" in readme.splitlines()  # .ci/run runs README's test command verbatim
     assert "    pip install -e . && landscape study --profile quick --data ../shared/cifar10" in readme.splitlines()
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_file_the_docs_name_exists(page):
+    """A module, test or benchmark named in `backticks` (e.g. `tests/viz/test_report.py`) is there."""
+    named = re.findall(r"`((?:tests|landscape|benchmarks)/[\w/.-]+\.(?:py|txt|json|sh|js))`", page.read_text())
+    missing = [path for path in named if not (ROOT / path).exists()]
+    assert not missing, missing
