@@ -212,6 +212,16 @@ def holm_adjusted(p_values: list[float]) -> np.ndarray:
     return adjusted
 
 
+def tost_p_value(difference: Estimate, margin: float) -> float:
+    """p-value of two one-sided tests against 'the difference is at least `margin` away from zero':
+    the larger of the two one-sided t-test p-values (small: shown to lie inside ±margin)."""
+    if not (difference.se > 0 and difference.df >= 1) or margin <= 0:
+        return float("nan")
+    below = scipy_stats.t.sf((difference.mean + margin) / difference.se, difference.df)  # H0: mean ≤ −margin
+    above = scipy_stats.t.cdf((difference.mean - margin) / difference.se, difference.df)  # H0: mean ≥ +margin
+    return float(max(below, above))
+
+
 def equivalent(difference: Estimate, margin: float, alpha: float = 1 - LEVEL) -> bool:
     """Two one-sided tests (TOST, Schuirmann 1987): True when the difference is shown to lie within
     (−margin, +margin) at level α, i.e. its (1 − 2α) t-interval lies inside the margin."""
@@ -225,14 +235,15 @@ def family_verdicts(differences: list[Estimate], claimed_signs: list[int], margi
                     alpha: float = 1 - LEVEL) -> list[str]:
     """The verdict of each comparison in one declared family: 'supported' or 'contradicted' where
     Holm's correction over the family rejects 'no difference' (by the sign of the difference
-    against the claim), 'equivalent' where TOST shows it inside its margin, else 'inconclusive'.
-    Only 'equivalent' may be written as 'alike'."""
-    adjusted = holm_adjusted([p_value(d) for d in differences])
+    against the claim), 'equivalent' where TOST, Holm-corrected over the family too, shows it inside
+    its margin, else 'inconclusive'. Only 'equivalent' may be written as 'alike'."""
+    different = holm_adjusted([p_value(d) for d in differences])
+    alike = holm_adjusted([tost_p_value(d, m) for d, m in zip(differences, margins)])
     out = []
-    for d, sign, margin, p in zip(differences, claimed_signs, margins, adjusted):
+    for d, sign, p, p_alike in zip(differences, claimed_signs, different, alike):
         if p < alpha:
             out.append("supported" if np.sign(d.mean) == sign else "contradicted")
-        elif equivalent(d, margin, alpha):
+        elif p_alike < alpha:
             out.append("equivalent")
         else:
             out.append("inconclusive")

@@ -9,7 +9,7 @@ activation with its verdict (`stats.compare`). Checkpoint-level numbers (Hessian
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import matplotlib
@@ -21,7 +21,10 @@ from landscape.metrics.options import DEFAULT_THRESHOLDS
 from landscape.metrics.sharpness import measure_slices
 from landscape.metrics.stats import Comparison, Estimate, NoiseBudget, compare, describe, estimate, noise_budget
 from landscape.sources.checkpoint import read_checkpoint
+from landscape.sources.specs import display_name
 from landscape.storage.surface_file import read_surface
+from landscape.storage.tables import format_estimate
+from landscape.studies.claims import PairTest, claims_markdown, family_tests, tests_json
 from landscape.viz.estimates import draw_estimates, legend_for_estimates
 from landscape.viz.options import PlotOptions
 from landscape.viz.plots import STYLE
@@ -59,7 +62,8 @@ class Findings:
 
     values: dict[str, dict[str, np.ndarray]]  # measure → activation → [seeds, directions]
     estimates: dict[str, dict[str, Estimate]]
-    comparisons: list[Comparison]
+    comparisons: list[Comparison]  # Mish − other on every measure: exploratory, uncorrected
+    family: list[PairTest]  # the paper's claims: every pair on each primary measure, Holm-corrected (`claims`)
 
     def rows(self) -> list[dict]:
         """One row per activation: each measure as mean and interval, for the table and JSON."""
@@ -85,7 +89,7 @@ class Findings:
         return out
 
     def to_json(self) -> dict:
-        return {"rows": self.rows(),
+        return {"rows": self.rows(), "family": tests_json(self.family),
                 "comparisons": [{**asdict(c), "text": describe(c)} for c in self.comparisons],
                 "noise": {m: {"models": a.to_json(), "differences": None if d is None else d.to_json()}
                           for m, (a, d) in self.noise().items()}}
@@ -136,7 +140,7 @@ def decide(values: dict[str, dict[str, np.ndarray]], subject: str = "mish") -> F
     estimates = {m: {a: estimate(v) for a, v in per.items()} for m, per in values.items()}
     comparisons = [c for m, (_, sign) in CLAIMS.items() if m in values
                    for c in compare(m, values[m], subject, sign)]
-    return Findings(values, estimates, comparisons)
+    return Findings(values, estimates, comparisons, family_tests(values))
 
 
 def uncertainty_figure(findings: Findings, measures: tuple[str, ...], options: PlotOptions,
@@ -162,24 +166,26 @@ def uncertainty_figure(findings: Findings, measures: tuple[str, ...], options: P
     return fig
 
 
-def interval_text(mean: float, low: float, high: float, digits: int = 4) -> str:
-    """'mean [low, high]', or the mean alone where there is no interval."""
-    if not (np.isfinite(low) and np.isfinite(high)):
-        return f"{mean:.{digits}g}"
-    return f"{mean:.{digits}g} [{low:.{digits}g}, {high:.{digits}g}]"
-
-
-def findings_markdown(findings: Findings) -> str:
-    """The findings table (each measure as mean [95 % interval]) and one line per comparison."""
+def findings_markdown(findings: Findings, activations: dict[str, dict]) -> str:
+    """The claims' family of tests, the table of estimates (each measure as mean [95 % interval]),
+    the exploratory comparisons (no verdicts) and where the noise comes from."""
     measures = list(findings.estimates)
-    lines = ["| activation | " + " | ".join(label(m) for m in measures) + " |",
-             "|---|" + "---|" * len(measures)]
+    names = {a: display_name(a, activations.get(a)) for a in next(iter(findings.estimates.values()))}
+    lines = claims_markdown(findings.family, {a: activations.get(a, {}) for a in names})
+    lines += ["## Every measure (mean [95 % interval])", "",
+              "| activation | " + " | ".join(label(m) for m in measures) + " |", "|---|" + "---|" * len(measures)]
     for row in findings.rows():
-        cells = [interval_text(row[m], row[f"{m}_low"], row[f"{m}_high"]) for m in measures]
-        lines.append(f"| {row['activation']} | " + " | ".join(cells) + " |")
+        cells = [format_estimate(row[m], row[f"{m}_low"], row[f"{m}_high"]) for m in measures]
+        lines.append(f"| {names[row['activation']]} | " + " | ".join(cells) + " |")
     over = {m: next(iter(per.values())).levels for m, per in findings.estimates.items()}
-    lines += ["", "Intervals over: " + "; ".join(f"{label(m)}: {v}" for m, v in over.items()) + ".", ""]
-    lines += [f"- {describe(replace(c, measure=label(c.measure)))}" for c in findings.comparisons]
+    lines += ["", "Intervals over: " + "; ".join(f"{label(m)}: {v}" for m, v in over.items()) + ".", "",
+              "## Exploratory: Mish − each other activation on every measure", "",
+              "Each at 95 %, not corrected for the many comparisons, and without verdicts: a pattern here is a "
+              "question for the next study, not a finding.", ""]
+    for c in findings.comparisons:
+        d = c.difference
+        lines.append(f"- {label(c.measure)}: Mish − {names.get(c.other, c.other)} = "
+                     f"{format_estimate(d.mean, d.low, d.high)} ({c.pairing}, over {d.levels})")
     return "\n".join(lines + noise_markdown(findings)) + "\n"
 
 

@@ -21,6 +21,7 @@ from landscape.metrics.options import HessianOptions, MetricsConfig, SharpnessCo
 from landscape.metrics.sharpness import run_sharpness
 from landscape.sources.specs import display_name
 from landscape.storage.tables import format_estimate, write_rows
+from landscape.studies.claims import CLAIM_FAMILY, SUBJECT, paper_word, smooth_against_baseline, verdict_of
 from landscape.studies.findings import (
     Findings,
     checkpoint_values,
@@ -44,6 +45,8 @@ from landscape.viz.report import EstimateTable, write_report
 from landscape.viz.training_curves import plot_training_curves
 
 TITLE = "ResNet-20 on CIFAR-10: ReLU, Leaky ReLU, Swish, Mish"
+SHORT_NAMES = {"width_0.5": "width at Δ = 0.5", "hessian_trace": "Hessian trace", "train_loss_full": "training loss",
+               "test_acc": "test accuracy %"}  # the summary's column heads
 REPORT_MEASURES = ("test_acc", "minimum", "width_0.1", "width_0.5", "width_1", "curvature", "hessian_max",
                    "hessian_trace", "dead_units")  # the report's table of estimates, in this order
 
@@ -122,32 +125,35 @@ def model_metrics_all(checkpoints: dict[str, list[Path]], profile: StudyProfile,
 
 def headline(findings: Findings, out: Path, profile: StudyProfile) -> list[str]:
     """The terminal summary (at most 25 lines, readable without the docs): what was measured, each
-    activation's basin width and minimum with 95 % intervals, Mish against each other activation,
-    and where the report and figures are."""
+    activation's primary measures with 95 % intervals, the verdict on each of the paper's claims for
+    Mish against every other activation, and where the report and figures are."""
     rows = findings.rows()
     names = {r["activation"]: display_name(r["activation"], STUDY_ACTIVATIONS.get(r["activation"])) for r in rows}
+    claims = [c for c in CLAIM_FAMILY if c.measure in rows[0]]
     lines = [f"Mish study, {profile.name} profile: {len(profile.seeds)} training seed(s) × {profile.directions} random "
              f"directions, {profile.samples} training images per point.",
-             "Basin width at Δ = 1 (length of a random 1-D slice where the training loss stays within 1 nat",
-             "of its minimum; direction units) and the slices' minimum loss, mean [95 % interval]:"]
+             "Primary measure of each claim, mean [95 % interval]:",
+             f"  {'':<22}" + "".join(f" {SHORT_NAMES[c.measure]:<21}" for c in claims)]
     for r in rows:
-        width, minimum = (format_estimate(r[m], r[f"{m}_low"], r[f"{m}_high"]) for m in ("width_1", "minimum"))
-        lines.append(f"  {names[r['activation']]:<24} width {width}   minimum {minimum}")
-    lines.append("Mish − each other activation (paired by seed and direction; each interval at 95 %, "
-                 "not corrected for the several comparisons):")
-    for c in findings.comparisons:
-        if c.measure in ("width_1", "minimum"):
-            d = c.difference
-            lines.append(f"  {'width' if c.measure == 'width_1' else 'minimum'} vs {names.get(c.other, c.other):<24}"
-                         f" {format_estimate(d.mean, d.low, d.high)}  → {c.verdict}")
-    _, differences = findings.noise().get("width_1", (None, None))
+        cells = "".join(f" {format_estimate(r[c.measure], r[c.measure + '_low'], r[c.measure + '_high']):<21}"
+                        for c in claims)
+        lines.append(f"  {names[r['activation']]:<22}{cells}".rstrip())
+    lines.append(f"Mish against each activation ({len(findings.family)} tests, Holm-corrected; 'alike' only where "
+                 "shown within a margin):")
+    for claim in claims:
+        verdicts = ", ".join(f"{names[o]} {paper_word(claim, verdict_of(findings.family, claim, SUBJECT, o))}"
+                             for o in names if o != SUBJECT)
+        lines.append(f"  {claim.statement}: {verdicts}")
+    lines.append("Swish and Mish both better than ReLU: " + ", ".join(
+        f"{c.better} {smooth_against_baseline(findings.family, c)}" for c in claims) + ".")
+    _, differences = findings.noise().get("width_0.5", (None, None))
     if differences is not None:
         lines.append(f"Noise of the width comparisons: {100 * differences.seed_share:.0f} % from training seeds "
                      f"({differences.advice} narrow them most).")
     if profile.name != "paper":
         lines.append("These are small-profile numbers for a first look; the committed findings use the paper profile.")
-    lines += [f"Report: {out / 'report.html'}  (training-path planes: {out / 'report_training_path.html'})",
-              f"Figures and tables: {out}/ (findings.md, findings.json, uncertainty.png, output_landscape.png)"]
+    lines += [f"Report: {out / 'report.html'}", f"Training-path planes: {out / 'report_training_path.html'}",
+              f"Figures and tables: {out}/ (findings.md, uncertainty.png, output_landscape.png)"]
     return lines
 
 
@@ -189,7 +195,7 @@ def run_study(profile: str | StudyProfile, data: str | None = None, device: str 
     with atomic_write(out / "findings.json") as tmp:
         tmp.write_text(json.dumps(findings.to_json(), indent=1))
     with atomic_write(out / "findings.md") as tmp:
-        tmp.write_text(findings_markdown(findings))
+        tmp.write_text(findings_markdown(findings, STUDY_ACTIVATIONS))
     names = {name: display_name(name, params).replace(" (", "\n(") for name, params in STUDY_ACTIVATIONS.items()}
     save(uncertainty_figure(findings, ("width_1", "width_0.1", "minimum", "curvature", "hessian_max", "test_acc"),
                             options, names),

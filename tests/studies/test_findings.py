@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from landscape.studies.findings import decide, findings_markdown, interval_text, uncertainty_figure
+from landscape.studies.findings import decide, findings_markdown, uncertainty_figure
 from landscape.viz.options import PlotOptions
 
 
@@ -13,6 +13,15 @@ def synthetic(seeds=3, directions=10, seed=0):
     return {"width_1": {a: w + shared + rng.normal(0, 0.005, (seeds, directions)) for a, w in width.items()},
             "minimum": {a: 0.1 + rng.normal(0, 0.01, (seeds, directions)) for a in width},
             "test_acc": {a: 88 + rng.normal(0, 0.2, (seeds, 1)) for a in width}}
+
+
+ACTIVATIONS = {"relu": {}, "swish": {}, "mish": {}}
+
+
+def estimates_table(findings) -> list[str]:
+    """The lines of the findings' table of every measure, from its header on."""
+    text = findings_markdown(findings, ACTIVATIONS).splitlines()
+    return text[text.index("## Every measure (mean [95 % interval])") + 2:]
 
 
 def test_claims_get_verdicts_from_their_intervals():
@@ -29,12 +38,13 @@ def test_claims_get_verdicts_from_their_intervals():
 
 def test_markdown_and_figure():
     findings = decide(synthetic())
-    text = findings_markdown(findings).splitlines()
-    assert text[0] == ("| activation | basin width at Δ = 1 (wider) | minimum training loss (lower) | "
-                       "test accuracy (higher) |")
-    assert text[2].startswith("| relu | 0.4")
-    assert any(t.startswith("- basin width at Δ = 1 (wider): mish − relu") for t in text)  # labels, not keys
-    assert interval_text(1.0, float("nan"), float("nan")) == "1"
+    table = estimates_table(findings)
+    assert table[0] == ("| activation | basin width at Δ = 1 (wider) | minimum training loss (lower) | "
+                        "test accuracy (higher) |")
+    assert table[2].startswith("| ReLU | 0.4")
+    text = findings_markdown(findings, ACTIVATIONS).splitlines()
+    assert any(t.startswith("- basin width at Δ = 1 (wider): Mish − ReLU = ") for t in text)  # labels, not keys
+    assert not any(t.startswith("- ") and ("supported" in t or "inconclusive" in t) for t in text)  # exploratory
     fig = uncertainty_figure(findings, ("width_1", "minimum", "test_acc"), PlotOptions(width=6.9, note="quick"))
     assert [ax.get_title() for ax in fig.axes if ax.get_visible()][:3] == [
         "basin width at Δ = 1 (wider)", "minimum training loss (lower)", "test accuracy (higher)"]
@@ -55,7 +65,7 @@ def test_checkpoint_rows_become_measures_per_seed():
     assert values["dead_units"]["relu"].tolist() == [[25.0], [0.0]]  # percent of channels
     findings = decide(values)
     assert {c.measure for c in findings.comparisons} == {"hessian_max", "hessian_trace", "dead_units"}
-    assert "s.e. of the loss over the images" in findings_markdown(findings).splitlines()[0]
+    assert "s.e. of the loss over the images" in estimates_table(findings)[0]
     assert checkpoint_values({"relu": [{"hessian_eig_1": 1.0}]}).keys() == {"hessian_max"}
 
 
@@ -67,14 +77,14 @@ def test_the_noise_table_says_which_source_dominates_and_that_pairing_removes_sh
     assert models.direction_sd == pytest.approx(0.05, rel=0.3)
     assert differences.direction_sd == pytest.approx(np.sqrt(2) * 0.005, rel=0.3)
     assert "test_acc" not in findings.noise()  # one value per seed: nothing to split
-    rows = [line for line in findings_markdown(findings).splitlines() if line.startswith("| basin width")]
+    rows = [line for line in findings_markdown(findings, ACTIVATIONS).splitlines() if line.startswith("| basin width")]
     assert len(rows) == 1 and rows[0].endswith("| more directions |")
     values = synthetic(seeds=3, directions=40)
     rng = np.random.default_rng(5)
     values["width_1"] = {a: v + rng.normal(0, 0.1, (3, 1)) for a, v in values["width_1"].items()}  # seed effects
     seeded = decide(values)
     assert seeded.noise()["width_1"][1].seed_share > 0.9
-    assert [line for line in findings_markdown(seeded).splitlines()
+    assert [line for line in findings_markdown(seeded, ACTIVATIONS).splitlines()
             if line.startswith("| basin width")][-1].endswith("| more seeds |")
     assert seeded.to_json()["noise"]["width_1"]["differences"]["seed_share"] == seeded.noise()["width_1"][1].seed_share
 
@@ -97,4 +107,4 @@ def test_checkpoint_metadata_become_measures_per_seed(tmp_path):
     assert values["test_loss_full"]["relu"].tolist() == [[0.39], [0.38]]
     differences = {c.measure: c.difference.mean for c in decide(values).comparisons}
     assert np.isclose(differences["train_loss_full"], -0.02) and np.isclose(differences["test_loss_full"], -0.02)
-    assert "training loss, whole training split (lower)" in findings_markdown(decide(values)).splitlines()[0]
+    assert "training loss, whole training split (lower)" in estimates_table(decide(values))[0]

@@ -17,12 +17,13 @@ def test_study_end_to_end_on_tiny_data(tmp_path, image_folder):
                                                                         samples=20))
     summary = run_study(profile, data=str(image_folder), device="cpu", quiet=True)
     out = tmp_path / "out"
-    assert len(summary) <= 25 and max(map(len, summary)) <= 120  # a summary a reader takes in at once
+    assert len(summary) <= 25 and max(len(line) for line in summary[:-3]) <= 120  # the last three name paths
     assert summary[0].startswith("Mish study, test profile: 2 training seed(s) × 3 random directions")
-    assert any(line.startswith("  Leaky ReLU (slope 0.3) ") and " width " in line for line in summary)
-    assert any(line.startswith("  width vs ReLU ") and "→ " in line for line in summary)
+    assert any(line.startswith("  Leaky ReLU (slope 0.3) ") and " [" in line for line in summary)
+    assert any(line.startswith("  a wider minimum: ReLU ") for line in summary)  # Mish against each, Holm-corrected
+    assert any(line.startswith("Swish and Mish both better than ReLU: wider ") for line in summary)
     assert any(line.startswith("Noise of the width comparisons: ") for line in summary)
-    assert summary[-2].startswith("Report: ") and not any("leaky_relu" in line for line in summary)
+    assert summary[-3].startswith("Report: ") and not any("leaky_relu" in line for line in summary)
     assert "leaky_relu" in (out / "report.html").read_text()
     path_report = (out / "report_training_path.html").read_text()
     assert "resnet20_mish_path.h5" in path_report and "explained_variance" in path_report
@@ -44,17 +45,21 @@ def test_study_end_to_end_on_tiny_data(tmp_path, image_folder):
     assert [r["activation"] for r in findings["rows"]] == list(STUDY_ACTIVATIONS)
     assert {c["other"] for c in findings["comparisons"]} == {"relu", "leaky_relu", "swish"}
     assert all(c["verdict"] in ("supported", "contradicted", "inconclusive") for c in findings["comparisons"])
+    assert len(findings["family"]) == 4 * 6 and {t["verdict"] for t in findings["family"]} <= {
+        "wider", "narrower", "flatter", "sharper", "lower", "higher", "alike", "inconclusive"}
     table = (out / "findings.md").read_text().splitlines()
-    assert table[0].startswith("| activation |") and "| basin width at Δ = 1 (wider) |" in table[0]
+    assert table[0] == "## The paper's claims (24 tests, Holm-corrected together)"
+    every = table[table.index("## Every measure (mean [95 % interval])") + 2]
+    assert every.startswith("| activation |") and "| basin width at Δ = 1 (wider) |" in every
     assert len(table) > 6
     assert any(line.startswith("| basin width at Δ = 1 (wider) | ") for line in table)  # the noise table
     assert findings["noise"]["width_1"]["differences"]["seeds"] == 2
-    assert any(line.startswith("- basin width at Δ = 1 (wider): mish − relu = ") for line in table)
+    assert any(line.startswith("- basin width at Δ = 1 (wider): Mish − ReLU = ") for line in table)
     by_activation = {r["activation"]: r for r in findings["rows"]}
     assert by_activation["mish"]["hessian_max_over"] == "2 seeds" and by_activation["relu"]["dead_units"] >= 0
     metrics = json.loads((out / "checkpoint_metrics.json").read_text())
     assert len(metrics) == 8 and all(r["hessian_images"] == 20 and "hessian_trace_ci95" in r for r in metrics)
-    assert any(line.startswith("- Hessian λmax (flatter): mish − relu = ") for line in table)
+    assert any(line.startswith("- Hessian λmax (flatter): Mish − ReLU = ") for line in table)
     rows = json.loads((out / "surface_metrics.json").read_text())
     assert [r["activation"] for r in rows] == list(STUDY_ACTIVATIONS)
     for name in ("comparison_train_loss.png", "comparison_test_loss.pdf", "comparison_path_train_loss.png",

@@ -1,0 +1,152 @@
+"""The Mish paper's claims as one declared family of tests.
+
+Stage: metrics → findings. Each claim has one primary measure, fixed here before any data are read
+(docs/findings.md gives the reasons and the margins). Every pair of activations is compared on each
+primary measure (paired by training seed and direction), and Holm's correction runs over the whole
+family, both for "different" and for "alike" (two one-sided tests within the claim's margin). The
+verdicts of this family are the study's findings; every other comparison is exploratory.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from itertools import combinations
+
+import numpy as np
+
+from landscape.metrics.stats import LEVEL, Estimate, holm_adjusted, p_value, paired_difference, tost_p_value
+from landscape.sources.specs import display_name
+from landscape.storage.tables import format_estimate
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What the paper says of Mish, the measure that tests it, and which way is better."""
+
+    statement: str  # "a wider minimum"
+    measure: str
+    sign: int  # +1: a higher value is better for this claim; −1: lower is better
+    margin: float  # two activations are alike when their difference is shown to lie within ±margin
+    better: str  # the word for "better" on this measure ("wider")
+    worse: str
+    relative: bool = False  # margin as a fraction of the pair's mean rather than in the measure's unit
+
+
+CLAIM_FAMILY = (
+    Claim("a wider minimum", "width_0.5", +1, 0.02, "wider", "narrower"),
+    Claim("a flatter minimum", "hessian_trace", -1, 0.05, "flatter", "sharper", relative=True),
+    Claim("a lower training loss", "train_loss_full", -1, 0.005, "lower", "higher"),
+    Claim("a higher test accuracy", "test_acc", +1, 0.3, "higher", "lower"),
+)
+SUBJECT, BASELINE, SMOOTH = "mish", "relu", ("swish", "mish")  # "smooth activations beat ReLU"
+
+
+@dataclass(frozen=True)
+class PairTest:
+    """first − second on one claim's measure, with its family-corrected verdict for `first`."""
+
+    statement: str
+    measure: str
+    first: str
+    second: str
+    difference: Estimate
+    margin: float
+    p: float  # two-sided, uncorrected
+    p_holm: float
+    p_alike_holm: float  # TOST within ±margin, Holm-corrected over the family
+    verdict: str  # of first against second: the claim's better/worse word, "alike" or "inconclusive"
+
+
+def family_tests(values: dict[str, dict[str, np.ndarray]], claims: tuple[Claim, ...] = CLAIM_FAMILY,
+                level: float = LEVEL) -> list[PairTest]:
+    """Every pair of activations on every claim whose measure was measured (`values`: measure →
+    activation → [seeds, replicates]), Holm-corrected over all of them."""
+    tested = []
+    for claim in claims:
+        if claim.measure not in values:
+            continue
+        per = values[claim.measure]
+        for first, second in combinations(per, 2):
+            d = paired_difference(per[first], per[second])
+            scale = abs(np.nanmean(per[first]) + np.nanmean(per[second])) / 2 if claim.relative else 1.0
+            tested.append((claim, first, second, d, claim.margin * scale))
+    p = [p_value(d) for _, _, _, d, _ in tested]
+    p_holm = holm_adjusted(p)
+    p_alike = holm_adjusted([tost_p_value(d, margin) for _, _, _, d, margin in tested])
+    alpha = 1 - level
+    out = []
+    for (claim, first, second, d, margin), raw, holm, alike in zip(tested, p, p_holm, p_alike):
+        if holm < alpha:
+            word = claim.better if np.sign(d.mean) == claim.sign else claim.worse
+        else:
+            word = "alike" if alike < alpha else "inconclusive"
+        out.append(PairTest(claim.statement, claim.measure, first, second, d, margin, raw, float(holm),
+                            float(alike), word))
+    return out
+
+
+def verdict_of(tests: list[PairTest], claim: Claim, first: str, second: str) -> str:
+    """The verdict of `first` against `second` on `claim`, whichever order the pair was tested in."""
+    for t in tests:
+        if t.measure == claim.measure and (t.first, t.second) == (first, second):
+            return t.verdict
+        if t.measure == claim.measure and (t.first, t.second) == (second, first):
+            return {claim.better: claim.worse, claim.worse: claim.better}.get(t.verdict, t.verdict)
+    return "not measured"
+
+
+def paper_word(claim: Claim, verdict: str) -> str:
+    """A verdict of Mish against another activation, in terms of the paper's claim."""
+    return {claim.better: "supported", claim.worse: "contradicted", "alike": "alike (within the margin)"}.get(
+        verdict, verdict)
+
+
+def smooth_against_baseline(tests: list[PairTest], claim: Claim) -> str:
+    """'Swish and Mish are both better than ReLU' as one statement: supported only if each pair is
+    (an intersection-union test: no further correction needed), contradicted if either is worse."""
+    verdicts = [verdict_of(tests, claim, smooth, BASELINE) for smooth in SMOOTH]
+    if all(v == claim.better for v in verdicts):
+        return "supported"
+    if any(v == claim.worse for v in verdicts):
+        return "contradicted"
+    return "alike" if all(v == "alike" for v in verdicts) else "inconclusive"
+
+
+def claims_markdown(tests: list[PairTest], activations: dict[str, dict]) -> list[str]:
+    """The family as Markdown: per claim a matrix of row − column differences with their verdicts,
+    Mish's verdict against each other activation, and the smooth-activations statement."""
+    if not tests:
+        return []
+    names = {a: display_name(a, p) for a, p in activations.items()}
+    order = [a for a in activations if any(a in (t.first, t.second) for t in tests)]
+    lines = [f"## The paper's claims ({len(tests)} tests, Holm-corrected together)", "",
+             "Each claim is tested on one primary measure, declared before the data were read; every pair of "
+             "activations is compared on it. A verdict needs Holm's correction over all the tests below "
+             "(different: better or worse; or, by two one-sided tests, alike within the margin). The intervals "
+             "are each at 95 %, uncorrected, so one that just excludes zero can still be inconclusive.", ""]
+    for claim in CLAIM_FAMILY:
+        mine = [t for t in tests if t.measure == claim.measure]
+        if not mine:
+            continue
+        margin = f"±{100 * claim.margin:g} % of the pair's mean" if claim.relative else f"±{claim.margin:g}"
+        lines += [f"### {claim.statement}: `{claim.measure}` (alike within {margin})", "",
+                  "| row − column | " + " | ".join(names[a] for a in order) + " |", "|---|" + "---|" * len(order)]
+        for row in order:
+            cells = []
+            for column in order:
+                test = next((t for t in mine if (t.first, t.second) in ((row, column), (column, row))), None)
+                if test is None:
+                    cells.append("–")
+                    continue
+                sign = 1 if test.first == row else -1
+                d = test.difference
+                low, high = sorted((sign * d.low, sign * d.high))
+                cells.append(f"{format_estimate(sign * d.mean, low, high)} {verdict_of(tests, claim, row, column)}")
+            lines.append(f"| {names[row]} | " + " | ".join(cells) + " |")
+        mish = [f"{names[o]}: {paper_word(claim, verdict_of(tests, claim, SUBJECT, o))}" for o in order if o != SUBJECT]
+        lines += ["", f"Mish has {claim.statement} than " + "; ".join(mish) + ". "
+                  f"Swish and Mish both {claim.better} than ReLU: {smooth_against_baseline(tests, claim)}.", ""]
+    return lines
+
+
+def tests_json(tests: list[PairTest]) -> list[dict]:
+    return [asdict(t) for t in tests]
