@@ -133,9 +133,9 @@ def headline(findings: Findings, out: Path, profile: StudyProfile) -> list[str]:
     lines = [f"Mish study, {profile.name} profile: {len(profile.seeds)} training seed(s) × {profile.directions} random "
              f"directions, {profile.samples} training images per point.",
              "Primary measure of each claim, mean [95 % interval]:",
-             f"  {'':<22}" + "".join(f" {SHORT_NAMES[c.measure]:<21}" for c in claims)]
+             (f"  {'':<22}" + "".join(f" {SHORT_NAMES[c.measure]:<23}" for c in claims)).rstrip()]
     for r in rows:
-        cells = "".join(f" {format_estimate(r[c.measure], r[c.measure + '_low'], r[c.measure + '_high']):<21}"
+        cells = "".join(f" {format_estimate(r[c.measure], r[c.measure + '_low'], r[c.measure + '_high']):<23}"
                         for c in claims)
         lines.append(f"  {names[r['activation']]:<22}{cells}".rstrip())
     lines.append(f"Mish against each activation ({len(findings.family)} tests, Holm-corrected; 'alike' only where "
