@@ -8,6 +8,7 @@ and the study's terminal summary, whose length is checked (at most 25 lines).
 
     python -m benchmarks.quick_study --data ../shared/cifar10 --busy 0 --out benchmarks/quick_study_alone.txt
     python -m benchmarks.quick_study --data ../shared/cifar10 --busy 2 --out benchmarks/quick_study_loaded.txt
+    python -m benchmarks.quick_study --data ../shared/cifar10 --beside "two ResNet-20 training runs" --out …
 """
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="the CIFAR-10 folder")
     parser.add_argument("--busy", type=int, default=0, help="competing single-threaded busy processes")
+    parser.add_argument("--beside", default="", help="another job already running beside it, in words")
     parser.add_argument("--out", default=None, help="also write the result to this file")
     args = parser.parse_args()
     stop = mp.get_context("spawn").Event()
@@ -61,7 +63,7 @@ def main() -> None:
         sys.exit(f"the quick study failed ({result.returncode}): {result.stderr[-2000:]}")
     summary = result.stdout.strip().splitlines()
     lines = [f"# {time.strftime('%Y-%m-%d')}, {cpu_name()}, {os.cpu_count()} CPUs; fresh clone, empty image cache; "
-             f"{args.busy} busy process(es) beside it",
+             f"{args.busy} busy process(es) beside it" + (f"; also running: {args.beside}" if args.beside else ""),
              f"landscape study --profile quick: {seconds / 60:.1f} min ({seconds:.0f} s); "
              f"summary {len(summary)} lines ({'PASS' if len(summary) <= 25 else 'FAIL'}: at most 25)", "",
              *summary]
