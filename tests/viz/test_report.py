@@ -1,3 +1,4 @@
+import contextlib
 import re
 import shutil
 
@@ -53,24 +54,33 @@ def significant_digits(number: str) -> int:
     return len(mantissa.rstrip("0")) if "." not in number.split("e")[0] else len(mantissa)
 
 
-def test_report_in_headless_chromium(tmp_path, two_surfaces):
+@contextlib.contextmanager
+def opened_in_chromium(report, width: int, height: int, seen: dict[str, list]):
+    """The report open in headless Chromium (skipped where Chromium is not installed), on its
+    training-loss view; console errors, page errors, outside requests and dialogs go to `seen`."""
     chromium = shutil.which("chromium")
     if not chromium:
         pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
     sync_api = pytest.importorskip("playwright.sync_api")
-    bowl_surface(tmp_path / "partial.h5", "swish", 1.5, done_fraction=0.6)
-    report = write_report([*two_surfaces, tmp_path / "partial.h5"], tmp_path / "report.html", partial=True)
-    errors, requests, dialogs = [], [], []
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu",
                                                                     "--disable-background-networking"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("request", lambda r: not r.url.startswith("file://") and requests.append(r.url))
-        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page = browser.new_page(viewport={"width": width, "height": height})
+        page.on("console", lambda m: m.type == "error" and seen["errors"].append(m.text))
+        page.on("pageerror", lambda e: seen["errors"].append(str(e)))
+        page.on("request", lambda r: not r.url.startswith("file://") and seen["requests"].append(r.url))
+        page.on("dialog", lambda d: (seen["dialogs"].append(d.message), d.dismiss()))
         page.goto(report.as_uri())
         page.wait_for_function("document.body.dataset.metric === 'train_loss'")
+        yield page
+        browser.close()
+
+
+def test_report_in_headless_chromium(tmp_path, two_surfaces):
+    bowl_surface(tmp_path / "partial.h5", "swish", 1.5, done_fraction=0.6)
+    report = write_report([*two_surfaces, tmp_path / "partial.h5"], tmp_path / "report.html", partial=True)
+    seen = {"errors": [], "requests": [], "dialogs": []}
+    with opened_in_chromium(report, 1400, 1000, seen) as page:
         # the opening view: training loss on one colour range clipped at the lowest minimum + 5
         assert page.evaluate("document.body.dataset.scale") == "clipped"
         assert page.evaluate("document.getElementById('comparison').layout.coloraxis.cmax") == pytest.approx(5.5)
@@ -115,10 +125,7 @@ def test_report_in_headless_chromium(tmp_path, two_surfaces):
         assert log_z == pytest.approx(np.log10(np.exp(-0.5)))
         assert EVIL in page.text_content("body")  # shown as text (in the folded provenance), never run
         page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
-        browser.close()
-    assert not errors, errors
-    assert not requests, requests
-    assert not dialogs
+    assert seen == {"errors": [], "requests": [], "dialogs": []}, seen
     assert (tmp_path / "report.png").stat().st_size > 10_000
 
 
@@ -153,20 +160,9 @@ def line_or_plane(path, source: str):
 def test_every_report_kind_renders_in_chromium(tmp_path, source):
     """Each kind of report opens without console errors, without sideways scrolling, on the training
     loss, with axes named after where its directions came from."""
-    chromium = shutil.which("chromium")
-    if not chromium:
-        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
-    sync_api = pytest.importorskip("playwright.sync_api")
     report = write_report([line_or_plane(tmp_path / "s.h5", source)], tmp_path / "r.html")
-    errors = []
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu",
-                                                                    "--disable-background-networking"])
-        page = browser.new_page(viewport={"width": 1200, "height": 900})
-        page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(report.as_uri())
-        page.wait_for_function("document.body.dataset.metric === 'train_loss'")
+    seen = {"errors": [], "requests": [], "dialogs": []}
+    with opened_in_chromium(report, 1200, 900, seen) as page:
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
         layout = page.evaluate("document.getElementById('comparison').layout")
         expected = {"plane": "α (filter-normalised direction 1)", "path": "α (training path PC1, 60 % of its variance)",
@@ -177,5 +173,4 @@ def test_every_report_kind_renders_in_chromium(tmp_path, source):
         text = page.inner_text("body")
         assert "The surface" in text
         assert ("training path's first two principal components" in text) == (source == "path")
-        browser.close()
-    assert not errors, errors
+    assert not seen["errors"], seen
