@@ -36,6 +36,24 @@ function colourRange(zs, metric, scale) {
   const clipped = scale === "clipped" && metric.endsWith("_loss") && zmax > zmin + above;
   return [zmin, clipped ? zmin + above : zmax, clipped];
 }
+// A loss's colours spread over round heights above its minimum (0.01, 0.02, 0.05, 0.1, … nats), so
+// the basin, where models differ, gets most of the colours rather than the walls above it.
+const VIRIDIS = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58",
+                 "#b5de2b", "#fde725"];
+function basinColours(zmin, zmax) {
+  const span = zmax - zmin, heights = [0];
+  for (let e = -2; 10 ** e <= span; e++) {
+    for (const m of [1, 2, 5]) { if (m * 10 ** e < span) heights.push(m * 10 ** e); }
+  }
+  heights.push(span);
+  const stops = heights.map((h, k) => [h / span, VIRIDIS[Math.round(k * (VIRIDIS.length - 1) / (heights.length - 1))]]);
+  const ticks = heights.filter(h => h > 0 && Math.abs(Math.log10(h) - Math.round(Math.log10(h))) < 1e-9);
+  return {colorscale: stops, tickvals: ticks.map(h => zmin + h), ticktext: ticks.map(h => "min+" + h)};
+}
+function colours(zmin, zmax, metric, log) {
+  return metric.endsWith("_loss") && !log && zmax - zmin > 0.1 ? basinColours(zmin, zmax)
+    : {colorscale: "Viridis", tickvals: null, ticktext: null};
+}
 function capped(z, top) {
   return z.map(row => row.map(v => (v === null ? null : Math.min(v, top))));
 }
@@ -50,6 +68,7 @@ function draw() {
   const zs = surfaces.map(s => transform(s.values[metric], log));
   const [zmin, zmax, clipped] = colourRange(zs, metric, scaleSelect.value);
   const title = (log ? "log10 " : "") + metric.replace("_", " ") + (clipped ? " (clipped)" : "");
+  const scale = colours(zmin, zmax, metric, log);
   const twoD = surfaces[0].y !== null;
   if (twoD) {
     const panels = surfaces.map((s, i) => ({
@@ -58,7 +77,8 @@ function draw() {
       contours: {coloring: "heatmap"}, name: s.name}));
     const paths = surfaces.flatMap((s, i) => (s.trajectory ? [pathTrace(s, "x" + (i + 1), "y" + (i + 1), i === 0)] : []));
     const layout = {grid: {rows: 1, columns: surfaces.length, pattern: "independent"},
-                    coloraxis: {cmin: zmin, cmax: zmax, colorscale: "Viridis", colorbar: {title: {text: title}}},
+                    coloraxis: {cmin: zmin, cmax: zmax, colorscale: scale.colorscale,
+                                 colorbar: {title: {text: title}, tickvals: scale.tickvals, ticktext: scale.ticktext}},
                     annotations: surfaces.map((s, i) => ({text: s.activation || s.name, showarrow: false,
                       xref: "x" + (i + 1) + " domain", yref: "y" + (i + 1) + " domain", x: 0.5, y: 1.08})),
                     margin: {t: 40}, height: 420, width: 150 + 330 * surfaces.length, autosize: false};
@@ -80,7 +100,7 @@ function draw() {
                  xaxis: {title: {text: surfaces[0].ylabel}}, yaxis: {title: {text: title}, ...sliceRange}}, config);
     surfaces.forEach((s, i) => {
       const common = {x: s.x, y: s.y, z: zs[i], customdata: s.values[partner(metric)], cmin: zmin, cmax: zmax,
-                      colorscale: "Viridis", hovertemplate: hover(metric, log)};
+                      colorscale: scale.colorscale, hovertemplate: hover(metric, log)};
       const lid = clipped ? capped(zs[i], zmax) : zs[i];
       Plotly.react(`s${i}-3d`, [{...common, z: lid, type: "surface", showscale: false}],
                    {title: {text: "3-D" + (clipped ? " (values above the clip drawn at it)" : "")},
@@ -89,7 +109,9 @@ function draw() {
                             aspectmode: "manual", aspectratio: {x: 1, y: 1, z: 0.7}},
                     margin: {l: 0, r: 0, b: 0}}, config);
       const path = s.trajectory ? [pathTrace(s, "x", "y", true)] : [];
-      Plotly.react(`s${i}-contour`, [{...common, type: "contour", zmin, zmax, colorbar: {title: {text: title}}},
+      Plotly.react(`s${i}-contour`, [{...common, type: "contour", zmin, zmax, contours: {coloring: "heatmap"},
+                                      colorbar: {title: {text: title}, tickvals: scale.tickvals,
+                                                 ticktext: scale.ticktext}},
                                      ...path],
                    {title: {text: "contours"}, xaxis: {title: {text: s.xlabel}, constrain: "domain"},
                     yaxis: {title: {text: s.ylabel}, scaleanchor: "x", constrain: "domain"}}, config);

@@ -85,6 +85,12 @@ def test_report_in_headless_chromium(tmp_path, two_surfaces):
         assert page.evaluate("document.body.dataset.scale") == "clipped"
         assert page.evaluate("document.getElementById('comparison').layout.coloraxis.cmax") == pytest.approx(5.5)
         assert page.evaluate("document.getElementById('comparison').layout.coloraxis.cmin") == pytest.approx(0.5)
+        # colours spread over round heights above the minimum: most of them in the basin, not on the walls
+        coloraxis = page.evaluate("document.getElementById('comparison').layout.coloraxis")
+        stops = [stop[0] for stop in coloraxis["colorscale"]]
+        assert stops[0] == 0 and stops[-1] == 1 and stops[1] == pytest.approx(0.01 / 5)
+        assert sum(stop <= 0.2 for stop in stops) > len(stops) / 2  # the lowest fifth (1 nat) gets most colours
+        assert coloraxis["colorbar"]["ticktext"] == ["min+0.01", "min+0.1", "min+1"]
         text = page.inner_text("body")
         assert text.index("Summary") < text.index("Comparison on one colour scale")
         assert "ReLU" in text and "Mish" in text
