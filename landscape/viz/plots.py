@@ -63,12 +63,12 @@ def heights_above_minimum(span: float, count: int) -> np.ndarray:
     one), so every contour is a round distance above the minimum and the basin gets most of them;
     `span` itself closes the series, so the levels reach the top of the colour range."""
     decades = range(-2, int(np.ceil(np.log10(span))) + 1)
-    for mantissas in reversed(MANTISSAS):
+    for mantissas in reversed(MANTISSAS):  # the last tried, 1-2-5, is kept whatever its length
         series = (round(m * 10.0 ** e, 12) for e in decades for m in mantissas)
         heights = [h for h in series if 0.01 <= h < span * (1 - 1e-9)]
-        if len(heights) + 1 <= count or mantissas == MANTISSAS[0]:
-            return np.array([*heights, span])
-    raise AssertionError("unreachable")
+        if len(heights) + 1 <= count:
+            break
+    return np.array([*heights, span])
 
 
 def contour_label_levels(levels: np.ndarray, options: PlotOptions) -> tuple[np.ndarray, dict[float, str]]:
