@@ -70,3 +70,9 @@ def test_the_markdown_matrix_is_antisymmetric_and_names_activations():
 @pytest.mark.parametrize("claim", CLAIM_FAMILY)
 def test_each_claim_has_a_margin_and_words(claim):
     assert claim.margin > 0 and claim.sign in (1, -1) and claim.better != claim.worse
+
+
+def test_each_primary_measure_keeps_the_sign_the_findings_table_gives_it():
+    from landscape.studies.findings import CLAIMS
+
+    assert all(CLAIMS[claim.measure][1] == claim.sign for claim in CLAIM_FAMILY)
