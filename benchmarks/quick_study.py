@@ -21,19 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.calibration_under_load import busy
 from benchmarks.cli_help import cpu_name
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def busy(stop) -> None:
-    """A competing job: single-threaded matrix products until told to stop."""
-    import torch
-
-    torch.set_num_threads(1)
-    a = torch.randn(256, 256)
-    while not stop.is_set():
-        a = (a @ a).tanh_()
 
 
 def main() -> None:
