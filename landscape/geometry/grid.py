@@ -49,7 +49,10 @@ class Axis:
         return cls(start, stop, num)
 
     def coordinates(self) -> np.ndarray:
-        return np.linspace(self.start, self.stop, self.num, dtype=np.float64)
+        """The num coordinates; one within rounding of 0 is exactly 0, so the model itself is that grid point."""
+        xs = np.linspace(self.start, self.stop, self.num, dtype=np.float64)
+        xs[np.abs(xs) <= 1e-12 * (self.stop - self.start)] = 0.0
+        return xs
 
     def __str__(self) -> str:
         return f"{self.start:.10g}:{self.stop:.10g}:{self.num}"
@@ -134,26 +137,39 @@ def is_auto(spec: str | None) -> bool:
 
 
 def auto_points(spec: str) -> int:
-    """NUM of an 'auto:NUM' spec."""
+    """NUM of an 'auto:NUM' spec (at least 3: the origin and a point on each side of it)."""
     try:
         _, num = spec.split(":")
-        if int(num) < 2:
+        if int(num) < 3:
             raise ValueError
         return int(num)
     except ValueError:
-        raise LandscapeError(f"grid spec {spec!r} is not auto:NUM with NUM >= 2 (e.g. auto:31)") from None
+        raise LandscapeError(f"grid spec {spec!r} is not auto:NUM with NUM >= 3 (e.g. auto:31)") from None
 
 
 def fit_axes(points: np.ndarray, nums: tuple[int, int], margin: float = 0.1) -> Grid:
-    """A grid of nums = (nx, ny) points holding the [n, 2] points with a margin on every side,
-    its ends rounded outwards to two significant digits of its span."""
-    axes = []
-    for column, num in zip(points.T, nums):
-        low, high = float(column.min()), float(column.max())
-        pad = margin * max(high - low, 1e-3)
-        step = 10.0 ** (np.floor(np.log10(high - low + 2 * pad)) - 1)
-        axes.append(Axis(float(np.floor((low - pad) / step) * step), float(np.ceil((high + pad) / step) * step), num))
-    return Grid(*axes)
+    """A grid of nums = (nx, ny ≥ 3) points holding the [n, 2] points and the origin with a margin on
+    every side, the origin (the model itself) a grid point and the spacing rounded up to two
+    significant digits: the plane's minimum is then never worse than the model's own loss."""
+    return Grid(*(axis_through_origin(column, num, margin) for column, num in zip(points.T, nums)))
+
+
+def axis_through_origin(values: np.ndarray, num: int, margin: float) -> Axis:
+    """The smallest two-significant-digit spacing h and a k with -k·h ≤ min - pad, (num - 1 - k)·h ≥
+    max + pad, where pad = margin × the span of the values and 0."""
+    low, high = min(float(values.min()), 0.0), max(float(values.max()), 0.0)
+    pad = margin * max(high - low, 1e-3)
+    below, above = pad - low, high + pad  # distances from 0 to each end, both > 0
+    exponent = int(np.floor(np.log10((below + above) / (num - 1)))) - 1
+    mantissa = int(np.ceil((below + above) / (num - 1) / 10.0 ** exponent - 1e-9))  # 10..100
+    while True:
+        step = float(f"{mantissa}e{exponent}")
+        left, right = int(np.ceil(below / step - 1e-9)), int(np.ceil(above / step - 1e-9))
+        if left + right <= num - 1:
+            break
+        mantissa, exponent = (mantissa + 1, exponent) if mantissa < 99 else (10, exponent + 1)
+    left += (num - 1 - left - right) // 2  # spare points split between the two sides
+    return Axis(float(f"{-left * mantissa}e{exponent}"), float(f"{(num - 1 - left) * mantissa}e{exponent}"), num)
 
 
 def require_covers(grid: Grid, points: np.ndarray) -> None:

@@ -71,14 +71,16 @@ def resolve_data_root(path: str | None) -> str | None:
     return path or os.environ.get("LANDSCAPE_DATA") or None
 
 
-def visible(folder: Path) -> list[Path]:
+def visible(folder: Path) -> list[os.DirEntry]:
     """The entries of `folder` in name order, without hidden ones (.ipynb_checkpoints, .DS_Store):
-    those are never data."""
-    return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    those are never data. Directory entries know whether they are files without a stat call each,
+    which makes listing 50,000 images several times faster than through Path."""
+    with os.scandir(folder) as entries:
+        return sorted((e for e in entries if not e.name.startswith(".")), key=lambda e: e.name)
 
 
 def class_files(split_dir: Path, classes: tuple[str, ...] | None = None, suffixes: tuple[str, ...] | None = None,
-                named: str = "the training split's") -> tuple[tuple[str, ...], list[tuple[Path, int]]]:
+                named: str = "the training split's") -> tuple[tuple[str, ...], list[tuple[str, int]]]:
     """The classes and the (file, label) pairs of one split's class folders. Labels number `classes`
     (`named` says whose: the training split's, so every split is numbered alike; None: this split's
     own folders). A class folder outside `classes` is refused; a split lacking one of them is allowed,
@@ -95,24 +97,25 @@ def class_files(split_dir: Path, classes: tuple[str, ...] | None = None, suffixe
     if missing:
         warnings.warn(f"{split_dir} has no images of class(es) {', '.join(missing)}; its labels keep {named} "
                       f"numbering", LandscapeWarning, stacklevel=2)
-    files = [(p, classes.index(name)) for name in found for p in visible(split_dir / name)
-             if p.is_file() and (suffixes is None or p.suffix.lower() in suffixes)]
+    files = [(e.path, classes.index(name)) for name in found for e in visible(split_dir / name)
+             if e.is_file() and (suffixes is None or os.path.splitext(e.name)[1].lower() in suffixes)]
     return classes, files
 
 
-def files_fingerprint(files: list[tuple[Path, int]]) -> str:
+def files_fingerprint(files: list[tuple[str, int]]) -> str:
     """The identity of a list of labelled files by what changes when any image or label changes:
     each file's class, name, size, inode and modification times. Keys the decode cache, so a
     folder edited in place is decoded again."""
     digest = hashlib.sha256()
     for path, label in files:
-        stat = path.stat()
-        digest.update(f"{path.parent.name}/{path.name}|{label}|{stat.st_size}|{stat.st_ino}|{stat.st_mtime_ns}|"
+        stat = os.stat(path)
+        folder, name = os.path.split(path)
+        digest.update(f"{os.path.basename(folder)}/{name}|{label}|{stat.st_size}|{stat.st_ino}|{stat.st_mtime_ns}|"
                       f"{stat.st_ctime_ns}\n".encode())
     return digest.hexdigest()
 
 
-def _decode_image_folder(files: list[tuple[Path, int]], quiet: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _decode_image_folder(files: list[tuple[str, int]], quiet: bool) -> tuple[torch.Tensor, torch.Tensor]:
     images = np.empty((len(files), 32, 32, 3), dtype=np.uint8)
     bar = progress(len(files), "decode", "img", quiet)
     for i, (path, _) in enumerate(files):
@@ -148,8 +151,8 @@ def cache_path(cache_dir: Path, source: str, split: str, fingerprint: str, prefi
 
 def cached(path: Path, build) -> dict:
     """The tensors cached at `path`, built and written atomically the first time."""
-    if path.exists():
-        return torch.load(path, weights_only=True)
+    if path.exists():  # mapped, not read: a run touches only the pages of the images it uses
+        return torch.load(path, weights_only=True, mmap=True)
     payload = build()
     with atomic_write(path) as tmp:  # never leave a half-written cache behind
         torch.save(payload, tmp)

@@ -99,7 +99,7 @@ def _load_torchvision(name: str, root: str | None, split: str) -> ImageSet:
                     as_given(folder), info.mean, info.std)
 
 
-def _decode(files: list[tuple[Path, int]], size: int | None, quiet: bool) -> dict:
+def _decode(files: list[tuple[str, int]], size: int | None, quiet: bool) -> dict:
     """Decode every image (greyscale if the first is, else RGB), resized to size×size if given."""
     with Image.open(files[0][0]) as first:
         mode = "L" if first.mode in ("L", "1", "I;16", "I") else "RGB"

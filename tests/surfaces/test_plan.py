@@ -72,6 +72,10 @@ def test_trajectory_plane_stores_the_path_and_refuses_a_grid_that_misses_it(tmp_
     grid = read_surface(fitted)
     assert grid.x.shape == (5,) and grid.y.shape == (3,) and grid.header.grid_x != "auto:5"
     assert grid.x.min() < surface.trajectory[:, 0].min() and surface.trajectory[:, 0].max() < grid.x.max()
+    origin = (list(grid.y).index(0.0), list(grid.x).index(0.0))  # the model itself is a grid point
+    line = tmp_path / "line.h5"  # the model's loss, from a surface on other directions through the same point
+    assert main(["surface", *surface_args(tiny_checkpoint, image_folder, line, "--x=-1:1:3")]) == 0
+    assert grid.values["train_loss"][origin] == pytest.approx(read_surface(line).values["train_loss"][1], rel=1e-6)
     assert main(["surface", *surface_args(tiny_checkpoint, image_folder, out, "--x=auto:5", "--y=auto:3")]) == 2
     assert "--x/--y auto:NUM" in capsys.readouterr().err
     assert main(["surface", *surface_args(tiny_checkpoint, image_folder, out, "--x=-5:35:5",
