@@ -150,7 +150,11 @@ def noise_budget(estimates: list[Estimate]) -> NoiseBudget | None:
 
 def verdict(difference: Estimate, claimed_sign: int) -> str:
     """'supported' if the interval excludes zero in the claimed direction (+1: a − b > 0, −1: < 0),
-    'contradicted' if it excludes zero the other way, else 'inconclusive'."""
+    'contradicted' if it excludes zero the other way, else 'inconclusive'; 'exploratory' for one
+    training seed measured over several replicates, whose interval leaves out the seed-to-seed
+    noise and so cannot decide a claim about the activations."""
+    if difference.seeds == 1 and difference.directions > 1:
+        return "exploratory"
     side = difference.excludes_zero()
     if side == 0:
         return "inconclusive"
@@ -188,8 +192,19 @@ def describe(c: Comparison, digits: int = 3) -> str:
                 else " (no interval: a single value)")
     return (f"{c.measure}: {c.subject} − {c.other} = {d.mean:.{digits}g}{interval} "
             f"({c.pairing}, over {d.levels}): {c.verdict}"
-            + (" for these trained weights; training-seed noise not included" if d.seeds == 1 and d.directions > 1
+            + (" (one training seed: its interval leaves out the seed-to-seed noise)" if c.verdict == "exploratory"
                else ""))
+
+
+def binomial_interval(events: int, trials: int, level: float = LEVEL) -> tuple[float, float]:
+    """Clopper–Pearson (exact) interval of a rate from `events` in `trials`: with no events in n
+    trials, the rates it rules out are those above 1 − ((1 − level)/2)^(1/n)."""
+    if not 0 <= events <= trials or trials < 1:
+        raise LandscapeError(f"a rate needs 0 ≤ events ≤ trials and trials ≥ 1; got {events} of {trials}")
+    tail = (1 - level) / 2
+    low = float(scipy_stats.beta.ppf(tail, events, trials - events + 1)) if events else 0.0
+    high = float(scipy_stats.beta.ppf(1 - tail, events + 1, trials - events)) if events < trials else 1.0
+    return low, high
 
 
 # --- several comparisons at once: family-wise error control and equivalence ---------------------------------

@@ -111,24 +111,25 @@ def smooth_against_baseline(tests: list[PairTest], claim: Claim) -> str:
     return "alike" if all(v == "alike" for v in verdicts) else "inconclusive"
 
 
-def claims_markdown(tests: list[PairTest], activations: dict[str, dict]) -> list[str]:
+def claims_markdown(tests: list[PairTest], activations: dict[str, dict],
+                    claims: tuple[Claim, ...] = CLAIM_FAMILY, heading: str = "##") -> list[str]:
     """The family as Markdown: per claim a matrix of row − column differences with their verdicts,
     Mish's verdict against each other activation, and the smooth-activations statement."""
     if not tests:
         return []
     names = {a: display_name(a, p) for a, p in activations.items()}
     order = [a for a in activations if any(a in (t.first, t.second) for t in tests)]
-    lines = [f"## The paper's claims ({len(tests)} tests, Holm-corrected together)", "",
+    lines = [f"{heading} The paper's claims ({len(tests)} tests, Holm-corrected together)", "",
              "Each claim is tested on one primary measure, declared before the data were read; every pair of "
              "activations is compared on it. A verdict needs Holm's correction over all the tests below "
              "(different: better or worse; or, by two one-sided tests, alike within the margin). The intervals "
              "are each at 95 %, uncorrected, so one that just excludes zero can still be inconclusive.", ""]
-    for claim in CLAIM_FAMILY:
+    for claim in claims:
         mine = [t for t in tests if t.measure == claim.measure]
         if not mine:
             continue
         margin = f"±{100 * claim.margin:g} % of the pair's mean" if claim.relative else f"±{claim.margin:g}"
-        lines += [f"### {claim.statement}: `{claim.measure}` (alike within {margin})", "",
+        lines += [f"{heading}# {claim.statement}: `{claim.measure}` (alike within {margin})", "",
                   "| row − column | " + " | ".join(names[a] for a in order) + " |", "|---|" + "---|" * len(order)]
         for row in order:
             cells = []

@@ -36,6 +36,8 @@ def test_a_large_difference_is_supported_and_the_reverse_contradicted():
                              simulate(rng, 3, 20, 0.4, 0.05, 0.05, shared))
     if same.excludes_zero() == 0:
         assert verdict(same, +1) == "inconclusive"
+    one_seed = paired_difference(wide[:1], narrow[:1])  # over directions only: decides nothing about activations
+    assert one_seed.excludes_zero() == 1 and verdict(one_seed, +1) == "exploratory"
 
 
 def test_the_two_sources_of_spread_are_recovered():
@@ -156,3 +158,15 @@ def test_family_verdicts_on_known_effects():
     wide = paired_difference(rng.normal(0, 3, (5, 1)), np.zeros((5, 1)))  # near zero, wide interval
     assert family_verdicts([large, worse, same, wide], [1, 1, 1, 1], [0.1, 0.1, 0.1, 0.1]) == [
         "supported", "contradicted", "equivalent", "inconclusive"]
+
+
+def test_binomial_interval_is_scipys_exact_interval():
+    from scipy.stats import binomtest
+
+    from landscape.metrics.stats import binomial_interval
+
+    for events, trials in ((0, 1), (0, 10), (3, 10), (10, 10), (7, 40)):
+        exact = binomtest(events, trials).proportion_ci(confidence_level=0.95, method="exact")
+        assert binomial_interval(events, trials) == pytest.approx((exact.low, exact.high), abs=1e-12)
+    with pytest.raises(LandscapeError, match="a rate needs"):
+        binomial_interval(3, 2)

@@ -114,7 +114,8 @@ def landscape_comparisons(slices: dict[int, dict[str, dict[str, np.ndarray]]]) -
             way = {0: "no clear change", sign: "wider" if sign > 0 else "flatter",
                    -sign: "narrower" if sign > 0 else "sharper"}[e.excludes_zero()]
             lines.append(f"- {display_name(name, params)}: {measure} L={deep} − L={shallow} = {e.mean:.3g} "
-                         f"[{e.low:.3g}, {e.high:.3g}] (unpaired, over {e.levels}): {way} with depth")
+                         f"[{e.low:.3g}, {e.high:.3g}] (unpaired, over {e.levels}): {way} with depth"
+                         + (" (exploratory: one training seed)" if e.seeds == 1 else ""))
         for other in (n for n in STUDY_ACTIVATIONS if n != "mish"):
             e = unpaired_difference(at[deep]["mish"] - at[deep][other], at[shallow]["mish"] - at[shallow][other])
             c = Comparison(f"{measure} change L={shallow}→{deep}", "mish", other, e, sign, verdict(e, sign), "unpaired")

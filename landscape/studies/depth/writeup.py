@@ -7,11 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from landscape.metrics.stats import compare, describe
+from landscape.metrics.stats import binomial_interval, compare, describe
 from landscape.sources.specs import display_name
 from landscape.storage.tables import format_estimate, markdown_table
+from landscape.studies.claims import Claim, PairTest, claims_markdown, family_tests
 from landscape.studies.depth.plan import CHANCE, LEFT_CHANCE
-from landscape.studies.depth.records import common_seeds, correct_by_image, deepest_trained, layer_diagnostics
+from landscape.studies.depth.records import common_seeds, correct_by_image, deepest_trained, layer_diagnostics, trains
 from landscape.studies.figures import depth_accuracy_figure, depth_training_figure, layer_diagnostics_figure
 from landscape.studies.mish_plan import STUDY_ACTIVATIONS
 from landscape.training.config import RunPaths, TrainConfig
@@ -47,59 +48,109 @@ def depth_figures(rows: list[dict], first_seed: list[tuple[TrainConfig, dict]], 
                   options)]
 
 
-def accuracy_comparisons(records: list[dict], depths: tuple[int, ...]) -> list[str]:
-    """Mish against each activation at every depth: the paired difference in test accuracy (%),
-    image by image on the same test set, seed by seed. With one seed the interval is the test
-    set's sampling noise alone; with several it is over seeds."""
-    lines = []
-    for depth in depths:
+ACCURACY_MARGIN = 0.3  # points of test accuracy: the activation study's margin (docs/findings.md)
+DROP_MARGIN = 1.0  # points of accuracy lost with depth: far below the tens of points of the paper's collapse
+
+
+def accuracy_claim(depth: int) -> Claim:
+    return Claim(f"a higher test accuracy at {depth} layers", f"test_acc_L{depth}", +1, ACCURACY_MARGIN,
+                 "higher", "lower")
+
+
+def steadiness_claim(shallow: int, deep: int) -> Claim:
+    return Claim(f"a steadier test accuracy from {shallow} to {deep} layers", f"test_acc_change_L{shallow}_L{deep}",
+                 +1, DROP_MARGIN, "steadier", "less steady")
+
+
+def repeated_depths(records: list[dict], depths: tuple[int, ...]) -> dict[int, list[int]]:
+    """depth → seeds, for the depths recorded for all four activations with two or more common seeds."""
+    seeds = {depth: common_seeds(*correct_by_image(records, depth).values()) for depth in depths}
+    return {depth: s for depth, s in seeds.items() if len(s) >= 2}
+
+
+def accuracy_change(records: list[dict], shallow: int, deep: int) -> tuple[dict[str, np.ndarray], list[int]]:
+    """activation → [seeds, images] of the change in test accuracy (points) from `shallow` to `deep`,
+    image by image, over the seeds recorded at both for all four activations."""
+    low, high = correct_by_image(records, shallow), correct_by_image(records, deep)
+    seeds = common_seeds(*low.values(), *high.values())
+    return ({name: np.stack([high[name][s] - low[name][s] for s in seeds]) for name in STUDY_ACTIVATIONS}
+            if seeds else {}), seeds
+
+
+def depth_family(records: list[dict], depths: tuple[int, ...]) -> tuple[tuple[Claim, ...], list[PairTest]]:
+    """The paper's depth claims as one declared family on the depths trained with several seeds:
+    Mish more accurate at each, and steadier from the shallowest to the deepest of them. Every pair of
+    activations on each (test accuracy in points, image by image, seed by seed), Holm-corrected
+    together."""
+    repeated = repeated_depths(records, depths)
+    claims = [accuracy_claim(depth) for depth in repeated]
+    values = {}
+    for depth, seeds in repeated.items():
         at = correct_by_image(records, depth)
-        seeds = common_seeds(*at.values())  # recorded for all four
+        values[f"test_acc_L{depth}"] = {name: np.stack([at[name][s] for s in seeds]) for name in STUDY_ACTIVATIONS}
+    if len(repeated) >= 2:
+        shallow, deep = min(repeated), max(repeated)
+        change, seeds = accuracy_change(records, shallow, deep)
+        if len(seeds) >= 2:
+            claims.append(steadiness_claim(shallow, deep))
+            values[claims[-1].measure] = change
+    return tuple(claims), family_tests(values, tuple(claims))
+
+
+def exploratory_comparisons(records: list[dict], depths: tuple[int, ...], family: tuple[Claim, ...]) -> list[str]:
+    """Mish against each activation where the family does not reach: test accuracy at the depths with
+    one seed, and the change from the shallowest depth to the deepest recorded for all four if the
+    family has no such claim. With one seed the interval is the test set's sampling noise alone:
+    these describe the trained networks and decide no claim."""
+    measured = {claim.measure for claim in family}
+    lines = []
+    for depth in (d for d in depths if f"test_acc_L{d}" not in measured):
+        at = correct_by_image(records, depth)
+        seeds = common_seeds(*at.values())
         if seeds:
             values = {name: np.stack([runs[s] for s in seeds]) for name, runs in at.items()}
             lines += [f"- L={depth}: {describe(c)}"
                       for c in compare("test_acc", values, "mish", claimed_sign=+1, replicates="test images")]
+    if not any(m.startswith("test_acc_change") for m in measured):
+        for deep in reversed(depths[1:]):
+            change, seeds = accuracy_change(records, depths[0], deep)
+            if seeds:
+                lines += [f"- L={depths[0]} → L={deep}: {describe(c)}" for c in
+                          compare("test_acc change", change, "mish", claimed_sign=+1, replicates="test images")]
+                break
     return lines
 
 
-def depth_change_comparisons(records: list[dict], depths: tuple[int, ...]) -> list[str]:
-    """The paper's claim itself: Mish keeps its accuracy as depth grows while the others lose theirs.
-    Per activation the change in test accuracy from the shallowest depth to the deepest recorded
-    for all four (deep − shallow, image by image, seed by seed), and Mish's change minus each
-    other's: a difference in differences, positive where Mish loses less."""
-    shallow = correct_by_image(records, depths[0])
-    for depth in reversed(depths[1:]):
-        deep = correct_by_image(records, depth)
-        seeds = common_seeds(*shallow.values(), *deep.values())
-        if seeds:
-            break
-    else:
-        return []
-    change = {name: np.stack([deep[name][s] - shallow[name][s] for s in seeds]) for name in STUDY_ACTIVATIONS}
-    return [f"- L={depths[0]} → L={depth}: {describe(c)}"
-            for c in compare("test_acc change", change, "mish", claimed_sign=+1, replicates="test images")]
+def trained_lines(rows: list[dict], depths: tuple[int, ...]) -> list[str]:
+    """Per activation: the deepest depth up to which every run trains, and how many runs failed, with
+    the failure rate's exact 95 % interval (no failure in n runs rules out only rates above it)."""
+    lines = []
+    for name, depth in deepest_trained(rows).items():
+        runs = [r for r in rows if r["activation"] == name]
+        failed = sum(not trains(r) for r in runs)
+        low, high = binomial_interval(failed, len(runs)) if runs else (float("nan"), float("nan"))
+        missing = [f"L={d}" for d in depths if not any(r["depth"] == d for r in runs)]
+        lines.append(f"- {display_name(name, STUDY_ACTIVATIONS[name])}: "
+                     + (f"every run trains up to L={depth}" if depth is not None else "no depth trains")
+                     + f"; {failed} of {len(runs)} runs failed (failure rate {100 * low:.0f}–{100 * high:.0f} %, "
+                       f"95 % exact interval)" + (f" (not recorded yet: {', '.join(missing)})" if missing else ""))
+    return lines
 
 
 def depth_report(records: list[dict], depths: tuple[int, ...], landscape_rows: list[dict],
                  landscape_lines: list[str]) -> str:
-    """depth.md: the outcome table, the deepest depth each activation trains to, Mish's paired
-    comparisons of test accuracy at every depth and of its change with depth, and the landscapes
-    of the ends with their slices' comparisons (`landscape_lines`)."""
+    """depth.md: the outcome table, the deepest depth each activation trains to, the declared family of
+    the paper's depth claims (every pair, Holm-corrected), Mish's exploratory comparisons at the
+    one-seed depths, and the landscapes of the ends with their slices' comparisons (`landscape_lines`)."""
     rows = [r["row"] for r in records]
-    names = {name: display_name(name, params) for name, params in STUDY_ACTIVATIONS.items()}
-    def not_yet(name: str) -> str:  # with repeats the sweep skips ahead to its deepest depth
-        missing = [f"L={d}" for d in depths if not any(r["activation"] == name and r["depth"] == d for r in rows)]
-        return f" (not recorded yet: {', '.join(missing)})" if missing else ""
-    trained_to = [f"- {names[name]}: " + (f"every run trains up to L={depth}" if depth is not None else
-                                          "no depth trains") + not_yet(name)
-                  for name, depth in deepest_trained(rows).items()]
+    claims, family = depth_family(records, depths)
     sections = [("Final test accuracy (%) by activation and depth, or how the run failed", divergence_table(rows)),
                 (f"Deepest depth that trains (no divergence, best test accuracy ≥ {100 * LEFT_CHANCE:.0f} %)",
-                 "\n".join(trained_to)),
-                ("Mish against each activation at every depth (test accuracy, points)",
-                 "\n".join(accuracy_comparisons(records, depths))),
-                ("Mish's change in test accuracy with depth against each activation's (points; positive: "
-                 "Mish loses less)", "\n".join(depth_change_comparisons(records, depths)))]
+                 "\n".join(trained_lines(rows, depths))),
+                (f"The paper's depth claims ({len(family)} tests, Holm-corrected together)",
+                 "\n".join(claims_markdown(family, STUDY_ACTIVATIONS, claims, heading="##")[2:])),
+                ("Exploratory: Mish against each activation where the family does not reach (test accuracy, "
+                 "points)", "\n".join(exploratory_comparisons(records, depths, claims)))]
     if landscape_rows:
         shown = [{"activation": r["activation"], "depth": r["depth"], "surface minimum": r["surface_minimum"],
                   "roughness": r["surface_roughness"], "local minima": r["surface_local_minima"],
