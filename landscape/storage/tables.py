@@ -51,7 +51,11 @@ def format_estimate(mean: float, low: float | None = None, high: float | None = 
         return format_number(mean)
     if decimals is None:
         decimals = estimate_decimals(mean, low, high)
-    return f"{mean:.{decimals}f}" if no_interval else f"{mean:.{decimals}f} [{low:.{decimals}f}, {high:.{decimals}f}]"
+
+    def rounded(value: float) -> str:  # never '-0': a mean that rounds to zero has no sign to show
+        text = f"{value:.{decimals}f}"
+        return text[1:] if text.startswith("-") and float(text) == 0 else text
+    return rounded(mean) if no_interval else f"{rounded(mean)} [{rounded(low)}, {rounded(high)}]"
 
 
 def markdown_table(rows: list[dict], digits: int | None = 4) -> str:

@@ -28,4 +28,5 @@ def test_estimates_are_rounded_to_what_their_interval_supports():
     assert format_estimate(7.3891, 6.988, 7.789) == "7.39 [6.99, 7.79]"
     assert format_estimate(412.7, 380.2, 445.9) == "413 [380, 446]"
     assert format_estimate(87.99) == "88.0" and format_estimate(1050.3) == "1050"
+    assert format_estimate(-0.04, -10.2, 10.1) == "0 [-10, 10]"  # a mean that rounds to zero has no sign
     assert format_estimate(0.11435, float("nan"), float("nan")) == "0.114"

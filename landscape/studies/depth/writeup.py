@@ -148,7 +148,7 @@ def depth_report(records: list[dict], depths: tuple[int, ...], landscape_rows: l
                 (f"Deepest depth that trains (no divergence, best test accuracy ≥ {100 * LEFT_CHANCE:.0f} %)",
                  "\n".join(trained_lines(rows, depths))),
                 (f"The paper's depth claims ({len(family)} tests, Holm-corrected together)",
-                 "\n".join(claims_markdown(family, STUDY_ACTIVATIONS, claims, heading="##")[2:])),
+                 "\n".join(claims_markdown(family, STUDY_ACTIVATIONS, claims, heading="##")[2:]).strip()),
                 ("Exploratory: Mish against each activation where the family does not reach (test accuracy, "
                  "points)", "\n".join(exploratory_comparisons(records, depths, claims)))]
     if landscape_rows:
