@@ -8,8 +8,10 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy
 import torch
@@ -77,6 +79,20 @@ def cpu_threads(count: int) -> Iterator[None]:
     finally:
         if count != before:
             torch.set_num_threads(before)
+
+
+Item, Result = TypeVar("Item"), TypeVar("Result")
+
+
+def side_by_side(work: Callable[[Item], Result], items: Sequence[Item], workers: int) -> list[Result]:
+    """work(item) for every item, in order; with workers > 1, that many at once in threads, each
+    with its share of torch's CPU threads (small convolutions scale poorly over threads within one
+    operation, so several batches side by side use the cores better: benchmarks/bench_surface.py)."""
+    workers = min(workers, len(items))
+    if workers <= 1:
+        return [work(item) for item in items]
+    with cpu_threads(max(1, torch.get_num_threads() // workers)), ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(work, items))
 
 
 @dataclass(frozen=True)

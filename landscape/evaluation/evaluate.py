@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import torch
@@ -17,7 +16,7 @@ from torch import nn
 
 from landscape.errors import LandscapeError
 from landscape.evaluation.options import require_loss
-from landscape.runtime import autocast, cpu_threads
+from landscape.runtime import autocast, side_by_side
 from landscape.sources.data import balanced_subset, normalize
 from landscape.sources.datasets import load_split
 from landscape.sources.specs import CIFAR10_MEAN, CIFAR10_STD, DatasetSpec
@@ -101,14 +100,10 @@ def evaluate(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, batch
     are the same, so only the order of the final float64 sum changes."""
     starts = range(0, len(labels), batch_size)
     workers = min(workers, len(starts)) if inputs.device.type == "cpu" else 1
-    if workers <= 1:
-        total_loss, correct = _score_batches(model, inputs, labels, starts, batch_size, precision, loss)
-    else:
-        shards = [starts[w::workers] for w in range(workers)]
-        with cpu_threads(max(1, torch.get_num_threads() // workers)), ThreadPoolExecutor(workers) as pool:
-            parts = list(pool.map(lambda shard: _score_batches(model, inputs, labels, shard, batch_size,
-                                                               precision, loss), shards))
-        total_loss, correct = sum(p[0] for p in parts), sum(p[1] for p in parts)
+    shards = [starts[w::workers] for w in range(max(1, workers))]
+    parts = side_by_side(lambda shard: _score_batches(model, inputs, labels, shard, batch_size, precision, loss),
+                         shards, workers)
+    total_loss, correct = sum(p[0] for p in parts), sum(p[1] for p in parts)
     n = len(labels)
     return Score(float(total_loss) / n, int(correct) / n)
 

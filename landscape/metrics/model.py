@@ -16,6 +16,7 @@ from torch import nn
 from landscape.errors import LandscapeError
 from landscape.metrics.options import HessianOptions
 from landscape.progress import progress
+from landscape.runtime import side_by_side
 from landscape.sources.activations import is_activation
 
 
@@ -49,25 +50,38 @@ class LossSpread:
     images: int
 
 
-def batches(inputs: torch.Tensor, labels: torch.Tensor, batch_size: int):
+def batches(inputs: torch.Tensor, labels: torch.Tensor, batch_size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """(inputs, labels) batch by batch, inputs in the default memory layout (BatchNorm's double
     backward is slow in channels_last)."""
-    for start in range(0, len(labels), batch_size):
-        yield inputs[start:start + batch_size].contiguous(), labels[start:start + batch_size]
+    return [(inputs[start:start + batch_size].contiguous(), labels[start:start + batch_size])
+            for start in range(0, len(labels), batch_size)]
+
+
+def product_batches(inputs: torch.Tensor, labels: torch.Tensor, batch_size: int) -> tuple[list, int]:
+    """The batches of the products and how many run side by side: on a CPU at least one batch per
+    torch thread, each product batch in its own thread (small convolutions use several cores
+    better side by side than split within one operation: benchmarks/bench_hvp.py); on a GPU one
+    batch at a time."""
+    workers = torch.get_num_threads() if inputs.device.type == "cpu" else 1
+    size = min(batch_size, math.ceil(len(labels) / workers))
+    return batches(inputs, labels, max(1, size)), workers
+
+
+def _summed(parts: list[tuple[torch.Tensor, ...]]) -> list[torch.Tensor]:
+    return [torch.stack(column).sum(0) for column in zip(*parts)]
 
 
 def hessian_vector_product(model: nn.Module, params: list[torch.Tensor], inputs: torch.Tensor,
                            labels: torch.Tensor, vector: list[torch.Tensor], batch_size: int) -> list[torch.Tensor]:
     """H·v for the mean cross-entropy over all inputs, by double backward, batch by batch (each
-    product runs the forward and first backward pass again: memory stays that of one batch)."""
-    total = [torch.zeros_like(p) for p in params]
-    for x, y in batches(inputs, labels, batch_size):
+    product runs the forward and first backward pass again: memory stays that of the batches in flight)."""
+    def product(batch):
+        x, y = batch
         loss = F.cross_entropy(model(x), y, reduction="sum") / len(labels)
         grads = torch.autograd.grad(loss, params, create_graph=True)
-        hv = torch.autograd.grad(grads, params, grad_outputs=vector)
-        for t, h in zip(total, hv):
-            t += h.detach()
-    return total
+        return tuple(h.detach() for h in torch.autograd.grad(grads, params, grad_outputs=vector))
+    parts, workers = product_batches(inputs, labels, batch_size)
+    return _summed(side_by_side(product, parts, workers))
 
 
 class KeptGradientGraphs:
@@ -78,17 +92,18 @@ class KeptGradientGraphs:
     def __init__(self, model: nn.Module, params: list[torch.Tensor], inputs: torch.Tensor, labels: torch.Tensor,
                  batch_size: int):
         self.params = params
-        self.gradients = []
-        for x, y in batches(inputs, labels, batch_size):
+        parts, self.workers = product_batches(inputs, labels, batch_size)
+
+        def graph(batch):
+            x, y = batch
             loss = F.cross_entropy(model(x), y, reduction="sum") / len(labels)
-            self.gradients.append(torch.autograd.grad(loss, params, create_graph=True))
+            return torch.autograd.grad(loss, params, create_graph=True)
+        self.gradients = side_by_side(graph, parts, self.workers)
 
     def __call__(self, vector: list[torch.Tensor]) -> list[torch.Tensor]:
-        total = [torch.zeros_like(p) for p in self.params]
-        for grads in self.gradients:
-            for t, h in zip(total, torch.autograd.grad(grads, self.params, grad_outputs=vector, retain_graph=True)):
-                t += h
-        return total
+        return _summed(side_by_side(
+            lambda grads: torch.autograd.grad(grads, self.params, grad_outputs=vector, retain_graph=True),
+            self.gradients, self.workers))
 
 
 def _dot(a: list[torch.Tensor], b: list[torch.Tensor]) -> torch.Tensor:

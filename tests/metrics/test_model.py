@@ -13,6 +13,7 @@ from landscape.metrics.model import (
     loss_spread,
 )
 from landscape.metrics.options import HessianOptions
+from landscape.runtime import cpu_threads
 from landscape.sources.activations import get_activation
 
 
@@ -59,6 +60,25 @@ def test_kept_gradient_graphs_give_the_products_and_spectrum_of_the_low_memory_p
                for keep in (True, False)]
     assert spectra[0].eigenvalues == pytest.approx(spectra[1].eigenvalues, rel=1e-10)
     assert spectra[0].trace == pytest.approx(spectra[1].trace, rel=1e-10)
+
+
+def test_products_are_the_same_on_one_thread_and_on_batches_side_by_side():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 3)).double()
+    inputs, labels = torch.randn(64, 5, dtype=torch.float64), torch.randint(0, 3, (64,))
+    params = list(model.parameters())
+    vector = [torch.randn_like(p) for p in params]
+    with cpu_threads(1):  # one batch of 64
+        alone = KeptGradientGraphs(model, params, inputs, labels, 64)
+        assert len(alone.gradients) == 1
+        one = alone(vector)
+    with cpu_threads(4):  # four batches of 16, four at a time
+        side = KeptGradientGraphs(model, params, inputs, labels, 64)
+        assert len(side.gradients) == 4 and side.workers == 4
+        for a, b in zip(one, side(vector)):
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+        for a, b in zip(one, hessian_vector_product(model, params, inputs, labels, vector, 64)):
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
 
 
 def test_dead_units_by_construction():
