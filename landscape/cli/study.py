@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from landscape.cli.common import DATASET_DATA_HELP, show, subcommand
 from landscape.errors import LandscapeError
-from landscape.studies.depth.plan import DEPTH_PROFILES, TEN_CLASS_SETS, on_dataset
+from landscape.studies.depth.plan import DEPTH_PROFILES, TEN_CLASS_SETS, notebook_recipe, on_dataset
 from landscape.studies.mish_plan import PROFILES
 
 
@@ -46,6 +46,10 @@ def add_study_parser(sub) -> None:
                         "while a sweep of many sessions is under way; the landscapes once every end is recorded)")
     p.add_argument("--no-augment", action="store_true",
                    help="depth study: no random crop and flip of the training images (for digits)")
+    p.add_argument("--notebook-recipe", action="store_true",
+                   help="depth study: the Mish paper's own recipe (convolutional front, plain SGD 0.01, 10 epochs, "
+                        "no augmentation) at depths 15, 20, 25, one seed, into checkpoints/depth_notebook and "
+                        "figures/depth_notebook")
 
 
 def integers(text: str, flag: str) -> tuple[int, ...]:
@@ -62,6 +66,10 @@ def run_study_command(args: argparse.Namespace) -> None:
     if args.jobs < 1:
         raise LandscapeError(f"--jobs must be at least 1; got {args.jobs}")
     profile = (DEPTH_PROFILES if args.study == "depth" else PROFILES)[args.profile]
+    if args.notebook_recipe:
+        if args.study != "depth":
+            raise LandscapeError("--notebook-recipe belongs to the depth study: add --study depth")
+        profile = notebook_recipe(profile)
     if args.seeds is not None:
         profile = replace(profile, seeds=integers(args.seeds, "--seeds"))
     if args.repeat_depths is not None:

@@ -19,7 +19,7 @@ from torch import nn
 from landscape.errors import LandscapeError, first_line
 from landscape.files import atomic_write
 from landscape.sources.activations import activation_factory
-from landscape.sources.models import MLP, resnet
+from landscape.sources.models import MLP, conv_front, conv_front_features, resnet
 from landscape.sources.specs import ARCHITECTURES, CIFAR_INPUT, ModelSpec
 from landscape.sources.user_code import import_callable
 
@@ -35,11 +35,16 @@ def build_model(metadata: dict) -> nn.Module:
                              f"{', '.join(ARCHITECTURES)}")
     factory = activation_factory(metadata["activation"], **metadata.get("activation_params", {}))
     num_classes = metadata.get("num_classes", 10)
-    if architecture == "mlp":
+    if architecture in ("mlp", "conv_mlp"):
         if metadata["depth"] < 1:
             raise LandscapeError(f"an MLP needs at least one hidden layer; got depth {metadata['depth']}")
-        return MLP(metadata.get("in_features", CIFAR_INPUT), (metadata["width"],) * metadata["depth"], num_classes,
-                   factory, batch_norm=metadata.get("batch_norm", True), dropout=metadata.get("dropout", 0.0))
+        front, in_features = None, metadata.get("in_features", CIFAR_INPUT)
+        if architecture == "conv_mlp":
+            filters = tuple(metadata["front_filters"])
+            front = conv_front(metadata["in_channels"], activation_factory(metadata["front_activation"]), filters)
+            in_features = conv_front_features(metadata["in_channels"], metadata["image_size"], filters)
+        return MLP(in_features, (metadata["width"],) * metadata["depth"], num_classes, factory,
+                   batch_norm=metadata.get("batch_norm", True), dropout=metadata.get("dropout", 0.0), front=front)
     return resnet(metadata["depth"], factory, num_classes)
 
 

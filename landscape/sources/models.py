@@ -87,12 +87,29 @@ def resnet(depth: int, activation: ActivationFactory, num_classes: int = 10) -> 
     return CifarResNet((depth - 2) // 6, activation, num_classes)
 
 
+def conv_front(in_channels: int, activation: ActivationFactory,
+               filters: tuple[int, int] = (20, 50)) -> nn.Sequential:
+    """The Mish paper's depth network's front (its Layers_Acc notebook): two unpadded 5×5
+    convolutions with the activation, a 2×2 max-pool and dropout 0.25, before the dense layers."""
+    return nn.Sequential(nn.Conv2d(in_channels, filters[0], 5), activation(), nn.Conv2d(filters[0], filters[1], 5),
+                         activation(), nn.MaxPool2d(2), nn.Dropout(0.25))
+
+
+def conv_front_features(in_channels: int, image_size: int, filters: tuple[int, int] = (20, 50)) -> int:
+    """Values per image after `conv_front`: two 5×5 convolutions take 8 pixels, the pool halves."""
+    side = (image_size - 8) // 2
+    if side < 1:
+        raise LandscapeError(f"the convolutional front needs images of at least 10×10 pixels; got {image_size}")
+    return filters[1] * side * side
+
+
 class MLP(nn.Module):
-    """Flatten → [Linear → (BatchNorm) → activation → (dropout)] per hidden width → Linear."""
+    """(front →) Flatten → [Linear → (BatchNorm) → activation → (dropout)] per hidden width → Linear."""
 
     def __init__(self, in_features: int, hidden: tuple[int, ...], out_features: int, activation: ActivationFactory,
-                 batch_norm: bool = False, dropout: float = 0.0):
+                 batch_norm: bool = False, dropout: float = 0.0, front: nn.Module | None = None):
         super().__init__()
+        self.front = front if front is not None else nn.Identity()
         layers: list[nn.Module] = [nn.Flatten()]
         for width in hidden:
             layers.append(nn.Linear(in_features, width))
@@ -106,4 +123,4 @@ class MLP(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(x)
+        return self.layers(self.front(x))

@@ -69,7 +69,7 @@ def activation_params(name: str, **params) -> dict[str, object]:
     return {**defaults, **params}
 
 
-ARCHITECTURES = ("cifar_resnet", "mlp")
+ARCHITECTURES = ("cifar_resnet", "mlp", "conv_mlp")
 
 
 @dataclass(frozen=True)
@@ -158,13 +158,21 @@ CIFAR_INPUT = 3 * 32 * 32
 
 def model_metadata(depth: int, activation: str, activation_params: dict, num_classes: int = 10,
                    architecture: str = "cifar_resnet", width: int = 500, dropout: float = 0.25,
-                   in_features: int = CIFAR_INPUT) -> dict:
+                   in_features: int = CIFAR_INPUT, input_shape: tuple[int, ...] = (3, 32, 32)) -> dict:
     """The metadata keys that define the architecture (what `build_model` reads). ResNet: depth 6n+2,
     3-channel images. MLP: `depth` hidden layers of `width` units, each Linear → BatchNorm →
-    activation → dropout, on flattened inputs of `in_features` values."""
+    activation → dropout, on flattened inputs of `in_features` values. conv_mlp: the same behind
+    the Mish paper's convolutional front (`models.conv_front`, always with Mish, as in its
+    notebook), on square images of `input_shape` (channels, height, width)."""
     require_choice("architecture", architecture, ARCHITECTURES)
     meta = {"architecture": architecture, "depth": depth, "activation": activation,
             "activation_params": dict(activation_params), "num_classes": num_classes}
     if architecture == "mlp":
         meta.update({"width": width, "dropout": dropout, "batch_norm": True, "in_features": in_features})
+    if architecture == "conv_mlp":
+        if len(input_shape) != 3 or input_shape[1] != input_shape[2]:
+            raise LandscapeError(f"conv_mlp takes square images (channels, side, side); got inputs of shape "
+                                 f"{list(input_shape)}")
+        meta.update({"width": width, "dropout": dropout, "batch_norm": True, "in_channels": input_shape[0],
+                     "image_size": input_shape[1], "front_filters": [20, 50], "front_activation": "mish"})
     return meta

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from landscape.sources.data import ImageSet
 
 Optimizer = Literal["sgd", "rmsprop", "adam"]
-Schedule = Literal["cosine", "step", "onecycle"]
+Schedule = Literal["cosine", "step", "onecycle", "constant"]
 
 
 OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
@@ -105,7 +105,7 @@ class TrainConfig:
         return model_metadata(self.depth, self.activation, self.activation_params,
                               num_classes=max(len(data.classes), int(data.labels.max()) + 1),
                               architecture=self.architecture, width=self.width, dropout=self.dropout,
-                              in_features=math.prod(shape))
+                              in_features=math.prod(shape), input_shape=shape)
 
 
 @dataclass(frozen=True)
@@ -127,11 +127,14 @@ class RunPaths:
 def learning_rate(schedule: str, base_lr: float, step: int, total_steps: int) -> float:
     """The learning rate at optimiser step `step` of `total_steps` (per-step schedules).
 
-    cosine: base → 0 on a half cosine. step: ×0.1 at 50 % and 75 % of training.
+    cosine: base → 0 on a half cosine. step: ×0.1 at 50 % and 75 % of training. constant: base
+    throughout (Keras's plain SGD, as in the Mish paper's depth notebook).
     onecycle: cosine warm-up from base/25 to base over the first 30 %, then cosine
     annealing to base/25e4 (Smith & Topin 2019's shape, without momentum cycling).
     """
     progress = step / max(total_steps, 1)
+    if schedule == "constant":
+        return base_lr
     if schedule == "cosine":
         return base_lr * 0.5 * (1 + math.cos(math.pi * progress))
     if schedule == "step":

@@ -38,3 +38,17 @@ def test_shortcut_pads_channels_with_zeros():
     out = model.stage2[0].shortcut(x)
     assert out.shape == (2, 32, 4, 4)
     assert torch.equal(out[:, 8:24], x[:, :, ::2, ::2]) and not out[:, :8].any() and not out[:, 24:].any()
+
+
+def test_the_notebook_front_shrinks_images_as_the_paper_network_does():
+    """Two unpadded 5×5 convolutions take 8 pixels, the 2×2 pool halves: 32 → 12 (CIFAR), 28 → 10 (MNIST)."""
+    from landscape.sources.models import MLP, conv_front, conv_front_features
+
+    for channels, side, features in ((3, 32, 50 * 12 * 12), (1, 28, 50 * 10 * 10)):
+        front = conv_front(channels, activation_factory("mish"))
+        assert front(torch.randn(2, channels, side, side)).flatten(1).shape[1] == features
+        assert conv_front_features(channels, side) == features
+        model = MLP(features, (16, 16), 10, activation_factory("relu"), batch_norm=True, front=front).eval()
+        assert model(torch.randn(2, channels, side, side)).shape == (2, 10)
+    with pytest.raises(LandscapeError, match="at least 10×10"):
+        conv_front_features(3, 8)

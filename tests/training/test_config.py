@@ -23,6 +23,7 @@ def test_learning_rate_schedules():
     peak = max(learning_rate("onecycle", 0.1, s, 100) for s in range(101))
     assert peak == pytest.approx(0.1) and learning_rate("onecycle", 0.1, 0, 100) == pytest.approx(0.004)
     assert math.isclose(learning_rate("onecycle", 0.1, 100, 100), 0.1 / 25e4)
+    assert {learning_rate("constant", 0.01, s, 100) for s in (0, 50, 100)} == {0.01}
 
 
 def test_the_default_recipe_is_unchanged_by_the_dataset_options():

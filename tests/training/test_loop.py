@@ -106,6 +106,18 @@ def test_mlp_trains_saves_and_loads_with_its_settings(tmp_path, tiny_sets):
         TrainConfig(architecture="mlp", dropout=1.0)
 
 
+def test_the_paper_notebooks_network_trains_and_loads_with_its_front(tmp_path, tiny_sets):
+    config = TrainConfig(out=str(tmp_path / "conv.pt"), architecture="conv_mlp", depth=2, width=16, optimizer="sgd",
+                         lr=0.01, momentum=0.0, schedule="constant", augment=False,
+                         **{k: v for k, v in TINY.items() if k not in ("depth", "lr", "momentum")})
+    model, meta = load_checkpoint(train(config, *tiny_sets))
+    assert (meta["in_channels"], meta["image_size"], meta["front_filters"]) == (3, 32, [20, 50])
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size) for c in convs] == [(3, 20, (5, 5)), (20, 50, (5, 5))]
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears[0].in_features == 50 * 12 * 12 and [m.out_features for m in linears] == [16, 16, 10]
+
+
 def test_gradient_norms_are_logged_and_measuring_them_changes_nothing(tmp_path, tiny_sets, monkeypatch):
     measured = train(TrainConfig(out=str(tmp_path / "a.pt"), **TINY), *tiny_sets)
     first = json.loads(RunPaths.beside(measured).log.read_text().splitlines()[0])

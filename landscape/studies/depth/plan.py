@@ -28,7 +28,7 @@ class DepthProfile:
     train_samples: int | None
     width: int
     dropout: float
-    lr: float  # RMSProp, no momentum, no weight decay, cosine schedule, batch 128: the same for every run
+    lr: float  # of `optimizer` (RMSProp unless the notebook recipe), no weight decay, batch 128: one recipe for all
     checkpoint_dir: str
     output_dir: str
     grid: str  # 2-D surfaces of the shallowest and deepest network of each activation (paper: ±4, since
@@ -40,6 +40,10 @@ class DepthProfile:
     repeat_seeds: tuple[int, ...] = (1, 2)
     dataset: str = "cifar10"  # one of TEN_CLASS_SETS
     augment: bool = True  # crop and flip: right for CIFAR-10, not for digits
+    architecture: str = "mlp"  # or conv_mlp: the paper notebook's convolutional front before the dense layers
+    optimizer: str = "rmsprop"
+    momentum: float = 0.0
+    schedule: str = "cosine"
 
 
 TEN_CLASS_SETS = ("cifar10", "mnist", "fashion_mnist", "svhn")  # chance level is 10 % on every one
@@ -66,6 +70,20 @@ def on_dataset(profile: DepthProfile, dataset: str, augment: bool) -> DepthProfi
                    output_dir=f"{profile.output_dir}_{dataset}")
 
 
+def notebook_recipe(profile: DepthProfile) -> DepthProfile:
+    """The Mish paper's own depth recipe (its Layers_Acc notebook), in folders of its own: two 5×5
+    convolutions (Mish) and a max-pool before the dense layers, plain SGD (learning rate 0.01, no
+    momentum, no schedule, no weight decay), 10 epochs, no augmentation; at depths 15, 20 and 25,
+    one seed. Does ReLU collapse with depth under it, where it does not under ours?"""
+    if profile.name == "quick":
+        return replace(profile, architecture="conv_mlp", optimizer="sgd", lr=0.01, schedule="constant",
+                       augment=False, checkpoint_dir=f"{profile.checkpoint_dir}_notebook",
+                       output_dir=f"{profile.output_dir}_notebook")
+    return replace(profile, depths=(15, 20, 25), seeds=(0,), repeat_depths=(), epochs=10, architecture="conv_mlp",
+                   optimizer="sgd", lr=0.01, momentum=0.0, schedule="constant", augment=False,
+                   checkpoint_dir=f"{profile.checkpoint_dir}_notebook", output_dir=f"{profile.output_dir}_notebook")
+
+
 def depth_checkpoint(profile: DepthProfile, depth: int, name: str, seed: int) -> Path:
     suffix = "" if seed == 0 else f"_seed{seed}"
     return Path(profile.checkpoint_dir) / f"mlp{depth}_{name}{suffix}.pt"
@@ -86,10 +104,10 @@ def sweep_plan(profile: DepthProfile) -> list[tuple[int, int]]:
 
 def training_runs(profile: DepthProfile, data: str | None, device: str, quiet: bool) -> list[TrainConfig]:
     """Every run of the sweep, in `sweep_plan` order, the four activations at each (seed, depth)."""
-    return [TrainConfig(out=str(depth_checkpoint(profile, depth, name, seed)), data=data, architecture="mlp",
-                        depth=depth, width=profile.width, dropout=profile.dropout, activation=name,
-                        activation_params=params, dataset=profile.dataset, augment=profile.augment,
-                        epochs=profile.epochs, optimizer="rmsprop", lr=profile.lr,
-                        momentum=0.0, weight_decay=0.0, seed=seed, train_samples=profile.train_samples,
-                        device=device, quiet=quiet)
+    return [TrainConfig(out=str(depth_checkpoint(profile, depth, name, seed)), data=data,
+                        architecture=profile.architecture, depth=depth, width=profile.width, dropout=profile.dropout,
+                        activation=name, activation_params=params, dataset=profile.dataset, augment=profile.augment,
+                        epochs=profile.epochs, optimizer=profile.optimizer, lr=profile.lr, momentum=profile.momentum,
+                        weight_decay=0.0, schedule=profile.schedule, seed=seed,
+                        train_samples=profile.train_samples, device=device, quiet=quiet)
             for seed, depth in sweep_plan(profile) for name, params in STUDY_ACTIVATIONS.items()]
