@@ -48,7 +48,7 @@ def test_files_of_the_first_format_open(tmp_path):
 @pytest.mark.skipif(not SHIPPED.exists(), reason="shipped surfaces not present")
 def test_a_shipped_surface_reads_into_the_header():
     surface = read_surface(SHIPPED)
-    assert surface.header.direction_source == "pca" and surface.header.grid_x == "-6:46:31"
+    assert surface.header.direction_source == "pca" and surface.header.grid_x == "-7.2:46.8:31"
     assert len(surface.header.trajectory_snapshots) == 11 and surface.trajectory.shape == (11, 2)
     assert {f.name for f in dataclasses.fields(SurfaceHeader)} >= {"checkpoint_sha256", "fingerprint"}
 
