@@ -68,6 +68,12 @@ def repeated_depths(records: list[dict], depths: tuple[int, ...]) -> dict[int, l
     return {depth: s for depth, s in seeds.items() if len(s) >= 2}
 
 
+def accuracy_at(records: list[dict], depth: int, seeds: list[int]) -> dict[str, np.ndarray]:
+    """activation → [seeds, images] of test-image correctness (points) at `depth`."""
+    at = correct_by_image(records, depth)
+    return {name: np.stack([at[name][s] for s in seeds]) for name in STUDY_ACTIVATIONS}
+
+
 def accuracy_change(records: list[dict], shallow: int, deep: int) -> tuple[dict[str, np.ndarray], list[int]]:
     """activation → [seeds, images] of the change in test accuracy (points) from `shallow` to `deep`,
     image by image, over the seeds recorded at both for all four activations."""
@@ -86,8 +92,7 @@ def depth_family(records: list[dict], depths: tuple[int, ...]) -> tuple[tuple[Cl
     claims = [accuracy_claim(depth) for depth in repeated]
     values = {}
     for depth, seeds in repeated.items():
-        at = correct_by_image(records, depth)
-        values[f"test_acc_L{depth}"] = {name: np.stack([at[name][s] for s in seeds]) for name in STUDY_ACTIVATIONS}
+        values[f"test_acc_L{depth}"] = accuracy_at(records, depth, seeds)
     if len(repeated) >= 2:
         shallow, deep = min(repeated), max(repeated)
         change, seeds = accuracy_change(records, shallow, deep)
@@ -105,10 +110,9 @@ def exploratory_comparisons(records: list[dict], depths: tuple[int, ...], family
     measured = {claim.measure for claim in family}
     lines = []
     for depth in (d for d in depths if f"test_acc_L{d}" not in measured):
-        at = correct_by_image(records, depth)
-        seeds = common_seeds(*at.values())
+        seeds = common_seeds(*correct_by_image(records, depth).values())
         if seeds:
-            values = {name: np.stack([runs[s] for s in seeds]) for name, runs in at.items()}
+            values = accuracy_at(records, depth, seeds)
             lines += [f"- L={depth}: {describe(c)}"
                       for c in compare("test_acc", values, "mish", claimed_sign=+1, replicates="test images")]
     if not any(m.startswith("test_acc_change") for m in measured):
