@@ -32,7 +32,7 @@ PUBLIC = {
     # metrics and statistics
     "surface_metrics": "landscape.metrics.surface", "MetricsConfig": "landscape.metrics.options",
     "run_metrics": "landscape.metrics.checkpoint", "HessianOptions": "landscape.metrics.options",
-    "hessian_spectrum": "landscape.metrics.model", "SharpnessConfig": "landscape.metrics.options",
+    "hessian_spectrum": "landscape.metrics.hessian", "SharpnessConfig": "landscape.metrics.options",
     "run_sharpness": "landscape.metrics.sharpness", "estimate": "landscape.metrics.stats",
     "compare": "landscape.metrics.stats",
     # figures and reports

@@ -44,13 +44,21 @@ def add_metrics_parser(sub) -> None:
                    help="class-balanced images for checkpoint metrics")
     p.add_argument("--data-seed", type=int, default=default_of(MetricsConfig, "data_seed"),
                    help="seed choosing the images")
-    p.add_argument("--hessian", action="store_true", help="top-k Hessian eigenvalues and Hutchinson trace")
+    p.add_argument("--hessian", action="store_true",
+                   help="Hessian λmax (several starts), trace (every probe kept) and a Lanczos cross-check")
     p.add_argument("--top-k", type=int, default=default_of(HessianOptions, "top_k"),
-                   help="number of top Hessian eigenvalues")
-    p.add_argument("--trace-samples", type=int, default=default_of(HessianOptions, "trace_samples"),
-                   help="Rademacher vectors for the trace estimate")
+                   help="number of top Hessian eigenvalues (beyond the first by deflation)")
+    p.add_argument("--starts", type=int, default=default_of(HessianOptions, "starts"),
+                   help="random starts of the power iteration for λmax")
     p.add_argument("--iterations", type=int, default=default_of(HessianOptions, "iterations"),
-                   help="maximum power iterations per eigenvalue")
+                   help="maximum power iterations per start")
+    p.add_argument("--trace-samples", type=int, default=default_of(HessianOptions, "trace_samples"),
+                   help="Rademacher probes for the trace estimate")
+    p.add_argument("--lanczos-steps", type=int, default=default_of(HessianOptions, "lanczos_steps"),
+                   help="Lanczos steps of the λmax cross-check and spectral density (0: none)")
+    p.add_argument("--shared-probes", action="store_true",
+                   help="the same probes and starts for every model (default: drawn per model, so that "
+                        "differences carry the probe noise)")
     p.add_argument("--hessian-samples", type=int, default=None,
                    help="class-balanced images for the Hessian (default: --samples); each Hessian-vector "
                         "product costs about two backward passes over them")
@@ -99,14 +107,16 @@ def readable_table(rows: list[dict]) -> list[str]:
                                             str(r["local_minima"]), rough, convex]) + " |")
     checkpoints = [r for r in rows if "loss" in r]
     if checkpoints:
-        lines += ["" if lines else None, "| checkpoint | model | loss ± s.e. | images | Hessian λmax | trace ± 95 % "
-                  "| dead units |", "|---|---|---|---|---|---|---|"]
+        lines += ["" if lines else None, "| checkpoint | model | loss ± s.e. | images | Hessian λmax (starts "
+                  "converged) | Lanczos λmax | trace ± 95 % (probes) | dead units |", "|---" * 8 + "|"]
         for r in checkpoints:
-            hessian = ([f"{r['hessian_eig_1']:.4g}", f"{r['hessian_trace']:.4g} ± {r['hessian_trace_ci95']:.2g}"]
-                       if "hessian_eig_1" in r else ["(--hessian)", "(--hessian)"])
+            hessian = ([f"{r['hessian_eig_1']:.4g} ({r['hessian_max_converged']} of {r['hessian_max_starts']})",
+                        f"{r['hessian_lanczos_max']:.4g}",
+                        f"{r['hessian_trace']:.4g} ± {r['hessian_trace_ci95']:.2g} ({r['hessian_trace_probes']})"]
+                       if "hessian_eig_1" in r else ["(--hessian)"] * 3)
             dead = f"{100 * r['dead_never_positive']:.2g} %" if "dead_never_positive" in r else "(--dead-units)"
             lines.append(f"| {r['source']} | {r.get('activation')} | {r['loss']:.4g} ± {r['loss_standard_error']:.2g} "
-                         f"| {r['images']} | {hessian[0]} | {hessian[1]} | {dead} |")
+                         f"| {r['images']} | {' | '.join(hessian)} | {dead} |")
     lines = [line for line in lines if line is not None]
     lines += [""] * bool(notes) + [f"({'abcdefg'[i]}) {note}" for i, note in enumerate(notes)]
     return lines
@@ -117,9 +127,10 @@ def run_metrics_command(args: argparse.Namespace) -> None:
 
     require_safe_outputs({"--json": args.json, "--csv": args.csv}, [*args.surfaces, *args.checkpoint])
     thresholds = thresholds_of(args)
-    hessian = HessianOptions(top_k=args.top_k, trace_samples=args.trace_samples, iterations=args.iterations,
-                             samples=args.hessian_samples, keep_graph=not args.hessian_low_memory) \
-        if args.hessian else None
+    hessian = HessianOptions(top_k=args.top_k, starts=args.starts, iterations=args.iterations,
+                             trace_samples=args.trace_samples, lanczos_steps=args.lanczos_steps,
+                             independent_probes=not args.shared_probes, samples=args.hessian_samples,
+                             keep_graph=not args.hessian_low_memory) if args.hessian else None
     config = MetricsConfig(surfaces=tuple(args.surfaces), checkpoints=tuple(args.checkpoint), metric=args.metric,
                            thresholds=thresholds, store=not args.no_store, data=args.data, dataset=dataset_of(args),
                            split=args.split, samples=args.samples, data_seed=args.data_seed, hessian=hessian,

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from landscape.evaluation.contract import checked_model
 from landscape.evaluation.evaluate import load_eval_set
-from landscape.metrics.model import DeadUnits, HessianSpectrum, LossSpread, dead_units, hessian_spectrum, loss_spread
+from landscape.metrics.hessian import HessianSpectrum, hessian_spectrum
+from landscape.metrics.model import DeadUnits, LossSpread, dead_units, loss_spread
 from landscape.metrics.options import MetricsConfig
 from landscape.metrics.surface import surface_metrics
 from landscape.runtime import resolve_device
@@ -32,10 +33,8 @@ class CheckpointMetrics:
     def flat(self) -> dict:
         out = {"activation": self.activation, "loss": self.spread.loss,
                "loss_standard_error": self.spread.standard_error, "images": self.spread.images}
-        if self.hessian:
-            out.update({f"hessian_eig_{i + 1}": v for i, v in enumerate(self.hessian.eigenvalues)})
-            out.update({"hessian_trace": self.hessian.trace, "hessian_trace_ci95": self.hessian.trace_ci95,
-                        "hessian_images": self.hessian.images})
+        if self.hessian:  # the headline numbers, and every start, probe and Ritz value (nested: not in tables)
+            out.update({**self.hessian.flat(), "hessian_detail": self.hessian.detail()})
         if self.dead:
             total = sum(d.channels for d in self.dead)
             out["dead_never_positive"] = sum(d.never_positive * d.channels for d in self.dead) / total

@@ -19,20 +19,32 @@ DEFAULT_THRESHOLDS = (0.1, 0.5, 1.0)
 
 @dataclass(frozen=True)
 class HessianOptions:
-    """Power iteration (top_k eigenvalues, at most `iterations` each, stopping at relative change
-    `tolerance`) and Hutchinson's trace (`trace_samples` Rademacher vectors), on `samples`
-    class-balanced images of their own (None: the images of the other metrics). `keep_graph` keeps
-    each batch's gradient graph between products (`KeptGradientGraphs`: faster, about 2–4 MB per
-    ResNet-20 image); off, memory stays that of one batch."""
+    """How `hessian.hessian_spectrum` measures the Hessian, on `samples` class-balanced images of its
+    own (None: the images of the other metrics): λmax by power iteration from `starts` random
+    vectors (at most `iterations` products each, stopping at relative change `tolerance`), top_k − 1
+    more eigenvalues by deflation; the trace over `trace_samples` Rademacher probes; a Lanczos run
+    of `lanczos_steps` (0: none). Probes and starts come from `seed`, mixed with the weights when
+    `independent_probes` (no two models share probes). `keep_graph` keeps each batch's gradient
+    graph between products (faster, about 2–4 MB per ResNet-20 image); off, memory stays that of
+    the batches in flight."""
 
-    top_k: int = 3
-    trace_samples: int = 20
+    top_k: int = 1
+    starts: int = 3
     iterations: int = 50
     tolerance: float = 1e-3
+    trace_samples: int = 100
+    lanczos_steps: int = 30
     batch_size: int = 200
     seed: int = 0
+    independent_probes: bool = True
     samples: int | None = None
     keep_graph: bool = True
+
+    def __post_init__(self):
+        for name, least in (("top_k", 1), ("starts", 1), ("iterations", 1), ("trace_samples", 2),
+                            ("lanczos_steps", 0), ("batch_size", 1)):
+            if getattr(self, name) < least:
+                raise LandscapeError(f"--{name.replace('_', '-')} must be at least {least}; got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)

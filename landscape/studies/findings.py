@@ -45,11 +45,13 @@ UNITS = {"width_1": "width (direction units)", "width_0.5": "width (direction un
          "test_acc": "test accuracy (%)", "train_loss_full": "loss (nats)", "test_loss_full": "loss (nats)"}
 # checkpoint measures that describe, not decide: shown in the table, compared with nothing
 LABELS = {"loss_standard_error": "s.e. of the loss over the images",
-          "hessian_trace_ci95": "± of the trace estimate (95 %, over its probe vectors)"}
+          "hessian_trace_ci95": "± of the trace estimate (95 %, over its probe vectors)",
+          "hessian_lanczos_max": "Lanczos λmax (a cross-check of the power iteration's)"}
 # checkpoint-metrics row key → measure, and the factor to its unit
 CHECKPOINT_MEASURES = {"hessian_eig_1": ("hessian_max", 1.0), "hessian_trace": ("hessian_trace", 1.0),
                        "hessian_trace_ci95": ("hessian_trace_ci95", 1.0), "dead_never_positive": ("dead_units", 100.0),
-                       "loss_standard_error": ("loss_standard_error", 1.0)}
+                       "loss_standard_error": ("loss_standard_error", 1.0),
+                       "hessian_lanczos_max": ("hessian_lanczos_max", 1.0)}
 
 
 def label(measure: str) -> str:

@@ -44,12 +44,14 @@ PROFILES = {
                           samples=1000, checkpoint_dir="checkpoints", output_dir="figures", save_every=5,
                           path_points=31, directions=40, slice_grid="-1:1:21", output_seeds=20,
                           output_resolution=400,
-                          hessian=HessianOptions(top_k=1, trace_samples=30, iterations=30, samples=500)),
+                          hessian=HessianOptions(top_k=1, starts=3, iterations=30, trace_samples=100, lanczos_steps=30,
+                                                 samples=500)),
     # quick: within 5 minutes alone on a 2-core CPU (benchmarks/quick_study_alone.txt)
     "quick": StudyProfile(name="quick", train=False, seeds=(0,), epochs=50, train_samples=None, grid="-1:1:9",
                           samples=100, checkpoint_dir="checkpoints", output_dir="runs/quick", save_every=5,
                           path_points=7, directions=4, slice_grid="-1:1:11", output_seeds=5, output_resolution=100,
-                          hessian=HessianOptions(top_k=1, trace_samples=6, iterations=8, samples=100)),
+                          hessian=HessianOptions(top_k=1, starts=1, iterations=8, trace_samples=6, lanczos_steps=6,
+                                                 samples=100)),
 }
 
 

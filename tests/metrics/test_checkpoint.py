@@ -6,6 +6,7 @@ import torch
 
 from landscape import activation_factory, resnet, save_checkpoint
 from landscape.cli import main
+from landscape.cli.metrics import readable_table
 from landscape.sources.specs import model_metadata
 from landscape.storage.surface_file import read_surface
 from tests.helpers import bowl_surface
@@ -44,6 +45,21 @@ def test_checkpoint_metrics_with_dead_units_on_every_implementation(tmp_path, im
     assert row["activation"] == name and 0 <= row["dead_never_positive"] <= 1 and row["images"] == 20
 
 
+def test_hessian_rows_keep_every_start_and_probe(tmp_path, tiny_checkpoint, image_folder, capsys):
+    out = tmp_path / "rows.json"
+    assert main(["metrics", "--checkpoint", str(tiny_checkpoint), "--data", str(image_folder), "--samples", "20",
+                 "--hessian", "--starts", "2", "--iterations", "3", "--trace-samples", "4", "--lanczos-steps", "3",
+                 "--json", str(out), "--quiet"]) == 0
+    (row,) = json.loads(out.read_text())
+    detail = row["hessian_detail"]
+    assert len(detail["starts"]) == 2 and len(detail["trace_probes"]) == 4 and len(detail["ritz_values"]) == 3
+    assert row["hessian_eig_1"] == max((s["value"] for s in detail["starts"]), key=abs)
+    assert row["hessian_trace"] == pytest.approx(sum(detail["trace_probes"]) / 4)
+    assert sum(detail["ritz_weights"]) == pytest.approx(1) and row["hessian_lanczos_max"] == max(detail["ritz_values"])
+    converged = sum(s["converged"] for s in detail["starts"])
+    assert f"({converged} of 2)" in capsys.readouterr().out and "(4) |" in "\n".join(readable_table([row]))
+
+
 def test_the_readable_table_explains_every_n_a_and_bound():
     from landscape.cli.metrics import readable_table
 
@@ -53,6 +69,6 @@ def test_the_readable_table_explains_every_n_a_and_bound():
     checkpoint = {"source": "c.pt", "activation": "relu", "loss": 0.25, "loss_standard_error": 0.01, "images": 100}
     lines = readable_table([surface, checkpoint])
     assert "| s.h5 | relu | 0.1 | 0.3 | ≥0.9 (a) | 3 | 2 | n/a (b) | n/a (c) |" in lines
-    assert "| c.pt | relu | 0.25 ± 0.01 | 100 | (--hessian) | (--hessian) | (--dead-units) |" in lines
+    assert "| c.pt | relu | 0.25 ± 0.01 | 100 | (--hessian) | (--hessian) | (--hessian) | (--dead-units) |" in lines
     assert [line[:4] for line in lines[-3:]] == ["(a) ", "(b) ", "(c) "]
     assert "fills the whole grid" in lines[-3] and "quartic" in lines[-2] and "1-D" in lines[-1]

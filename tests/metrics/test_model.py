@@ -5,80 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from landscape.metrics.model import (
-    KeptGradientGraphs,
-    dead_units,
-    hessian_spectrum,
-    hessian_vector_product,
-    loss_spread,
-)
-from landscape.metrics.options import HessianOptions
-from landscape.runtime import cpu_threads
+from landscape.metrics.model import dead_units, loss_spread
 from landscape.sources.activations import get_activation
-
-
-def flat_parameters_loss(model, inputs, labels):
-    names = [n for n, _ in model.named_parameters()]
-    shapes = [p.shape for p in model.parameters()]
-
-    def loss(flat):
-        chunks, start = [], 0
-        for s in shapes:
-            chunks.append(flat[start:start + s.numel()].view(s))
-            start += s.numel()
-        out = torch.func.functional_call(model, dict(zip(names, chunks)), (inputs,))
-        return F.cross_entropy(out, labels)
-    return loss, torch.cat([p.detach().flatten() for p in model.parameters()])
-
-
-def test_hessian_spectrum_agrees_with_the_exact_hessian():
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 3)).double()
-    inputs, labels = torch.randn(64, 5, dtype=torch.float64), torch.randint(0, 3, (64,))
-    loss, flat = flat_parameters_loss(model, inputs, labels)
-    exact = torch.linalg.eigvalsh(torch.autograd.functional.hessian(loss, flat))
-    by_magnitude = exact[torch.argsort(exact.abs(), descending=True)]
-    options = HessianOptions(top_k=2, trace_samples=1000, iterations=500, tolerance=1e-12, batch_size=64)
-    spectrum = hessian_spectrum(model, inputs, labels, options, quiet=True)
-    assert spectrum.eigenvalues == pytest.approx(by_magnitude[:2].tolist(), rel=1e-5)
-    assert abs(spectrum.trace - float(exact.sum())) < spectrum.trace_ci95
-    assert spectrum.trace_ci95 < 0.2 * abs(float(exact.sum()))
-
-
-def test_kept_gradient_graphs_give_the_products_and_spectrum_of_the_low_memory_path():
-    torch.manual_seed(1)
-    model = nn.Sequential(nn.Linear(5, 8), nn.BatchNorm1d(8), nn.Tanh(), nn.Linear(8, 3)).double().eval()
-    inputs, labels = torch.randn(50, 5, dtype=torch.float64), torch.randint(0, 3, (50,))
-    params = list(model.parameters())
-    vector = [torch.randn_like(p) for p in params]
-    kept = KeptGradientGraphs(model, params, inputs, labels, batch_size=16)  # four batches, the last short
-    for _ in range(2):  # the kept graphs serve any number of products
-        for a, b in zip(kept(vector), hessian_vector_product(model, params, inputs, labels, vector, 16)):
-            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
-    spectra = [hessian_spectrum(model, inputs, labels, HessianOptions(top_k=2, trace_samples=5, batch_size=16,
-                                                                      keep_graph=keep), quiet=True)
-               for keep in (True, False)]
-    assert spectra[0].eigenvalues == pytest.approx(spectra[1].eigenvalues, rel=1e-10)
-    assert spectra[0].trace == pytest.approx(spectra[1].trace, rel=1e-10)
-
-
-def test_products_are_the_same_on_one_thread_and_on_batches_side_by_side():
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 3)).double()
-    inputs, labels = torch.randn(64, 5, dtype=torch.float64), torch.randint(0, 3, (64,))
-    params = list(model.parameters())
-    vector = [torch.randn_like(p) for p in params]
-    with cpu_threads(1):  # one batch of 64
-        alone = KeptGradientGraphs(model, params, inputs, labels, 64)
-        assert len(alone.gradients) == 1
-        one = alone(vector)
-    with cpu_threads(4):  # four batches of 16, four at a time
-        side = KeptGradientGraphs(model, params, inputs, labels, 64)
-        assert len(side.gradients) == 4 and side.workers == 4
-        for a, b in zip(one, side(vector)):
-            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
-        for a, b in zip(one, hessian_vector_product(model, params, inputs, labels, vector, 64)):
-            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
 
 
 def test_dead_units_by_construction():
@@ -103,8 +31,6 @@ def test_loss_spread_is_the_standard_error():
     spread = loss_spread(model, inputs, labels, batch_size=7)
     assert spread.loss == pytest.approx(per_image.mean())
     assert spread.standard_error == pytest.approx(per_image.std(ddof=1) / math.sqrt(50))
-
-
 
 
 @pytest.mark.parametrize("name, params", [("relu", {}), ("leaky_relu", {"negative_slope": 0.3}),

@@ -13,8 +13,8 @@ def test_study_end_to_end_on_tiny_data(tmp_path, image_folder):
     profile = StudyProfile(name="test", train=True, seeds=(0, 1), epochs=2, train_samples=20, grid="-1:1:3",
                            samples=10, checkpoint_dir=str(tmp_path / "ck"), output_dir=str(tmp_path / "out"),
                            save_every=1, path_points=3, directions=3, slice_grid="-1:1:5", output_seeds=3,
-                           output_resolution=20, hessian=HessianOptions(top_k=1, trace_samples=3, iterations=3,
-                                                                        samples=20))
+                           output_resolution=20, hessian=HessianOptions(top_k=1, starts=2, trace_samples=3,
+                                                                        iterations=3, lanczos_steps=3, samples=20))
     summary = run_study(profile, data=str(image_folder), device="cpu", quiet=True)
     out = tmp_path / "out"
     assert len(summary) <= 25 and max(len(line) for line in summary[:-3]) <= 120  # the last three name paths
@@ -81,8 +81,8 @@ def test_checkpoint_metrics_are_reused_unless_a_setting_of_the_numbers_changes(t
     profile = StudyProfile(name="test", train=False, seeds=(0,), epochs=2, train_samples=20, grid="-1:1:3",
                            samples=10, checkpoint_dir=str(tmp_path / "ck"), output_dir=str(tmp_path / "out"),
                            save_every=0, path_points=3, directions=2, slice_grid="-1:1:5", output_seeds=2,
-                           output_resolution=20, hessian=HessianOptions(top_k=1, trace_samples=2, iterations=2,
-                                                                        samples=10))
+                           output_resolution=20, hessian=HessianOptions(top_k=1, starts=1, trace_samples=2,
+                                                                        iterations=2, lanczos_steps=2, samples=10))
     calls = []
     measured = study.run_metrics
     monkeypatch.setattr(study, "run_metrics", lambda config: calls.append(config) or measured(config))
