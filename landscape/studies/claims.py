@@ -36,6 +36,7 @@ CLAIM_FAMILY = (
     Claim("a flatter minimum", "hessian_trace", -1, 0.05, "flatter", "sharper", relative=True),
     Claim("a lower training loss", "train_loss_full", -1, 0.005, "lower", "higher"),
     Claim("a higher test accuracy", "test_acc", +1, 0.3, "higher", "lower"),
+    Claim("a smoother output landscape", "output_curvature", -1, 0.05, "smoother", "rougher", relative=True),
 )
 SUBJECT, BASELINE, SMOOTH = "mish", "relu", ("swish", "mish")  # "smooth activations beat ReLU"
 

@@ -36,13 +36,15 @@ CLAIMS = {"width_1": ("basin width at Δ = 1 (wider)", +1), "width_0.5": ("basin
           "hessian_max": ("Hessian λmax (flatter)", -1), "hessian_trace": ("Hessian trace (flatter)", -1),
           "dead_units": ("dead units, % of channels (fewer)", -1), "test_acc": ("test accuracy (higher)", +1),
           "train_loss_full": ("training loss, whole training split (lower)", -1),
-          "test_loss_full": ("test loss, whole test split (lower)", -1)}
+          "test_loss_full": ("test loss, whole test split (lower)", -1),
+          "output_curvature": ("output landscape of random networks, mean |∇²f| (smoother)", -1)}
 # the y axis of each measure's panel: what is measured, in which unit
 UNITS = {"width_1": "width (direction units)", "width_0.5": "width (direction units)",
          "width_0.1": "width (direction units)", "minimum": "training loss (nats)",
          "curvature": "d²loss/dα² (nats per unit²)", "hessian_max": "λmax (nats per weight unit²)",
          "hessian_trace": "trace (nats per weight unit²)", "dead_units": "dead units (% of channels)",
-         "test_acc": "test accuracy (%)", "train_loss_full": "loss (nats)", "test_loss_full": "loss (nats)"}
+         "test_acc": "test accuracy (%)", "train_loss_full": "loss (nats)", "test_loss_full": "loss (nats)",
+         "output_curvature": "mean |∇²f| (scaled output per input unit²)"}
 # checkpoint measures that describe, not decide: shown in the table, compared with nothing
 LABELS = {"loss_standard_error": "s.e. of the loss over the images",
           "hessian_trace_ci95": "± of the trace estimate (95 %, over its probe vectors)",

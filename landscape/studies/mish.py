@@ -33,7 +33,7 @@ from landscape.studies.findings import (
     uncertainty_figure,
 )
 from landscape.studies.mish_plan import PROFILES, STUDY_ACTIVATIONS, StudyProfile, checkpoint_path, training_runs
-from landscape.studies.output_landscape import run_output_landscape
+from landscape.studies.output_landscape import curvature_values, run_output_landscape
 from landscape.surfaces.config import SurfaceConfig
 from landscape.surfaces.sweep import run_surface
 from landscape.training.config import RunPaths
@@ -130,13 +130,14 @@ def headline(findings: Findings, out: Path, profile: StudyProfile) -> list[str]:
     rows = findings.rows()
     names = {r["activation"]: display_name(r["activation"], STUDY_ACTIVATIONS.get(r["activation"])) for r in rows}
     claims = [c for c in CLAIM_FAMILY if c.measure in rows[0]]
+    shown = [c for c in claims if c.measure in SHORT_NAMES]  # the trained models' claims: 120 characters
     lines = [f"Mish study, {profile.name} profile: {len(profile.seeds)} training seed(s) × {profile.directions} random "
              f"directions, {profile.samples} training images per point.",
-             "Primary measure of each claim, mean [95 % interval]:",
-             (f"  {'':<22}" + "".join(f" {SHORT_NAMES[c.measure]:<23}" for c in claims)).rstrip()]
+             "Primary measure of each claim on the trained models, mean [95 % interval]:",
+             (f"  {'':<22}" + "".join(f" {SHORT_NAMES[c.measure]:<23}" for c in shown)).rstrip()]
     for r in rows:
         cells = "".join(f" {format_estimate(r[c.measure], r[c.measure + '_low'], r[c.measure + '_high']):<23}"
-                        for c in claims)
+                        for c in shown)
         lines.append(f"  {names[r['activation']]:<22}{cells}".rstrip())
     lines.append(f"Mish against each activation ({len(findings.family)} tests, Holm-corrected; 'alike' only where "
                  "shown within a margin):")
@@ -191,7 +192,10 @@ def run_study(profile: str | StudyProfile, data: str | None = None, device: str 
     plot_training_curves([RunPaths.beside(c).log for c in first], out / "training_curves", options)
     slices = sharpness_all(checkpoints, profile, data, device, quiet)
     measured = model_metrics_all(checkpoints, profile, data, device, quiet)
-    findings = decide({**slice_values(slices), **checkpoint_values(measured), **metadata_values(checkpoints)})
+    plain = {name: {k: v for k, v in params.items() if k != "impl"} for name, params in STUDY_ACTIVATIONS.items()}
+    output = run_output_landscape(plain, out, profile.output_seeds, profile.output_resolution, options=options)
+    findings = decide({**slice_values(slices), **checkpoint_values(measured), **metadata_values(checkpoints),
+                       "output_curvature": curvature_values(output)})
     with atomic_write(out / "findings.json") as tmp:
         tmp.write_text(json.dumps(findings.to_json(), indent=1))
     with atomic_write(out / "findings.md") as tmp:
@@ -200,8 +204,6 @@ def run_study(profile: str | StudyProfile, data: str | None = None, device: str 
     save(uncertainty_figure(findings, ("width_1", "width_0.1", "minimum", "curvature", "hessian_max", "test_acc"),
                             options, names),
          out / "uncertainty", options)
-    plain = {name: {k: v for k, v in params.items() if k != "impl"} for name, params in STUDY_ACTIVATIONS.items()}
-    run_output_landscape(plain, out, profile.output_seeds, profile.output_resolution, options=options)
     write_report(path_surfaces, out / "report_training_path.html", title=f"{TITLE}: planes of the training paths")
     write_report(surfaces, out / "report.html", title=TITLE,
                  figures={out / "uncertainty.png": "Each activation's mean (square) with its 95 % interval over seeds "

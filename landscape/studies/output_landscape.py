@@ -80,6 +80,14 @@ def measure_activations(activations: dict[str, dict], seeds: int = 20,
             for name, params in activations.items() for seed in range(seeds)]
 
 
+def curvature_values(summary: dict) -> dict[str, np.ndarray]:
+    """activation → [initialisation seeds, 1] mean |∇²f| from `run_output_landscape`'s summary: the
+    study's measure `output_curvature`, paired by seed (the same seed, the same weights)."""
+    rows = summary["rows"]
+    return {a: np.array([[r["curvature"]] for r in rows if r["activation"] == a])
+            for a in dict.fromkeys(r["activation"] for r in rows)}
+
+
 def run_output_landscape(activations: dict[str, dict], out_dir: str | Path, seeds: int = 20, resolution: int = 400,
                          subject: str = "mish", options: PlotOptions = PlotOptions(formats=("png", "pdf"), width=6.9,
                                                                                    dpi=200)) -> dict:

@@ -45,10 +45,10 @@ def test_study_end_to_end_on_tiny_data(tmp_path, image_folder):
     assert [r["activation"] for r in findings["rows"]] == list(STUDY_ACTIVATIONS)
     assert {c["other"] for c in findings["comparisons"]} == {"relu", "leaky_relu", "swish"}
     assert all(c["verdict"] in ("supported", "contradicted", "inconclusive") for c in findings["comparisons"])
-    assert len(findings["family"]) == 4 * 6 and {t["verdict"] for t in findings["family"]} <= {
-        "wider", "narrower", "flatter", "sharper", "lower", "higher", "alike", "inconclusive"}
+    assert len(findings["family"]) == 5 * 6 and {t["verdict"] for t in findings["family"]} <= {
+        "wider", "narrower", "flatter", "sharper", "lower", "higher", "smoother", "rougher", "alike", "inconclusive"}
     table = (out / "findings.md").read_text().splitlines()
-    assert table[0] == "## The paper's claims (24 tests, Holm-corrected together)"
+    assert table[0] == "## The paper's claims (30 tests, Holm-corrected together)"
     every = table[table.index("## Every measure (mean [95 % interval])") + 2]
     assert every.startswith("| activation |") and "| basin width at Δ = 1 (wider) |" in every
     assert len(table) > 6
