@@ -33,7 +33,8 @@ PUBLIC = {
     "surface_metrics": "landscape.metrics.surface", "MetricsConfig": "landscape.metrics.options",
     "run_metrics": "landscape.metrics.checkpoint", "HessianOptions": "landscape.metrics.options",
     "hessian_spectrum": "landscape.metrics.hessian", "SharpnessConfig": "landscape.metrics.options",
-    "run_sharpness": "landscape.metrics.sharpness", "estimate": "landscape.metrics.stats",
+    "run_sharpness": "landscape.metrics.sharpness", "SpectrumConfig": "landscape.metrics.options",
+    "run_spectrum": "landscape.metrics.spectrum", "estimate": "landscape.metrics.stats",
     "compare": "landscape.metrics.stats",
     # figures and reports
     "PlotOptions": "landscape.viz.options", "plot_surface": "landscape.viz.plots",

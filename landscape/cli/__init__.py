@@ -20,6 +20,7 @@ from landscape.cli.figures import add_curves_parser, add_plot_parser, add_report
 from landscape.cli.metrics import add_metrics_parser
 from landscape.cli.output_landscape import add_output_landscape_parser
 from landscape.cli.sharpness import add_sharpness_parser
+from landscape.cli.spectrum import add_spectrum_parser
 from landscape.cli.study import add_study_parser
 from landscape.cli.surface import add_surface_parser
 from landscape.cli.train import add_info_parser, add_train_parser
@@ -27,7 +28,7 @@ from landscape.errors import LandscapeError, LandscapeWarning, silence_library_c
 from landscape.version import __version__
 
 PARSERS = (add_train_parser, add_surface_parser, add_plot_parser, add_curves_parser, add_info_parser,
-           add_report_parser, add_metrics_parser, add_sharpness_parser,
+           add_report_parser, add_metrics_parser, add_sharpness_parser, add_spectrum_parser,
            add_output_landscape_parser, add_study_parser)
 
 

@@ -1,11 +1,11 @@
-"""What `landscape metrics` and `landscape sharpness` compute (`MetricsConfig`, `HessianOptions`,
-`SharpnessConfig`), and where the slices files go.
+"""What `landscape metrics`, `landscape sharpness` and `landscape spectrum` compute (`MetricsConfig`,
+`HessianOptions`, `SharpnessConfig`, `SpectrumConfig`), and where the slices files go.
 
 Stage: metrics. Plain data, no torch: the CLI builds its help from it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from landscape.errors import LandscapeError
@@ -122,6 +122,49 @@ class SharpnessConfig:
         on the slices' grid along both axes, the same images and settings."""
         return replace(self.surface_config(checkpoint), out=str(plane_path(self.out_dir, checkpoint, k)), y=self.x,
                        directions=DirectionOptions(seed=self.seed + k), slices=0)
+
+
+@dataclass(frozen=True)
+class SpectrumConfig:
+    """What `landscape spectrum` computes: the Hessian's eigenvalue density by stochastic Lanczos
+    quadrature, `runs` Lanczos runs of `steps` steps from random starts (seed `seed`), on `samples`
+    class-balanced images, broadened by Gaussians of `broadening` × the spectrum's range on `bins` points."""
+
+    checkpoints: tuple[str, ...]  # landscape checkpoints, or with `model.factory` your model's weights files
+    out_dir: str = "spectrum"
+    data: str | None = None
+    model: ModelSpec = field(default_factory=ModelSpec)
+    dataset: DatasetSpec = field(default_factory=DatasetSpec)
+    split: str = "train"
+    samples: int = 500
+    data_seed: int = 0
+    runs: int = 3
+    steps: int = 80
+    seed: int = 0
+    batch_size: int = 200
+    bins: int = 1000
+    broadening: float = 0.01
+    device: str = "auto"
+    quiet: bool = False
+
+    def __post_init__(self):
+        if not self.checkpoints:
+            raise LandscapeError("give at least one checkpoint")
+        for name, least in (("runs", 1), ("steps", 2), ("samples", 1), ("bins", 10)):
+            if getattr(self, name) < least:
+                raise LandscapeError(f"--{name} must be at least {least}; got {getattr(self, name)}")
+        if not 0 < self.broadening < 1:
+            raise LandscapeError(f"--broadening must lie between 0 and 1 (a fraction of the spectrum's range); "
+                                 f"got {self.broadening}")
+
+    def numbers(self) -> dict:
+        """The settings that decide the density (a stored run is reused only under the same ones)."""
+        return {k: getattr(self, k) for k in ("data", "split", "samples", "data_seed", "steps", "seed")} | {
+            "dataset": asdict(self.dataset)}
+
+
+def spectrum_path(out_dir: str | Path, checkpoint: str | Path) -> Path:
+    return Path(out_dir) / f"{Path(checkpoint).stem}_spectrum.json"
 
 
 def slices_path(out_dir: str | Path, checkpoint: str | Path) -> Path:
