@@ -9,6 +9,7 @@ resumes work already on disk, so rerunning the same command continues an interru
 from __future__ import annotations
 
 import json
+import textwrap
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -145,8 +146,9 @@ def headline(findings: Findings, out: Path, profile: StudyProfile) -> list[str]:
         verdicts = ", ".join(f"{names[o]} {paper_word(claim, verdict_of(findings.family, claim, SUBJECT, o))}"
                              for o in names if o != SUBJECT)
         lines.append(f"  {claim.statement}: {verdicts}")
-    lines.append("Swish and Mish both better than ReLU: " + ", ".join(
-        f"{c.better} {smooth_against_baseline(findings.family, c)}" for c in claims) + ".")
+    lines += textwrap.wrap("Swish and Mish both better than ReLU: " + ", ".join(
+        f"{c.better} {smooth_against_baseline(findings.family, c)}" for c in claims) + ".", 120,
+        subsequent_indent="  ")
     _, differences = findings.noise().get("width_0.5", (None, None))
     if differences is not None:
         lines.append(f"Noise of the width comparisons: {100 * differences.seed_share:.0f} % from training seeds "
