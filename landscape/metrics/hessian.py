@@ -90,7 +90,7 @@ def batches(inputs: torch.Tensor, labels: torch.Tensor, batch_size: int) -> list
 def product_batches(inputs: torch.Tensor, labels: torch.Tensor, batch_size: int) -> tuple[list, int]:
     """The batches of the products and how many run side by side: on a CPU at least one batch per
     torch thread, each product batch in its own thread (small convolutions use several cores
-    better side by side than split within one operation: benchmarks/bench_hvp.py); on a GPU one
+    better side by side than split within one operation: benchmarks/bench_surface.py); on a GPU one
     batch at a time."""
     workers = torch.get_num_threads() if inputs.device.type == "cpu" else 1
     size = min(batch_size, math.ceil(len(labels) / workers))
