@@ -2,8 +2,8 @@
 
 Times one product H·v of the mean cross-entropy of a ResNet-20 checkpoint on N real CIFAR-10
 training images (one batch, default memory layout, eval mode) by
-  graph kept       `hessian.KeptGradientGraphs` (what `landscape metrics --hessian` uses)
-  graph rebuilt    `hessian.hessian_vector_product` (`--hessian-low-memory`)
+  graph kept       `curvature.KeptGradientGraphs` (what `landscape metrics --hessian` uses)
+  graph rebuilt    `curvature.hessian_vector_product` (`--hessian-low-memory`)
   PyHessian        `pyhessian.hessian` in its full-batch mode (`pip install pyhessian --no-deps`)
 in turns (rotating order) for several rounds after a warm-up round; reports each one's seconds
 and PyHessian's time over ours round by round, and checks the products agree. Run it alone:
@@ -22,8 +22,8 @@ import torch
 from benchmarks.bench_surface import paired_ratios, summary
 from benchmarks.synthetic_cifar import training_images
 from landscape.evaluation.batch_size import synchronize
+from landscape.evaluation.curvature import KeptGradientGraphs, hessian_vector_product
 from landscape.evaluation.evaluate import prepare_inputs
-from landscape.metrics.hessian import KeptGradientGraphs, hessian_vector_product
 from landscape.runtime import resolve_device
 from landscape.sources.checkpoint import load_checkpoint
 

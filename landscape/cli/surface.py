@@ -60,7 +60,14 @@ def add_surface_parser(sub) -> None:
                    help="weights: parameters only; states: BatchNorm running statistics too")
     p.add_argument("--orthogonalize", action="store_true", help="make direction y exactly orthogonal to x")
     p.add_argument("--target", default=None, help="second checkpoint: x = θ_target − θ (1-D interpolation)")
-    p.add_argument("--directions", default=None, help="reuse the directions stored in this surface file")
+    p.add_argument("--directions", default=None, metavar="FILE|hessian",
+                   help="reuse the directions stored in this surface file; or the word hessian: x (and y) = the "
+                        "unit eigenvectors of the largest (and second largest) Hessian eigenvalue at the trained "
+                        "weights, on the surface's images (their eigenvalues are stored; α is a distance in weight "
+                        "space, so use a grid like -0.5:0.5:41)")
+    p.add_argument("--lanczos-steps", type=int, default=default_of(SurfaceConfig, "lanczos_steps"),
+                   help="with --directions hessian: Lanczos steps (Hessian-vector products) that find the "
+                        "eigenvectors; their residuals are stored as error bounds")
     p.add_argument("--trajectory", default=None, metavar="SNAPSHOT_DIR",
                    help="folder of training snapshots (`train --save-every`): x, y = the top two principal axes "
                         "of the path to this checkpoint (Li et al. 2018, sec. 7; unit norm, not filter-normalised), "
@@ -78,15 +85,18 @@ def run_surface_command(args: argparse.Namespace) -> None:
     directions = DirectionOptions(norm=args.norm, ignore_biasbn=not args.include_biasbn, dir_type=args.dir_type,
                                   seed=args.seed, orthogonalize=args.orthogonalize)
     (weights,), model = model_of(args, [args.checkpoint] if args.checkpoint else [])
-    inputs = [p for p in (weights, args.target, args.directions) if p]
+    eigenvectors = args.directions == "hessian"
+    directions_file = None if eigenvectors else args.directions
+    inputs = [p for p in (weights, args.target, directions_file) if p]
     if any(same_file(args.out, p) for p in inputs):
         raise LandscapeError(f"--out {args.out} is also an input of this command; refusing to write over it "
                              f"(choose another output file)")
     config = SurfaceConfig(checkpoint=weights, out=args.out, data=args.data, model=model, dataset=dataset_of(args),
                            x=args.x, y=args.y,
                            splits=tuple(args.split), samples=args.samples, data_seed=args.data_seed,
-                           directions=directions, target=args.target, directions_file=args.directions,
-                           trajectory=args.trajectory, eval=eval_options_of(args),
+                           directions=directions, target=args.target, directions_file=directions_file,
+                           trajectory=args.trajectory, eigenvectors=eigenvectors, lanczos_steps=args.lanczos_steps,
+                           eval=eval_options_of(args),
                            device=args.device, force=args.force, flush_seconds=args.flush_seconds, quiet=args.quiet)
     path = run_surface(config)
     if int(os.environ.get("RANK", "0")) == 0:

@@ -173,3 +173,31 @@ def slices_path(out_dir: str | Path, checkpoint: str | Path) -> Path:
 
 def plane_path(out_dir: str | Path, checkpoint: str | Path, k: int) -> Path:
     return Path(out_dir) / f"{Path(checkpoint).stem}_plane{k}.h5"
+
+
+@dataclass(frozen=True)
+class CurvatureMapConfig:
+    """What `landscape hessian-map` computes: λmin and λmax of the Hessian at every `every`-th grid
+    point of a plane surface, by `lanczos_steps` Lanczos steps from a Gaussian start (seed `seed`
+    and the point's index), on the surface's own images of its first split (`samples`: only the
+    first that many of them). `checkpoint` None: the one the surface names."""
+
+    surface: str
+    checkpoint: str | None = None
+    data: str | None = None
+    model: ModelSpec = field(default_factory=ModelSpec)
+    every: int = 5
+    lanczos_steps: int = 20
+    seed: int = 0
+    samples: int | None = None
+    batch_size: int = 200
+    device: str = "auto"
+    force: bool = False
+    quiet: bool = False
+
+    def __post_init__(self):
+        for name, least in (("every", 1), ("lanczos_steps", 2), ("batch_size", 1)):
+            if getattr(self, name) < least:
+                raise LandscapeError(f"--{name.replace('_', '-')} must be at least {least}; got {getattr(self, name)}")
+        if self.samples is not None and self.samples < 1:
+            raise LandscapeError(f"--samples must be at least 1; got {self.samples}")

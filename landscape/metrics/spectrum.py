@@ -18,9 +18,9 @@ import torch
 
 from landscape.errors import LandscapeError
 from landscape.evaluation.contract import checked_model
+from landscape.evaluation.curvature import KeptGradientGraphs, lanczos, trainable
 from landscape.evaluation.evaluate import load_eval_set
 from landscape.files import atomic_write
-from landscape.metrics.hessian import KeptGradientGraphs, lanczos
 from landscape.metrics.options import SpectrumConfig, spectrum_path
 from landscape.progress import progress
 from landscape.runtime import resolve_device
@@ -28,7 +28,7 @@ from landscape.sources.checkpoint import load_model
 
 
 @dataclass(frozen=True)
-class LanczosRun:
+class QuadratureRule:
     """One run's quadrature rule: Ritz values (ascending) and their weights (sum 1)."""
 
     values: list[float]
@@ -41,12 +41,12 @@ def rademacher(params: list[torch.Tensor], generator: torch.Generator) -> list[t
 
 def lanczos_runs(model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor, runs: list[int], steps: int,
                  seed: int, batch_size: int = 200, label: str = "", quiet: bool = False,
-                 done=None) -> dict[int, LanczosRun]:
+                 done=None) -> dict[int, QuadratureRule]:
     """Run k of `runs` for each k, on the mean cross-entropy's Hessian at the model's weights (eval
     mode); run k starts from the Rademacher vector of seed (seed, k), so a run is the same whenever
     it is computed. `done(k, run)` is called as each one finishes (to store it)."""
     model.eval()
-    params = [p for p in model.parameters() if p.requires_grad]
+    params = trainable(model)
     kept = KeptGradientGraphs(model, params, inputs, labels, batch_size)
     bar = progress(len(runs) * steps, f"spectrum {label}".strip(), "hvp", quiet)
 
@@ -56,26 +56,27 @@ def lanczos_runs(model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Ten
     out = {}
     for k in runs:
         generator = torch.Generator().manual_seed(seed * 1_000_003 + k)
-        out[k] = LanczosRun(*lanczos(hvp, rademacher(params, generator), steps))
+        ritz = lanczos(hvp, rademacher(params, generator), steps)
+        out[k] = QuadratureRule(ritz.values, ritz.weights)
         if done:
             done(k, out[k])
     bar.close()
     return out
 
 
-def gaussian_sigma(runs: list[LanczosRun], fraction: float) -> float:
+def gaussian_sigma(runs: list[QuadratureRule], fraction: float) -> float:
     """The Gaussians' standard deviation: `fraction` × the range of every run's Ritz values."""
     values = np.concatenate([r.values for r in runs])
     return fraction * max(float(values.max() - values.min()), 1e-12)
 
 
-def density(run: LanczosRun, grid: np.ndarray, sigma: float) -> np.ndarray:
+def density(run: QuadratureRule, grid: np.ndarray, sigma: float) -> np.ndarray:
     """Σ w_i N(grid; θ_i, σ²): one run's quadrature rule as a smooth density (integrates to 1)."""
     values, weights = np.asarray(run.values)[:, None], np.asarray(run.weights)[:, None]
     return (weights * np.exp(-0.5 * ((grid[None, :] - values) / sigma) ** 2)).sum(0) / (sigma * np.sqrt(2 * np.pi))
 
 
-def density_grid(runs: list[LanczosRun], fraction: float, bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def density_grid(runs: list[QuadratureRule], fraction: float, bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(grid, mean density, density of each run [runs, bins]) over the Ritz values ± 5σ."""
     sigma = gaussian_sigma(runs, fraction)
     values = np.concatenate([r.values for r in runs])
@@ -84,7 +85,7 @@ def density_grid(runs: list[LanczosRun], fraction: float, bins: int) -> tuple[np
     return grid, each.mean(0), each
 
 
-def stored_runs(path: Path, identity: dict) -> dict[int, LanczosRun]:
+def stored_runs(path: Path, identity: dict) -> dict[int, QuadratureRule]:
     """The runs of an earlier spectrum of the same model and settings (none if anything differs)."""
     if not path.is_file():
         return {}
@@ -94,10 +95,10 @@ def stored_runs(path: Path, identity: dict) -> dict[int, LanczosRun]:
         return {}
     if stored.get("identity") != identity:
         return {}
-    return {int(k): LanczosRun(**run) for k, run in stored.get("runs", {}).items()}
+    return {int(k): QuadratureRule(**run) for k, run in stored.get("runs", {}).items()}
 
 
-def write_spectrum(path: Path, identity: dict, config: SpectrumConfig, runs: dict[int, LanczosRun]) -> dict:
+def write_spectrum(path: Path, identity: dict, config: SpectrumConfig, runs: dict[int, QuadratureRule]) -> dict:
     """The spectrum file: identity, every finished run, and (once all are in) the density on its grid."""
     record = {"identity": identity, "runs_planned": config.runs, "complete": len(runs) == config.runs,
               "runs": {str(k): asdict(r) for k, r in sorted(runs.items())}}
@@ -126,7 +127,7 @@ def spectrum_of(checkpoint: str, config: SpectrumConfig) -> dict:
     runs = {k: r for k, r in stored_runs(path, identity).items() if k < config.runs}
     missing = [k for k in range(config.runs) if k not in runs]
     if missing:
-        def keep(k: int, run: LanczosRun) -> None:
+        def keep(k: int, run: QuadratureRule) -> None:
             runs[k] = run
             write_spectrum(path, identity, config, runs)
         lanczos_runs(model, images.inputs, images.labels, missing, config.steps, config.seed, config.batch_size,

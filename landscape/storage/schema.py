@@ -50,7 +50,7 @@ class SurfaceHeader:
     model_factory: str | None = None  # your own model: the factory `--model` named (checkpoint: its weights)
     model_args: dict = field(default_factory=dict)
     # the directions
-    direction_source: str = "random"  # random | file | target | pca
+    direction_source: str = "random"  # random | file | target | pca | hessian
     direction_norm: str = "filter"
     direction_ignore: str = "biasbn"
     direction_type: str = "weights"
@@ -67,6 +67,9 @@ class SurfaceHeader:
     trajectory_sha256: str | None = None
     trajectory_snapshots: tuple[str, ...] = ()
     explained_variance: tuple[float, ...] = ()
+    eigenvalues: tuple[float, ...] = ()  # hessian: the Hessian eigenvalue of each direction (x, y)
+    eigen_residuals: tuple[float, ...] = ()  # hessian: ‖H·d − λ·d‖ of each, a bound on λ's error
+    lanczos_steps: int | None = None  # hessian: the Lanczos steps that found them
     # the data
     data_source: str | None = None
     dataset: str = "cifar10"  # a torchvision set's name, imagefolder:PATH or MODULE:CALLABLE
@@ -125,6 +128,49 @@ class SurfaceProgress:
     precision_error_points: int | None = None  # how many points were checked
 
 
+CURVATURE_GROUP = "hessian"
+
+
+CURVATURE_ARRAYS = {"min_eig": "smallest Hessian eigenvalue (Lanczos Ritz value)",
+                    "max_eig": "largest Hessian eigenvalue (Lanczos Ritz value)",
+                    "min_residual": "‖H·y − λ·y‖ of min_eig's Ritz vector y: a bound on its error",
+                    "max_residual": "‖H·y − λ·y‖ of max_eig's Ritz vector y: a bound on its error"}
+
+
+@dataclass(frozen=True)
+class CurvatureMap:
+    """The Hessian's extreme eigenvalues on a sub-grid of a plane (`landscape hessian-map`): every
+    `every`-th point of each axis, from index 0; arrays [iy, ix] as the surface's, NaN where pending.
+    `settings` are what decides the numbers (a resumed map must match them)."""
+
+    every: int
+    x: np.ndarray
+    y: np.ndarray | None
+    arrays: dict[str, np.ndarray]  # CURVATURE_ARRAYS
+    done: np.ndarray
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> np.ndarray:
+        """|λmin/λmax|: near 0 where the surface is locally convex, large where it curves down
+        as much as up (Li et al. 2018, section 6)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.abs(self.arrays["min_eig"] / self.arrays["max_eig"])
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.done.all())
+
+    @property
+    def partial_note(self) -> str:
+        return "" if self.complete else f"partial: {int(self.done.sum())} of {self.done.size} points"
+
+
+def sub_grid(every: int, x: np.ndarray, y: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The coordinates of every `every`-th point of each axis, from the first."""
+    return x[::every], (y[::every] if y is not None else None)
+
+
 @dataclass(frozen=True)
 class Surface:
     """A surface read into memory: coordinates, value arrays, done mask, header and metrics."""
@@ -138,6 +184,7 @@ class Surface:
     progress: SurfaceProgress = field(default_factory=SurfaceProgress)
     metrics: dict = field(default_factory=dict)
     trajectory: np.ndarray | None = None  # [n, 2] (α, β) of a projected training path, if stored
+    curvature: CurvatureMap | None = None  # Hessian eigenvalues on a sub-grid, if `landscape hessian-map` ran
 
     @property
     def ndim(self) -> int:

@@ -24,9 +24,12 @@ from landscape.geometry.directions import Direction
 from landscape.storage.schema import (
     ACCURACY_UNITS,
     AXIS_NAMES,
+    CURVATURE_ARRAYS,
+    CURVATURE_GROUP,
     SCHEMA,
     SCHEMA_VERSION,
     STORAGE_ORDER,
+    CurvatureMap,
     Surface,
     SurfaceHeader,
     SurfaceProgress,
@@ -35,6 +38,7 @@ from landscape.storage.schema import (
     _encode,
     _typed,
     direction_names,
+    sub_grid,
     values_sha256,
 )
 
@@ -133,8 +137,50 @@ def read_surface(path: str | Path) -> Surface:
         values = {n: f[n][()] for n in f if n.endswith(("_loss", "_acc"))}
         metrics = {k: _decode(v) for k, v in f["metrics"].attrs.items()} if "metrics" in f else {}
         trajectory = f["trajectory"][()] if "trajectory" in f else None
-        return Surface(str(path), f["xcoordinates"][()], y, values, f["done"][()].astype(bool),
-                       _typed(SurfaceHeader, attrs), _typed(SurfaceProgress, attrs), metrics, trajectory)
+        x = f["xcoordinates"][()]
+        curvature = _curvature_map(f[CURVATURE_GROUP], x, y) if CURVATURE_GROUP in f else None
+        return Surface(str(path), x, y, values, f["done"][()].astype(bool),
+                       _typed(SurfaceHeader, attrs), _typed(SurfaceProgress, attrs), metrics, trajectory, curvature)
+
+
+def _curvature_map(group: h5py.Group, x: np.ndarray, y: np.ndarray | None) -> CurvatureMap:
+    attrs = {k: _decode(v) for k, v in group.attrs.items()}
+    every = int(attrs.pop("every"))
+    sub_x, sub_y = sub_grid(every, x, y)
+    return CurvatureMap(every, sub_x, sub_y, {name: group[name][()] for name in CURVATURE_ARRAYS},
+                        group["done"][()].astype(bool), attrs)
+
+
+def create_curvature_map(path: str | Path, every: int, settings: dict) -> None:
+    """Add an empty /hessian group (replacing one made with other settings) to a plane's file: an
+    array per CURVATURE_ARRAYS on the sub-grid of every `every`-th point, all pending."""
+    surface = read_surface(path)
+    sub_x, sub_y = sub_grid(every, surface.x, surface.y)
+    shape = (len(sub_x),) if sub_y is None else (len(sub_y), len(sub_x))
+
+    def update(f):
+        if CURVATURE_GROUP in f:
+            del f[CURVATURE_GROUP]
+        group = f.create_group(CURVATURE_GROUP)
+        group.attrs.update({k: _encode(v) for k, v in {**settings, "every": every}.items()})
+        group.attrs["storage_order"] = STORAGE_ORDER + f", on every {every}-th coordinate of each axis from the first"
+        for name, meaning in CURVATURE_ARRAYS.items():
+            ds = group.create_dataset(name, shape=shape, dtype=np.float64, fillvalue=np.nan)
+            ds.attrs.update({"units": f"{loss_units(surface.header.loss)} per squared unit of weight space",
+                             "long_name": meaning})
+        group.create_dataset("done", shape=shape, dtype=np.uint8, fillvalue=0).attrs["units"] = \
+            "1 = computed, 0 = pending"
+    _rewrite(Path(path), update)
+
+
+def write_curvature_point(path: str | Path, index: tuple[int, ...], values: dict[str, float]) -> None:
+    """Store one sub-grid point's CURVATURE_ARRAYS values and mark it done."""
+    def update(f):
+        group = f[CURVATURE_GROUP]
+        for name, value in values.items():
+            group[name][index] = value
+        group["done"][index] = 1
+    _rewrite(Path(path), update)
 
 
 def read_done(path: str | Path) -> np.ndarray:

@@ -34,6 +34,8 @@ class SurfaceConfig:
     target: str | None = None
     directions_file: str | None = None
     trajectory: str | None = None
+    eigenvectors: bool = False  # x[, y] = the Hessian's top eigenvectors at the checkpoint (`--directions hessian`)
+    lanczos_steps: int = 40  # Lanczos steps that find those eigenvectors
     slices: int = 0  # > 0: that many independent 1-D slices along x instead of a plane (`landscape sharpness`)
     store_directions: bool = True  # False (random directions only): their seed and checksums, not the tensors
     eval: EvalOptions = field(default_factory=EvalOptions)
@@ -53,9 +55,12 @@ class SurfaceConfig:
         if self.target and self.y:
             raise LandscapeError("--target gives one direction (an interpolation); drop --y or --target")
         given = [flag for flag, value in (("--target", self.target), ("--directions", self.directions_file),
-                                          ("--trajectory", self.trajectory)) if value]
+                                          ("--trajectory", self.trajectory),
+                                          ("--directions hessian", self.eigenvectors)) if value]
         if len(given) > 1:
             raise LandscapeError(f"{' and '.join(given)} each give the directions; use one")
+        if self.eigenvectors:
+            require_number("--lanczos-steps", self.lanczos_steps, 2 if self.y else 1)
         if self.slices < 0:
             raise LandscapeError(f"the number of slices must be positive; got {self.slices}")
         if self.slices and (self.y or given):
@@ -63,7 +68,7 @@ class SurfaceConfig:
                                  "--directions or --trajectory")
         if not self.store_directions and given:
             raise LandscapeError("only random directions can be drawn again from their seed: keep storing "
-                                 "directions with --target, --directions or --trajectory")
+                                 f"directions with {given[0]}")
         if self.trajectory and not self.y:
             raise LandscapeError("--trajectory gives a plane of two directions; add --y")
         if (is_auto(self.x) or is_auto(self.y)) and not (self.trajectory and is_auto(self.x) and is_auto(self.y)):

@@ -7,6 +7,7 @@ header and the fingerprint a rerun must match. `sweep.execute` then evaluates th
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import hashlib
 import json
@@ -21,7 +22,8 @@ from torch import nn
 from landscape.errors import LandscapeError
 from landscape.evaluation.batch_size import choose_batch_size
 from landscape.evaluation.contract import checked_model
-from landscape.evaluation.evaluate import EvalSet, load_eval_set
+from landscape.evaluation.curvature import KeptGradientGraphs, gaussian_vector, lanczos, trainable
+from landscape.evaluation.evaluate import EvalSet, load_eval_set, loss_function
 from landscape.files import file_sha256, require_writable_folder
 from landscape.geometry.directions import (
     Direction,
@@ -36,6 +38,7 @@ from landscape.geometry.directions import (
 )
 from landscape.geometry.grid import Axis, Grid, SliceGrid, auto_points, fit_axes, is_auto, require_covers
 from landscape.geometry.options import DirectionOptions
+from landscape.progress import progress
 from landscape.runtime import Ranks, library_versions, resolve_device
 from landscape.sources.checkpoint import load_model, model_from, read_checkpoint
 from landscape.sources.datasets import require_own_data
@@ -81,8 +84,49 @@ def path_plane(snapshot_dir: str, model: nn.Module, options: DirectionOptions) -
     return DirectionSource(plane.directions, provenance, plane.coordinates)
 
 
-def plan_directions(config: SurfaceConfig, model: nn.Module, count: int) -> DirectionSource:
+def hessian_plane(config: SurfaceConfig, model: nn.Module, images: EvalSet, count: int) -> DirectionSource:
+    """x (and y) = the unit eigenvectors of the largest (and second largest) Hessian eigenvalue of
+    the loss at the trained weights, on the surface's first split, by `config.lanczos_steps` Lanczos
+    steps from a Gaussian start of seed --seed. Along a unit eigenvector the loss's second
+    derivative at the origin is its eigenvalue, and α is a distance in weight space. A file being
+    resumed keeps the directions it stored (a recomputation would differ by float rounding)."""
+    provenance_keys = ("eigenvalues", "eigen_residuals", "lanczos_steps")
+    out = Path(config.out)
+    if out.is_file() and not config.force:
+        with contextlib.suppress(LandscapeError):
+            header = read_header(out)
+            if header.direction_source == "hessian" and header.fingerprint.get("lanczos_steps") == config.lanczos_steps:
+                return DirectionSource(read_directions(out)[:count], {
+                    "direction_source": "hessian", **{k: getattr(header, k) for k in provenance_keys}})
+    names = [name for name, p in model.named_parameters() if p.requires_grad]
+    contiguous = copy.deepcopy(model).to(memory_format=torch.contiguous_format).eval()  # BatchNorm's double
+    params = trainable(contiguous)  # backward is slow in channels_last
+    kept = KeptGradientGraphs(contiguous, params, images.inputs, images.labels,
+                              config.eval.batch_size or 200, loss_function(config.eval.loss))
+    bar = progress(config.lanczos_steps, "hessian eigenvectors", "hvp", config.quiet)
+
+    def hvp(v):
+        bar.update()
+        return kept(v)
+    start = gaussian_vector(params, torch.Generator().manual_seed(config.directions.seed))
+    run = lanczos(hvp, start, config.lanczos_steps, vectors=count)
+    bar.close()
+    entries = model_entries(model, config.directions.dir_type)
+    directions = []
+    for k in range(1, count + 1):  # the largest first
+        found = dict(zip(names, run.vectors[-k]))
+        directions.append({name: (found[name] if name in found else torch.zeros_like(t)).detach().cpu().float()
+                           for name, t in entries.items()})
+    return DirectionSource(directions, {"direction_source": "hessian",
+                                        "eigenvalues": tuple(run.values[-k] for k in range(1, count + 1)),
+                                        "eigen_residuals": tuple(run.residuals[-k] for k in range(1, count + 1)),
+                                        "lanczos_steps": config.lanczos_steps})
+
+
+def plan_directions(config: SurfaceConfig, model: nn.Module, images: EvalSet, count: int) -> DirectionSource:
     """The directions for this run and the header fields that describe where they came from."""
+    if config.eigenvectors:
+        return hessian_plane(config, model, images, count)
     if config.trajectory:
         return path_plane(config.trajectory, model, config.directions)
     if config.directions_file:
@@ -143,7 +187,8 @@ def fingerprint(config: SurfaceConfig, grid: Grid | SliceGrid, model_sha: str, p
                 "grid": [str(grid.x), str(grid.y) if grid.y else None],
                 "splits": list(config.splits), "samples": config.samples, "data_seed": config.data_seed,
                 "data_sha256": data_sha, "directions": dataclasses.asdict(config.directions), "eval": evaluation,
-                **{k: v for k, v in provenance.items() if k.endswith("sha256") or k == "direction_source"}}
+                **{k: v for k, v in provenance.items() if k.endswith("sha256") or k in ("direction_source",
+                                                                                          "lanczos_steps")}}
     return json.loads(json.dumps(settings))
 
 
@@ -204,7 +249,7 @@ def plan_surface(config: SurfaceConfig, ranks: Ranks = Ranks(), device: torch.de
     data_sha = hashlib.sha256("".join(s.sha256 for s in sets).encode()).hexdigest()
     config = config_with_batch_size(config, model, sets[0], ranks)
     count = config.slices or (1 if config.y is None else 2)
-    source = plan_directions(config, model, count)
+    source = plan_directions(config, model, sets[0], count)
     entries = model_entries(model, config.directions.dir_type)
     for name, direction in zip(direction_names("slices" if config.slices else "plane", count),
                                source.directions):
@@ -218,7 +263,7 @@ def plan_surface(config: SurfaceConfig, ranks: Ranks = Ranks(), device: torch.de
         architecture=meta.get("architecture"), depth=meta.get("depth"), activation=meta.get("activation"),
         activation_params=meta.get("activation_params", {}), checkpoint_test_acc=meta.get("test_acc"),
         checkpoint_test_loss=meta.get("test_loss"), model_factory=meta.get("model_factory"),
-        model_args=meta.get("model_args", {}), direction_norm=options.norm,
+        model_args=meta.get("model_args", {}), direction_norm="none" if config.eigenvectors else options.norm,
         direction_ignore="biasbn" if options.ignore_biasbn else "none", direction_type=options.dir_type,
         direction_seed=options.seed, orthogonalized=options.orthogonalize,
         cosine_xy=cosine(*source.directions) if count == 2 else None,

@@ -14,12 +14,20 @@ def axis_label(axis: str, surface: Surface) -> str:
     source = surface.header.direction_source
     if source == "target":
         return f"{symbol} (interpolation towards target)"
+    if source == "hessian":
+        index = 0 if axis == "x" else 1
+        return f"{symbol} (eigenvector {index + 1}, λ = {eigenvalue_of(surface, index):.4g})"
     if source == "pca":
         index = 0 if axis == "x" else 1
         share = (surface.header.explained_variance or (math.nan, math.nan))[index]
         return f"{symbol} (training path PC{index + 1}, {100 * share:.0f} % of its variance)"
     norm = surface.header.direction_norm
     return f"{symbol} ({norm}-normalised direction {1 if axis == 'x' else 2})"
+
+
+def eigenvalue_of(surface: Surface, index: int) -> float:
+    values = surface.header.eigenvalues
+    return values[index] if index < len(values) else math.nan
 
 
 def plane_note(surface: Surface) -> str:
@@ -31,6 +39,8 @@ def plane_note(surface: Surface) -> str:
         return "the line towards a target model"
     if source == "file":
         return "directions read from a file"
+    if source == "hessian":
+        return "the plane of the Hessian's top two eigenvectors at the trained weights"
     return "one random draw of filter-normalised directions"
 
 
@@ -57,4 +67,6 @@ def short_axis_label(axis: str, surface: Surface) -> str:
     source = surface.header.direction_source
     if source == "pca":
         return f"{symbol} (path PC{1 if axis == 'x' else 2})"
+    if source == "hessian":
+        return f"{symbol} (eigenvector {1 if axis == 'x' else 2})"
     return f"{symbol} ({'target' if source == 'target' else 'direction ' + ('1' if axis == 'x' else '2')})"

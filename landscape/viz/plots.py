@@ -218,17 +218,58 @@ def plot_1d(surface: Surface, options: PlotOptions) -> Figure:
     return fig
 
 
+RATIO_TOP = 1.0  # |λmin/λmax| colours saturate here: as much downward curvature as upward
+
+
+def plot_curvature(surface: Surface, z: np.ma.MaskedArray, options: PlotOptions) -> Figure:
+    """The loss (left) beside |λmin/λmax| of `landscape hessian-map` (right; near 0 where the
+    surface is locally convex), on the same axes; a 1-D surface gets λmin and λmax against α."""
+    curvature = surface.curvature
+    note = f" ({curvature.partial_note})" if curvature.partial_note else ""
+    with matplotlib.rc_context(STYLE):
+        if surface.ndim == 1:
+            fig = Figure(figsize=(options.width, options.width * 0.6))
+            ax = fig.subplots()
+            for name, style in (("max_eig", "-o"), ("min_eig", "--o")):
+                ax.plot(curvature.x, curvature.arrays[name], style, markersize=3, label=name.replace("_eig", "")
+                        .replace("max", "λmax").replace("min", "λmin"))
+            ax.axhline(0, color="grey", linewidth=0.5)
+            ax.set_xlabel(axis_label("x", surface))
+            ax.set_ylabel("Hessian eigenvalue")
+            ax.legend(frameon=False)
+            ax.set_title(surface_title(surface) + note)
+            return fig
+        fig = Figure(figsize=(options.width, options.width * 0.45), layout="constrained")
+        left, right = fig.subplots(1, 2, sharex=True, sharey=True)
+        levels = contour_levels([z], options)
+        mappable = draw_2d(left, "contour", surface, z, levels, options)
+        fig.colorbar(mappable, ax=left, label=metric_label(options.metric), ticks=colourbar_ticks(levels, options))
+        ratio = np.ma.masked_invalid(curvature.ratio)
+        shown = right.pcolormesh(curvature.x, curvature.y, ratio, cmap="viridis", vmin=0, vmax=RATIO_TOP,
+                                 shading="nearest")
+        above = float(ratio.max()) > RATIO_TOP
+        fig.colorbar(shown, ax=right, label="|λmin/λmax|", extend="max" if above else "neither")
+        for ax in (left, right):
+            ax.set_xlabel(axis_label("x", surface))
+        left.set_ylabel(axis_label("y", surface))
+        left.set_title(surface_title(surface))
+        right.set_title(f"|λmin/λmax|, 1 in {curvature.every} points per axis{note}")
+    return fig
+
+
 def plot_surface(path: str | Path, out_dir: str | Path, options: PlotOptions = PlotOptions(),
                  kinds_given: bool = False) -> list[Path]:
-    """Every figure for one surface file; returns the files written."""
+    """Every figure for one surface file (and its Hessian map, if it has one); returns the files written."""
     surface, z = load_for_plot(path, options.metric, options.partial)
     stem = Path(out_dir) / f"{Path(path).stem}_{options.metric}"
+    extra = save(plot_curvature(surface, z, options), stem.with_name(f"{stem.name}_hessian_map"), options) \
+        if surface.curvature is not None and surface.curvature.done.any() else []
     if surface.ndim == 1:
         if kinds_given:
             raise LandscapeError(f"{path} is a 1-D surface; --kinds {','.join(options.kinds)} needs a 2-D one")
-        return save(plot_1d(surface, options), stem, options)
+        return save(plot_1d(surface, options), stem, options) + extra
     figures = [(kind, plot_2d(surface, z, kind, options)) for kind in options.kinds]
-    return [p for kind, fig in figures for p in save(fig, stem.with_name(f"{stem.name}_{kind}"), options)]
+    return [p for kind, fig in figures for p in save(fig, stem.with_name(f"{stem.name}_{kind}"), options)] + extra
 
 
 def check_plottable(paths: list[str | Path], options: PlotOptions, kinds_given: bool = False) -> None:

@@ -63,6 +63,20 @@ function pathTrace(s, xaxis, yaxis, showlegend) {
           line: {color: "crimson", width: 1.5}, marker: {size: 5}};
 }
 
+function drawCurvature(s, i) {  // |λmin/λmax| of `landscape hessian-map`, beside the loss
+  if (!s.curvature) return;
+  const c = s.curvature;
+  const trace = c.y
+    ? {type: "heatmap", x: c.x, y: c.y, z: c.ratio, zmin: 0, zmax: 1, colorscale: "Viridis",
+       colorbar: {title: {text: "|λmin/λmax|"}}, hovertemplate: "α %{x}<br>β %{y}<br>|λmin/λmax| %{z:.3g}<extra></extra>"}
+    : {type: "scatter", mode: "lines+markers", x: c.x, y: c.ratio, name: "|λmin/λmax|"};
+  Plotly.react(`s${i}-hessian`, [trace],
+               {title: {text: `|λmin/λmax|, 1 in ${c.every} points per axis${c.note} (near 0: locally convex)`},
+                xaxis: {title: {text: s.xlabel}, constrain: "domain"},
+                yaxis: c.y ? {title: {text: s.ylabel}, scaleanchor: "x", constrain: "domain"}
+                           : {title: {text: "|λmin/λmax|"}}}, config);
+}
+
 function draw() {
   const metric = metricSelect.value, log = scaleSelect.value === "log";
   const zs = surfaces.map(s => transform(s.values[metric], log));
@@ -125,6 +139,7 @@ function draw() {
     Plotly.react("slice-y", [], {title: {text: "(1-D surfaces have no β)"}}, config);
     surfaces.forEach((s, i) => Plotly.react(`s${i}-line`, [lines[i]], {...layout, title: {text: s.name}}, config));
   }
+  surfaces.forEach(drawCurvature);
   document.body.dataset.metric = metric;
   document.body.dataset.scale = scaleSelect.value;
   document.body.dataset.zrange = JSON.stringify([zmin, zmax]);

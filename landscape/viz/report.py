@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from plotly.offline import get_plotlyjs
 
 from landscape.errors import LandscapeError
@@ -55,7 +56,18 @@ def surface_payload(surface: Surface) -> dict:
             "xlabel": axis_label("x", surface), "ylabel": axis_label("y", surface) if surface.ndim == 2 else None,
             "x": surface.x.tolist(), "y": None if surface.y is None else surface.y.tolist(),
             "values": {k: finite_values(surface, k).tolist() for k in sorted(surface.values)},
-            "trajectory": None if surface.trajectory is None else surface.trajectory.tolist()}
+            "trajectory": None if surface.trajectory is None else surface.trajectory.tolist(),
+            "curvature": curvature_payload(surface)}
+
+
+def curvature_payload(surface: Surface) -> dict | None:
+    """|λmin/λmax| of the surface's Hessian map on its sub-grid (pending points null), if it has one."""
+    curvature = surface.curvature
+    if curvature is None or not curvature.done.any():
+        return None
+    return {"x": curvature.x.tolist(), "y": None if curvature.y is None else curvature.y.tolist(),
+            "ratio": np.where(curvature.done, curvature.ratio, np.nan).tolist(),
+            "note": f" ({curvature.partial_note})" if curvature.partial_note else "", "every": curvature.every}
 
 
 def safe_json(obj) -> str:
@@ -130,6 +142,8 @@ def surface_section(index: int, surface: Surface) -> str:
                "run <code>landscape metrics</code> on this file.</p>")
     views = (f'<div class="plot" id="s{index}-3d"></div><div class="plot" id="s{index}-contour"></div>'
              if surface.ndim == 2 else f'<div class="plot wide" id="s{index}-line"></div>')
+    if surface.curvature is not None and surface.curvature.done.any():
+        views += f'<div class="plot" id="s{index}-hessian"></div>'  # beside the loss
     partial = f' <span class="partial">({html.escape(surface.partial_note)})</span>' if surface.partial_note else ""
     return (f'<section><h2>{html.escape(Path(surface.path).name)}{partial}</h2><div class="row">{views}</div>'
             f'<details><summary>Provenance</summary>{meta}</details>'

@@ -4,15 +4,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from landscape.errors import LandscapeError
-from landscape.metrics.hessian import (
-    KeptGradientGraphs,
-    hessian_spectrum,
-    hessian_vector_product,
-    lanczos,
-    probe_seed,
-)
+from landscape.metrics.hessian import hessian_spectrum, probe_seed
 from landscape.metrics.options import HessianOptions
-from landscape.runtime import cpu_threads
 
 
 def exact_hessian(model, inputs, labels):
@@ -54,26 +47,6 @@ def test_spectrum_agrees_with_the_exact_hessian():
     assert row["hessian_max_spread"] < 1e-5
 
 
-def test_a_full_lanczos_run_gives_the_whole_spectrum_and_its_density():
-    """With as many steps as dimensions the Ritz values are the eigenvalues, and the weights are the
-    squared projections of the start vector on the eigenvectors."""
-    torch.manual_seed(0)
-    basis = torch.linalg.qr(torch.randn(12, 12, dtype=torch.float64))[0]
-    eigenvalues = torch.linspace(-2, 9, 12, dtype=torch.float64)
-    matrix = basis @ torch.diag(eigenvalues) @ basis.T
-    start = torch.randn(12, dtype=torch.float64)
-    values, weights = lanczos(lambda v: [matrix @ v[0]], [start], 12)
-    assert values == pytest.approx(eigenvalues.tolist(), abs=1e-9)
-    expected = (basis.T @ (start / start.norm())) ** 2
-    assert weights == pytest.approx(expected.tolist(), abs=1e-9) and sum(weights) == pytest.approx(1)
-
-
-def test_lanczos_stops_on_an_invariant_subspace():
-    matrix = torch.diag(torch.tensor([3.0, 3.0, 1.0, 1.0], dtype=torch.float64))
-    values, weights = lanczos(lambda v: [matrix @ v[0]], [torch.ones(4, dtype=torch.float64)], 4)
-    assert values == pytest.approx([1.0, 3.0]) and weights == pytest.approx([0.5, 0.5])
-
-
 def test_power_iteration_records_a_start_that_did_not_converge():
     model, inputs, labels = small_problem()
     spectrum = hessian_spectrum(model, inputs, labels, HessianOptions(starts=2, iterations=2, tolerance=1e-12,
@@ -91,36 +64,15 @@ def test_probes_are_drawn_per_model_unless_shared():
     assert probe_seed(shared, params[0]) == probe_seed(shared, params[1]) == 5
 
 
-def test_kept_gradient_graphs_give_the_products_and_spectrum_of_the_low_memory_path():
+def test_kept_gradient_graphs_give_the_spectrum_of_the_low_memory_path():
     torch.manual_seed(1)
     model = nn.Sequential(nn.Linear(5, 8), nn.BatchNorm1d(8), nn.Tanh(), nn.Linear(8, 3)).double().eval()
     inputs, labels = torch.randn(50, 5, dtype=torch.float64), torch.randint(0, 3, (50,))
-    params = list(model.parameters())
-    vector = [torch.randn_like(p) for p in params]
-    kept = KeptGradientGraphs(model, params, inputs, labels, batch_size=16)  # four batches, the last short
-    for _ in range(2):  # the kept graphs serve any number of products
-        for a, b in zip(kept(vector), hessian_vector_product(model, params, inputs, labels, vector, 16)):
-            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
     spectra = [hessian_spectrum(model, inputs, labels, HessianOptions(top_k=2, trace_samples=5, batch_size=16,
                                                                       keep_graph=keep), quiet=True)
                for keep in (True, False)]
     assert spectra[0].eigenvalues == pytest.approx(spectra[1].eigenvalues, rel=1e-10)
     assert spectra[0].trace_probes == pytest.approx(spectra[1].trace_probes, rel=1e-10)
-
-
-def test_products_are_the_same_on_one_thread_and_on_batches_side_by_side():
-    model, inputs, labels = small_problem()
-    params = list(model.parameters())
-    vector = [torch.randn_like(p) for p in params]
-    with cpu_threads(1):  # one batch of 64
-        alone = KeptGradientGraphs(model, params, inputs, labels, 64)
-        assert len(alone.gradients) == 1
-        one = alone(vector)
-    with cpu_threads(4):  # four batches of 16, four at a time
-        side = KeptGradientGraphs(model, params, inputs, labels, 64)
-        assert len(side.gradients) == 4 and side.workers == 4
-        for a, b in zip(one, side(vector)):
-            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize("field, value", [("starts", 0), ("trace_samples", 1), ("lanczos_steps", -1)])

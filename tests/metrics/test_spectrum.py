@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from landscape.metrics.hessian import lanczos
+from landscape.evaluation.curvature import lanczos
 from landscape.metrics.options import SpectrumConfig
-from landscape.metrics.spectrum import LanczosRun, density_grid, lanczos_runs
+from landscape.metrics.spectrum import QuadratureRule, density_grid, lanczos_runs
 from tests.metrics.test_hessian import exact_hessian, small_problem
 
 
@@ -18,7 +18,8 @@ def known_spectrum_runs(runs: int, steps: int, dim: int = 60):
     out = []
     for _ in range(runs):
         start = (torch.randint(0, 2, (dim,), generator=generator) * 2 - 1).double()
-        out.append(LanczosRun(*lanczos(lambda v: [matrix @ v[0]], [start], steps)))
+        ritz = lanczos(lambda v: [matrix @ v[0]], [start], steps)
+        out.append(QuadratureRule(ritz.values, ritz.weights))
     return out, eigenvalues
 
 

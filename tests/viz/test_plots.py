@@ -200,3 +200,29 @@ def test_loss_contours_sit_at_round_heights_above_the_minimum_and_label_decades(
     fig = plot_2d(read_surface(path), z, "contour", options)
     shown = sorted(t.get_text() for t in fig.axes[0].texts)
     assert shown and set(shown) <= {"min+0.01", "min+0.1", "min+1", "min+10"}
+
+
+def mapped_bowl(path, pending: int = 0):
+    """A bowl surface with a Hessian map on every 2nd point: λmax = 2, λmin = −α (so |λmin/λmax| = |α|/2)."""
+    from landscape.storage.surface_file import create_curvature_map, write_curvature_point
+
+    bowl_surface(path, "mish", 1.0)
+    create_curvature_map(path, 2, {"lanczos_steps": 5})
+    curvature = read_surface(path).curvature
+    indices = list(np.ndindex(curvature.done.shape))
+    for index in indices[:len(indices) - pending]:
+        write_curvature_point(path, index, {"min_eig": -curvature.x[index[1]], "max_eig": 2.0,
+                                            "min_residual": 0.0, "max_residual": 0.0})
+    return path
+
+
+def test_a_hessian_map_is_drawn_beside_the_loss(tmp_path):
+    path = mapped_bowl(tmp_path / "s.h5", pending=2)
+    surface = read_surface(path)
+    assert surface.curvature.x.tolist() == [-1.0, -0.5, 0.0, 0.5, 1.0]
+    np.testing.assert_allclose(surface.curvature.y, [-1.0, -1 / 3, 1 / 3, 1.0])
+    assert surface.curvature.partial_note == "partial: 18 of 20 points"
+    np.testing.assert_allclose(surface.curvature.ratio[0], np.abs(surface.curvature.x) / 2)
+    files = plot_surface(path, tmp_path, PlotOptions(kinds=("contour",)))
+    assert [f.name for f in files] == ["s_train_loss_contour.png", "s_train_loss_hessian_map.png"]
+    assert matplotlib.image.imread(files[1]).shape[1] > matplotlib.image.imread(files[1]).shape[0]  # side by side

@@ -180,3 +180,18 @@ def test_every_report_kind_renders_in_chromium(tmp_path, source):
         assert "The surface" in text
         assert ("training path's first two principal components" in text) == (source == "path")
     assert not seen["errors"], seen
+
+
+def test_a_hessian_map_shows_beside_the_loss_in_the_report(tmp_path):
+    from tests.viz.test_plots import mapped_bowl
+
+    report = write_report([mapped_bowl(tmp_path / "s.h5", pending=1)], tmp_path / "r.html")
+    seen = {"errors": [], "requests": [], "dialogs": []}
+    with opened_in_chromium(report, 1400, 1000, seen) as page:
+        trace = page.evaluate("document.getElementById('s0-hessian').data[0]")
+        assert trace["type"] == "heatmap" and trace["x"] == [-1.0, -0.5, 0.0, 0.5, 1.0]
+        assert trace["z"][0] == pytest.approx([0.5, 0.25, 0.0, 0.25, 0.5])
+        assert trace["z"][-1][-1] is None  # the pending point is blank, not a number
+        title = page.evaluate("document.getElementById('s0-hessian').layout.title.text")
+        assert "partial: 19 of 20 points" in title
+    assert not seen["errors"], seen
