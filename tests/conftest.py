@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
 from landscape import activation_factory, resnet, save_checkpoint
 from landscape.sources.data import ImageSet
@@ -44,3 +45,19 @@ def tiny_checkpoint(tmp_path):
     torch.manual_seed(0)
     meta = model_metadata(8, "relu", {})
     return save_checkpoint(tmp_path / "tiny.pt", resnet(8, activation_factory("relu")), meta)
+
+
+@pytest.fixture
+def two_models(tmp_path):
+    """Two tiny ResNets of one architecture, different weights (and different BatchNorm statistics)."""
+    paths = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        model = resnet(8, activation_factory("relu"))
+        with torch.no_grad():
+            for m in model.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.running_mean.uniform_(-0.1, 0.1)
+                    m.running_var.uniform_(0.5, 1.5)
+        paths.append(save_checkpoint(tmp_path / f"m{seed}.pt", model, model_metadata(8, "relu", {})))
+    return paths

@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Iterator
 
 from landscape.cli.common import show
+from landscape.cli.connect import add_connect_parser
 from landscape.cli.curvature import add_hessian_map_parser
 from landscape.cli.figures import add_curves_parser, add_plot_parser, add_report_parser
 from landscape.cli.metrics import add_metrics_parser
@@ -30,6 +31,7 @@ from landscape.version import __version__
 
 PARSERS = (add_train_parser, add_surface_parser, add_plot_parser, add_curves_parser, add_info_parser,
            add_report_parser, add_metrics_parser, add_sharpness_parser, add_spectrum_parser, add_hessian_map_parser,
+           add_connect_parser,
            add_output_landscape_parser, add_study_parser)
 
 

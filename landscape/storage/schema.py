@@ -50,7 +50,7 @@ class SurfaceHeader:
     model_factory: str | None = None  # your own model: the factory `--model` named (checkpoint: its weights)
     model_args: dict = field(default_factory=dict)
     # the directions
-    direction_source: str = "random"  # random | file | target | pca | hessian
+    direction_source: str = "random"  # random | file | target | pca | hessian | bezier
     direction_norm: str = "filter"
     direction_ignore: str = "biasbn"
     direction_type: str = "weights"
@@ -70,6 +70,9 @@ class SurfaceHeader:
     eigenvalues: tuple[float, ...] = ()  # hessian: the Hessian eigenvalue of each direction (x, y)
     eigen_residuals: tuple[float, ...] = ()  # hessian: ‖H·d − λ·d‖ of each, a bound on λ's error
     lanczos_steps: int | None = None  # hessian: the Lanczos steps that found them
+    path_curve: str | None = None  # `landscape connect`: line or bezier, x = t from the checkpoint (0) to target (1)
+    bn_statistics: str | None = None  # `landscape connect`: recompute | keep | none (BatchNorm along the path)
+    bn_samples: int | None = None  # `landscape connect`, recompute: training images per point's statistics
     # the data
     data_source: str | None = None
     dataset: str = "cifar10"  # a torchvision set's name, imagefolder:PATH or MODULE:CALLABLE

@@ -73,3 +73,51 @@ class SurfaceConfig:
             raise LandscapeError("--trajectory gives a plane of two directions; add --y")
         if (is_auto(self.x) or is_auto(self.y)) and not (self.trajectory and is_auto(self.x) and is_auto(self.y)):
             raise LandscapeError("--x/--y auto:NUM fit the grid to a training path: give both, with --trajectory")
+
+
+PATH_CURVES = ("line", "bezier")
+
+
+BN_MODES = ("auto", "recompute", "keep")
+
+
+@dataclass(frozen=True)
+class ConnectConfig:
+    """What `landscape connect` computes: for every pair of `checkpoints` (A before B in the given
+    order), the loss at `points` evenly spaced t ∈ [0, 1] along the straight line from A to B, or
+    along a quadratic Bézier curve whose bend is trained for `curve_epochs` (Garipov et al. 2018);
+    BatchNorm statistics recomputed at every point on `bn_samples` training images, or interpolated
+    with the weights (`bn` keep; auto: recompute where the model has BatchNorm)."""
+
+    checkpoints: tuple[str, ...]
+    out_dir: str = "connect"
+    data: str | None = None
+    model: ModelSpec = field(default_factory=ModelSpec)
+    dataset: DatasetSpec = field(default_factory=DatasetSpec)
+    points: int = 21
+    curve: str = "line"
+    bn: str = "auto"
+    bn_samples: int = 2000
+    splits: tuple[str, ...] = ("train",)
+    samples: int | None = 1000
+    data_seed: int = 0
+    curve_epochs: int = 3
+    curve_lr: float = 0.01
+    curve_samples: int | None = None  # training images for the bend; None: the whole split
+    curve_seed: int = 0
+    batch_size: int = 200
+    device: str = "auto"
+    force: bool = False
+    quiet: bool = False
+
+    def __post_init__(self):
+        if len(self.checkpoints) < 2:
+            raise LandscapeError("give at least two checkpoints to connect")
+        require_choice("--curve", self.curve, PATH_CURVES)
+        require_choice("--bn", self.bn, BN_MODES)
+        for split in self.splits:
+            require_choice("split", split, SPLITS)
+        for name, least in (("points", 3), ("bn_samples", 1), ("curve_epochs", 1), ("batch_size", 1)):
+            if getattr(self, name) < least:
+                raise LandscapeError(f"--{name.replace('_', '-')} must be at least {least}; got {getattr(self, name)}")
+        require_number("--curve-lr", self.curve_lr, 0, low_open=True)

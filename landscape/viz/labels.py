@@ -12,8 +12,11 @@ from landscape.storage.schema import Surface
 def axis_label(axis: str, surface: Surface) -> str:
     symbol = "α" if axis == "x" else "β"
     source = surface.header.direction_source
+    if source == "bezier":
+        return "t (Bézier curve from the checkpoint to the target)"
     if source == "target":
-        return f"{symbol} (interpolation towards target)"
+        return "t (line from the checkpoint to the target)" if surface.header.path_curve else \
+            f"{symbol} (interpolation towards target)"
     if source == "hessian":
         index = 0 if axis == "x" else 1
         return f"{symbol} (eigenvector {index + 1}, λ = {eigenvalue_of(surface, index):.4g})"
@@ -35,6 +38,8 @@ def plane_note(surface: Surface) -> str:
     source = surface.header.direction_source
     if source == "pca":
         return "the plane of the training path's first two principal components"
+    if source == "bezier":
+        return "a trained Bézier curve between two models"
     if source == "target":
         return "the line towards a target model"
     if source == "file":
