@@ -15,6 +15,7 @@ import traceback
 import warnings
 from collections.abc import Iterator
 
+from landscape.cli.adaptive_sharpness import add_adaptive_sharpness_parser
 from landscape.cli.common import show
 from landscape.cli.connect import add_connect_parser
 from landscape.cli.curvature import add_hessian_map_parser
@@ -31,7 +32,7 @@ from landscape.version import __version__
 
 PARSERS = (add_train_parser, add_surface_parser, add_plot_parser, add_curves_parser, add_info_parser,
            add_report_parser, add_metrics_parser, add_sharpness_parser, add_spectrum_parser, add_hessian_map_parser,
-           add_connect_parser,
+           add_connect_parser, add_adaptive_sharpness_parser,
            add_output_landscape_parser, add_study_parser)
 
 

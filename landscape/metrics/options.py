@@ -201,3 +201,42 @@ class CurvatureMapConfig:
                 raise LandscapeError(f"--{name.replace('_', '-')} must be at least {least}; got {getattr(self, name)}")
         if self.samples is not None and self.samples < 1:
             raise LandscapeError(f"--samples must be at least 1; got {self.samples}")
+
+
+@dataclass(frozen=True)
+class AdaptiveSharpnessConfig:
+    """What `landscape adaptive-sharpness` measures per checkpoint (Andriushchenko et al. 2023): on
+    `samples` class-balanced training images in batches of m = `batch_size` (m-sharpness), the
+    average-case sharpness under Gaussian noise of scale `rho_average`·|w| (`draws` draws per batch)
+    and the worst-case sharpness in the box |δ| ≤ `rho_worst`·|w| (`steps` steps of sign-gradient
+    ascent per batch); and each model's accuracy on the test split and on `gap_samples` training
+    images, for the generalisation gap."""
+
+    checkpoints: tuple[str, ...]
+    data: str | None = None
+    model: ModelSpec = field(default_factory=ModelSpec)
+    dataset: DatasetSpec = field(default_factory=DatasetSpec)
+    samples: int = 1024
+    batch_size: int = 128
+    rho_average: float = 0.1
+    rho_worst: float = 0.002
+    draws: int = 10
+    steps: int = 20
+    gap_samples: int = 10000
+    data_seed: int = 0
+    seed: int = 0
+    device: str = "auto"
+    quiet: bool = False
+
+    def __post_init__(self):
+        if not self.checkpoints:
+            raise LandscapeError("give at least one checkpoint")
+        for name, least in (("samples", 2), ("batch_size", 1), ("draws", 1), ("steps", 1), ("gap_samples", 1)):
+            if getattr(self, name) < least:
+                raise LandscapeError(f"--{name.replace('_', '-')} must be at least {least}; got {getattr(self, name)}")
+        if self.samples < 2 * self.batch_size:
+            raise LandscapeError(f"--samples {self.samples} gives fewer than two batches of {self.batch_size}: no "
+                                 f"interval over batches; use more samples or a smaller --batch-size")
+        for flag, rho in (("--rho-average", self.rho_average), ("--rho-worst", self.rho_worst)):
+            if not 0 < rho < 1:
+                raise LandscapeError(f"{flag} must lie between 0 and 1 (a fraction of each weight); got {rho}")

@@ -38,7 +38,7 @@ def test_help_imports_no_torch_or_plotting_library():
               "heavy = ('torch', 'torchvision', 'matplotlib', 'h5py', 'scipy', 'plotly', 'PIL', 'tqdm')\n"
               "print(sorted(m for m in heavy if m in sys.modules), len(names))")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    assert result.stdout.strip().splitlines()[-1] == "[] 13"
+    assert result.stdout.strip().splitlines()[-1] == "[] 14"
 
 
 def test_every_train_flag_has_help():
