@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from landscape.errors import LandscapeError
 from landscape.evaluation.evaluate import LossSum, cross_entropy_sum
 from landscape.runtime import side_by_side
 
@@ -83,6 +84,19 @@ class KeptGradientGraphs:
             self.gradients, self.workers))
 
 
+def finite_product(hvp: Product) -> Product:
+    """`hvp`, refusing a product that is not finite: a Ritz value or eigenvalue built on it would be
+    a wrong number."""
+    def checked(v: Vector) -> Vector:
+        out = hvp(v)
+        if not all(bool(torch.isfinite(t).all()) for t in out):
+            raise LandscapeError("a Hessian-vector product is NaN or infinite at these weights (the loss or its "
+                                 "second derivative is not finite there; torch's own nn.Mish has a NaN second "
+                                 "derivative for inputs above about 90: use landscape's Mish)")
+        return out
+    return checked
+
+
 def dot(a: Vector, b: Vector) -> float:
     return float(sum((x.double() * y.double()).sum() for x, y in zip(a, b)))
 
@@ -118,7 +132,7 @@ def power_iteration(hvp: Product, start: Vector, found: list[Vector], iterations
                     tolerance: float) -> tuple[PowerRun, Vector]:
     """The eigenvalue of largest magnitude orthogonal to the unit vectors `found`, from `start`: at
     most `iterations` products, stopping at relative change `tolerance`."""
-    v, value = normalised(start), 0.0
+    v, value, hvp = normalised(start), 0.0, finite_product(hvp)
     for step in range(1, iterations + 1):
         hv = hvp(minus_projection(v, found))
         new_value = dot(hv, v)
@@ -149,7 +163,7 @@ def lanczos(hvp: Product, start: Vector, steps: int, vectors: int = 0) -> Lanczo
     `vectors` = k > 0, the Ritz vectors of the k largest values are formed too (in `vectors`, the
     largest last, matching `values[-k:]`)."""
     basis, alphas, betas = [normalised(start)], [], []
-    last_beta = 0.0
+    last_beta, hvp = 0.0, finite_product(hvp)
     for step in range(steps):
         w = hvp(basis[-1])
         alphas.append(dot(w, basis[-1]))

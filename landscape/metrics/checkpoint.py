@@ -15,6 +15,7 @@ from landscape.metrics.model import DeadUnits, LossSpread, dead_units, loss_spre
 from landscape.metrics.options import MetricsConfig
 from landscape.metrics.surface import surface_metrics
 from landscape.runtime import resolve_device
+from landscape.sources.activations import with_twice_differentiable_mish
 from landscape.sources.checkpoint import load_checkpoint
 from landscape.sources.datasets import require_own_data
 from landscape.storage.surface_file import read_surface, write_metrics
@@ -47,7 +48,7 @@ def checkpoint_metrics(path: str, config: MetricsConfig) -> CheckpointMetrics:
     device = resolve_device(config.device)
     model, meta = load_checkpoint(path)
     require_own_data(meta, config.dataset, path)
-    model = model.to(device)
+    model = with_twice_differentiable_mish(model).to(device)
     images = load_eval_set(config.data, config.split, config.samples, config.data_seed, device, quiet=True,
                            dataset=config.dataset)
     model = checked_model(model, [images])

@@ -27,6 +27,7 @@ from landscape.geometry.directions import Direction, model_entries
 from landscape.metrics.options import CurvatureMapConfig
 from landscape.progress import progress
 from landscape.runtime import resolve_device
+from landscape.sources.activations import with_twice_differentiable_mish
 from landscape.sources.checkpoint import load_model
 from landscape.sources.specs import DatasetSpec
 from landscape.storage.schema import CurvatureMap, Surface
@@ -68,7 +69,8 @@ def surface_inputs(config: CurvatureMapConfig) -> MapInputs:
     if header.data_sha256 and data_sha != header.data_sha256:
         raise LandscapeError(f"the images --data gives are not those {config.surface} was computed on (their SHA-256 "
                              f"differs): point --data at the data the surface used ({header.data_source})")
-    model = checked_model(loaded.model.to(device), sets, header.loss, config.model.output_key)
+    model = checked_model(with_twice_differentiable_mish(loaded.model).to(device), sets, header.loss,
+                          config.model.output_key)
     images = sets[0]
     if config.samples is not None:
         if config.samples > len(images.labels):

@@ -178,7 +178,7 @@ def plane_path(out_dir: str | Path, checkpoint: str | Path, k: int) -> Path:
 @dataclass(frozen=True)
 class CurvatureMapConfig:
     """What `landscape hessian-map` computes: λmin and λmax of the Hessian at every `every`-th grid
-    point of a plane surface, by `lanczos_steps` Lanczos steps from a Gaussian start (seed `seed`
+    point of a plane surface (through the origin), by `lanczos_steps` Lanczos steps from a Gaussian start (seed `seed`
     and the point's index), on the surface's own images of its first split (`samples`: only the
     first that many of them). `checkpoint` None: the one the surface names."""
 

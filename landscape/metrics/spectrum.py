@@ -24,6 +24,7 @@ from landscape.files import atomic_write
 from landscape.metrics.options import SpectrumConfig, spectrum_path
 from landscape.progress import progress
 from landscape.runtime import resolve_device
+from landscape.sources.activations import with_twice_differentiable_mish
 from landscape.sources.checkpoint import load_model
 
 
@@ -120,7 +121,7 @@ def spectrum_of(checkpoint: str, config: SpectrumConfig) -> dict:
     device = resolve_device(config.device)
     images = load_eval_set(config.data, config.split, config.samples, config.data_seed, device, quiet=True,
                            dataset=config.dataset)
-    model = checked_model(loaded.model.to(device), [images])
+    model = checked_model(with_twice_differentiable_mish(loaded.model).to(device), [images])
     identity = {"checkpoint_sha256": loaded.sha256, "activation": loaded.metadata.get("activation"),
                 "images_sha256": images.sha256, **config.numbers()}
     path = spectrum_path(config.out_dir, checkpoint)

@@ -263,3 +263,23 @@ def family_verdicts(differences: list[Estimate], claimed_signs: list[int], margi
         else:
             out.append("inconclusive")
     return out
+
+
+def pair_mean_jackknife(values: dict[tuple[int, int], float], level: float = LEVEL) -> Estimate:
+    """The mean of a measure over every pair of seeds (a barrier between seeds i and j, say), with
+    a t-interval from the jackknife over seeds: pairs that share a seed are not independent, so the
+    spread over pairs would understate the noise. Leaving out seed k leaves the pairs without it;
+    the variance is (n − 1)/n · Σ_k (θ₍ₖ₎ − θ̄₍·₎)², with n − 1 degrees of freedom. Needs 3 or
+    more seeds and every pair among them."""
+    seeds = sorted({s for pair in values for s in pair})
+    n = len(seeds)
+    expected = {(a, b) for i, a in enumerate(seeds) for b in seeds[i + 1:]}
+    if n < 3 or {tuple(sorted(p)) for p in values} != expected:
+        raise LandscapeError(f"a pair mean with its interval needs every pair of 3 or more seeds; got pairs "
+                             f"{sorted(values)}")
+    mean = float(np.mean(list(values.values())))
+    left_out = np.array([np.mean([v for p, v in values.items() if k not in p]) for k in seeds])
+    se = float(np.sqrt((n - 1) / n * np.sum((left_out - left_out.mean()) ** 2)))
+    half = scipy_stats.t.ppf(0.5 + level / 2, n - 1) * se
+    return Estimate(mean, mean - half, mean + half, n, 1, float("nan"), float("nan"),
+                    f"{len(values)} pairs of {n} seeds (jackknife over seeds)", float(n - 1), se)

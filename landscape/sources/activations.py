@@ -217,6 +217,20 @@ def get_activation(name: str, **params) -> nn.Module:
     return activation_factory(name, **params)()
 
 
+def with_twice_differentiable_mish(model: nn.Module) -> nn.Module:
+    """`model` with every torch `nn.Mish` replaced, in place, by `AutogradMish`, the same function:
+    torch's Mish kernel has a second derivative that is NaN for inputs above about 90, and Hessian-
+    vector products need it; the replacement's derivative is differentiable everywhere."""
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) is nn.Mish:
+                replacement = AutogradMish()
+                if hasattr(child, REGISTRY_TAG):
+                    setattr(replacement, REGISTRY_TAG, getattr(child, REGISTRY_TAG))
+                setattr(parent, name, replacement)
+    return model
+
+
 def is_activation(module: nn.Module) -> bool:
     """True for every module the registry built (whatever its implementation), and for torch's
     own elementwise activations in models built elsewhere."""

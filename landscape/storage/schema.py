@@ -143,7 +143,8 @@ CURVATURE_ARRAYS = {"min_eig": "smallest Hessian eigenvalue (Lanczos Ritz value)
 @dataclass(frozen=True)
 class CurvatureMap:
     """The Hessian's extreme eigenvalues on a sub-grid of a plane (`landscape hessian-map`): every
-    `every`-th point of each axis, from index 0; arrays [iy, ix] as the surface's, NaN where pending.
+    `every`-th point of each axis, through the origin (`sub_axis`); arrays [iy, ix] as the surface's,
+    NaN where pending.
     `settings` are what decides the numbers (a resumed map must match them)."""
 
     every: int
@@ -169,9 +170,16 @@ class CurvatureMap:
         return "" if self.complete else f"partial: {int(self.done.sum())} of {self.done.size} points"
 
 
+def sub_axis(every: int, coordinates: np.ndarray) -> np.ndarray:
+    """Every `every`-th coordinate of an axis, counted from 0 (the trained weights) when the axis has
+    that point, else from its first coordinate."""
+    at_zero = np.flatnonzero(coordinates == 0)
+    return coordinates[(int(at_zero[0]) % every if len(at_zero) else 0)::every]
+
+
 def sub_grid(every: int, x: np.ndarray, y: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
-    """The coordinates of every `every`-th point of each axis, from the first."""
-    return x[::every], (y[::every] if y is not None else None)
+    """The coordinates of the sub-grid of every `every`-th point of each axis (`sub_axis`)."""
+    return sub_axis(every, x), (sub_axis(every, y) if y is not None else None)
 
 
 @dataclass(frozen=True)

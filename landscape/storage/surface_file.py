@@ -163,7 +163,7 @@ def create_curvature_map(path: str | Path, every: int, settings: dict) -> None:
             del f[CURVATURE_GROUP]
         group = f.create_group(CURVATURE_GROUP)
         group.attrs.update({k: _encode(v) for k, v in {**settings, "every": every}.items()})
-        group.attrs["storage_order"] = STORAGE_ORDER + f", on every {every}-th coordinate of each axis from the first"
+        group.attrs["storage_order"] = STORAGE_ORDER + f", on every {every}-th coordinate of each axis through 0"
         for name, meaning in CURVATURE_ARRAYS.items():
             ds = group.create_dataset(name, shape=shape, dtype=np.float64, fillvalue=np.nan)
             ds.attrs.update({"units": f"{loss_units(surface.header.loss)} per squared unit of weight space",

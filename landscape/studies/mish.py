@@ -22,6 +22,7 @@ from landscape.metrics.options import HessianOptions, MetricsConfig, SharpnessCo
 from landscape.metrics.sharpness import run_sharpness
 from landscape.sources.specs import display_name
 from landscape.storage.tables import format_estimate, write_rows
+from landscape.studies.anchors import run_anchors
 from landscape.studies.claims import CLAIM_FAMILY, SUBJECT, paper_word, smooth_against_baseline, verdict_of
 from landscape.studies.findings import (
     Findings,
@@ -43,6 +44,7 @@ from landscape.viz.comparison import plot_comparison
 from landscape.viz.options import PlotOptions
 from landscape.viz.plots import plot_surface, save
 from landscape.viz.report import EstimateTable, write_report
+from landscape.viz.spectrum import spectrum_figure
 from landscape.viz.training_curves import plot_training_curves
 
 TITLE = "ResNet-20 on CIFAR-10: ReLU, Leaky ReLU, Swish, Mish"
@@ -156,7 +158,8 @@ def headline(findings: Findings, out: Path, profile: StudyProfile) -> list[str]:
     if profile.name != "paper":
         lines.append("These are small-profile numbers for a first look; the committed findings use the paper profile.")
     lines += [f"Report: {out / 'report.html'}", f"Training-path planes: {out / 'report_training_path.html'}",
-              f"Figures and tables: {out}/ (findings.md, uncertainty.png, output_landscape.png)"]
+              f"Figures and tables: {out}/ (findings.md, uncertainty.png, output_landscape.png"
+              + (", anchors.md, spectra.png)" if profile.anchors else ")")]
     return lines
 
 
@@ -189,8 +192,6 @@ def run_study(profile: str | StudyProfile, data: str | None = None, device: str 
     plot_comparison(surfaces, out / "comparison_test_loss", replace(options, metric="test_loss"))
     path_surfaces = path_surface_all(first, profile, data, device, quiet)
     plot_comparison(path_surfaces, out / "comparison_path_train_loss", options)
-    for surface in surfaces + path_surfaces:
-        plot_surface(surface, out / "surfaces", PlotOptions(formats=("png",), vmax=5.0, dpi=200))
     plot_training_curves([RunPaths.beside(c).log for c in first], out / "training_curves", options)
     slices = sharpness_all(checkpoints, profile, data, device, quiet)
     measured = model_metrics_all(checkpoints, profile, data, device, quiet)
@@ -198,6 +199,18 @@ def run_study(profile: str | StudyProfile, data: str | None = None, device: str 
     output = run_output_landscape(plain, out, profile.output_seeds, profile.output_resolution, options=options)
     findings = decide({**slice_values(slices), **checkpoint_values(measured), **metadata_values(checkpoints),
                        "output_curvature": curvature_values(output)})
+    figures = {out / "uncertainty.png": "Each activation's mean (square) with its 95 % interval over seeds and "
+                                        "directions (line), beside the individual values (dots).",
+               out / "output_landscape.png": "What a random fully connected network computes on a 2-D input grid, "
+                                             "per activation, and the smoothness of that output."}
+    if profile.anchors:
+        spectra = run_anchors(checkpoints, surfaces, measured, profile, data, device, quiet)
+        save(spectrum_figure({display_name(n, STUDY_ACTIVATIONS[n]): s for n, s in spectra.items()}, options,
+                             replicates="seeds"), out / "spectra", options)
+        figures[out / "spectra.png"] = ("The Hessian's eigenvalue density per activation (stochastic Lanczos "
+                                        "quadrature, one run per seed drawn faintly, their mean bold).")
+    for surface in surfaces + path_surfaces:  # after the anchors: seed 0's surfaces now hold Hessian maps
+        plot_surface(surface, out / "surfaces", PlotOptions(formats=("png",), vmax=5.0, dpi=200))
     with atomic_write(out / "findings.json") as tmp:
         tmp.write_text(json.dumps(findings.to_json(), indent=1))
     with atomic_write(out / "findings.md") as tmp:
@@ -207,10 +220,5 @@ def run_study(profile: str | StudyProfile, data: str | None = None, device: str 
                             options, names),
          out / "uncertainty", options)
     write_report(path_surfaces, out / "report_training_path.html", title=f"{TITLE}: planes of the training paths")
-    write_report(surfaces, out / "report.html", title=TITLE,
-                 figures={out / "uncertainty.png": "Each activation's mean (square) with its 95 % interval over seeds "
-                                                   "and directions (line), beside the individual values (dots).",
-                          out / "output_landscape.png": "What a random fully connected network computes on a 2-D input "
-                                                        "grid, per activation, and the smoothness of that output."},
-                 estimates=estimate_table(findings))
+    write_report(surfaces, out / "report.html", title=TITLE, figures=figures, estimates=estimate_table(findings))
     return headline(findings, out, profile)

@@ -17,6 +17,24 @@ STUDY_ACTIVATIONS: dict[str, dict] = {"relu": {}, "leaky_relu": {"negative_slope
 
 
 @dataclass(frozen=True)
+class AnchorProfile:
+    """How much compute the anchors' measurements spend (`studies/anchors.py`): lines between every
+    pair of seeds of an activation, adaptive sharpness of every checkpoint, and for seed 0 a Hessian
+    map of its surface and a plane of its Hessian's top eigenvectors."""
+
+    connect_points: int  # points along each line between two seeds
+    bn_samples: int  # training images giving each point's BatchNorm statistics
+    sharpness_samples: int  # training images of the adaptive sharpness, in batches of 128
+    gap_samples: int  # training images whose accuracy enters the generalisation gap
+    map_every: int  # the Hessian map takes every N-th point of each axis of the seed-0 surface
+    map_samples: int  # the first N of that surface's images
+    map_steps: int  # Lanczos steps per mapped point
+    eigen_grid: str  # both axes of the seed-0 plane along the Hessian's top eigenvectors (unit vectors)
+    eigen_samples: int  # images of that plane (and of its eigenvectors)
+    sharpness_batch: int = 128  # m of m-sharpness
+
+
+@dataclass(frozen=True)
 class StudyProfile:
     """How much compute the study spends. `paper`: the training recipe of `TrainConfig`, three training seeds, the full
     measurements; `quick`: the shipped seed-0 checkpoints measured small, in minutes."""
@@ -37,6 +55,7 @@ class StudyProfile:
     output_seeds: int  # initialisations per activation of the output-landscape networks
     output_resolution: int
     hessian: HessianOptions  # λmax and trace of every checkpoint (`landscape metrics --hessian`)
+    anchors: AnchorProfile | None = None  # None: the study leaves the anchors' measurements out
 
 
 PROFILES = {
@@ -45,8 +64,11 @@ PROFILES = {
                           path_points=31, directions=40, slice_grid="-1:1:21", output_seeds=20,
                           output_resolution=400,
                           hessian=HessianOptions(top_k=1, starts=3, iterations=30, trace_samples=100, lanczos_steps=30,
-                                                 samples=500)),
-    # quick: within 5 minutes alone on a 2-core CPU (benchmarks/quick_study_alone.txt)
+                                                 samples=500),
+                          anchors=AnchorProfile(connect_points=21, bn_samples=2000, sharpness_samples=1024,
+                                                gap_samples=10000, map_every=10, map_samples=200, map_steps=20,
+                                                eigen_grid="-0.2:0.2:21", eigen_samples=500)),
+    # quick: within 5 minutes alone on a 2-core CPU (benchmarks/quick_study_alone.txt); no anchors' measurements
     "quick": StudyProfile(name="quick", train=False, seeds=(0,), epochs=50, train_samples=None, grid="-1:1:9",
                           samples=100, checkpoint_dir="checkpoints", output_dir="runs/quick", save_every=5,
                           path_points=7, directions=4, slice_grid="-1:1:11", output_seeds=5, output_resolution=100,

@@ -40,6 +40,7 @@ from landscape.geometry.grid import Axis, Grid, SliceGrid, auto_points, fit_axes
 from landscape.geometry.options import DirectionOptions
 from landscape.progress import progress
 from landscape.runtime import Ranks, library_versions, resolve_device
+from landscape.sources.activations import with_twice_differentiable_mish
 from landscape.sources.checkpoint import load_model, model_from, read_checkpoint
 from landscape.sources.datasets import require_own_data
 from landscape.storage.schema import SurfaceHeader, direction_names
@@ -99,8 +100,9 @@ def hessian_plane(config: SurfaceConfig, model: nn.Module, images: EvalSet, coun
                 return DirectionSource(read_directions(out)[:count], {
                     "direction_source": "hessian", **{k: getattr(header, k) for k in provenance_keys}})
     names = [name for name, p in model.named_parameters() if p.requires_grad]
-    contiguous = copy.deepcopy(model).to(memory_format=torch.contiguous_format).eval()  # BatchNorm's double
-    params = trainable(contiguous)  # backward is slow in channels_last
+    # a copy: BatchNorm's double backward is slow in channels_last, torch's Mish has no finite one
+    contiguous = with_twice_differentiable_mish(copy.deepcopy(model)).to(memory_format=torch.contiguous_format).eval()
+    params = trainable(contiguous)
     kept = KeptGradientGraphs(contiguous, params, images.inputs, images.labels,
                               config.eval.batch_size or 200, loss_function(config.eval.loss))
     bar = progress(config.lanczos_steps, "hessian eigenvectors", "hvp", config.quiet)

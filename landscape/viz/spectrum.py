@@ -15,8 +15,9 @@ FLOOR = 1e-8  # densities below this are drawn at it: a log axis has no zero
 
 
 def spectrum_figure(spectra: dict[str, dict], options: PlotOptions,
-                    lambda_max: dict[str, float] | None = None) -> Figure:
-    """`spectra`: a reader's name → a spectrum record (`grid`, `density`, `density_runs`)."""
+                    lambda_max: dict[str, float] | None = None, replicates: str = "runs") -> Figure:
+    """`spectra`: a reader's name → a spectrum record (`grid`, `density`, `density_runs`: one per
+    replicate, named `replicates` in the legend)."""
     with matplotlib.rc_context(STYLE):
         fig = Figure(figsize=(options.width, options.width * 0.5), layout="constrained")
         ax = fig.subplots()
@@ -26,7 +27,7 @@ def spectrum_figure(spectra: dict[str, dict], options: PlotOptions,
             for run in record["density_runs"]:
                 ax.plot(grid, np.maximum(run, FLOOR), color=colour, lw=0.5, alpha=0.3)
             ax.plot(grid, np.maximum(record["density"], FLOOR), color=colour, lw=1.2,
-                    label=f"{name} ({len(record['density_runs'])} runs)")
+                    label=f"{name} ({len(record['density_runs'])} {replicates})")
             if lambda_max and name in lambda_max:
                 ax.axvline(lambda_max[name], color=colour, ls="--", lw=0.8)
         ax.set_yscale("log")

@@ -108,3 +108,14 @@ def test_products_are_the_same_on_one_thread_and_on_batches_side_by_side():
         assert len(side.gradients) == 4 and side.workers == 4
         for a, b in zip(one, side(vector)):
             torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_a_product_that_is_not_finite_is_refused():
+    from landscape.errors import LandscapeError
+
+    def broken(v):
+        return [torch.full_like(v[0], float("nan"))]
+    with pytest.raises(LandscapeError, match="NaN or infinite"):
+        lanczos(broken, [torch.ones(3)], 3)
+    with pytest.raises(LandscapeError, match="NaN or infinite"):
+        power_iteration(broken, [torch.ones(3)], [], 3, 1e-3)

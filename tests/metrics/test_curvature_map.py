@@ -71,16 +71,18 @@ def test_an_interrupted_map_resumes_and_other_settings_are_refused(mapped, monke
             raise KeyboardInterrupt
         return real(*args, **kwargs)
     monkeypatch.setattr(module, "lanczos", counted)
-    assert main(["hessian-map", str(out), *own, "--every", "4", "--lanczos-steps", "5"]) != 0
+    assert main(["hessian-map", str(out), *own, "--every", "2", "--lanczos-steps", "5"]) != 0
     assert int(read_surface(out).curvature.done.sum()) == 2  # the two finished points were kept
     calls.clear()
-    assert main(["hessian-map", str(out), *own, "--every", "4", "--lanczos-steps", "5"]) == 0
-    assert len(calls) == 2 and read_surface(out).curvature.complete  # only the two missing points
+    monkeypatch.setattr(module, "lanczos", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    assert main(["hessian-map", str(out), *own, "--every", "2", "--lanczos-steps", "5"]) == 0
+    assert len(calls) == 7 and read_surface(out).curvature.complete  # only the seven missing points
     monkeypatch.setattr(module, "lanczos", real)
     capsys.readouterr()
-    assert main(["hessian-map", str(out), *own, "--every", "4", "--lanczos-steps", "6"]) == 2
+    assert main(["hessian-map", str(out), *own, "--every", "2", "--lanczos-steps", "6"]) == 2
     assert "made with other settings" in capsys.readouterr().err
-    assert main(["hessian-map", str(out), *own, "--every", "4", "--lanczos-steps", "6", "--force"]) == 0
+    assert main(["hessian-map", str(out), *own, "--every", "2", "--lanczos-steps", "6", "--force"]) == 0
+    assert read_surface(out).curvature.x.tolist() == [-1.0, 0.0, 1.0]
 
 
 def test_a_map_needs_the_surface_s_own_checkpoint(mapped, tmp_path, capsys):

@@ -170,3 +170,33 @@ def test_binomial_interval_is_scipys_exact_interval():
         assert binomial_interval(events, trials) == pytest.approx((exact.low, exact.high), abs=1e-12)
     with pytest.raises(LandscapeError, match="a rate needs"):
         binomial_interval(3, 2)
+
+
+def test_the_jackknife_interval_of_a_pair_mean_covers_about_95_percent():
+    """Pairs of seeds with seed effects shared by every pair a seed is in (b_ij = μ + s_i + s_j + e_ij):
+    the jackknife over seeds keeps the coverage near 95 %, where a t-interval over the pairs as if
+    independent falls short."""
+    from landscape.metrics.stats import pair_mean_jackknife
+
+    rng = np.random.default_rng(0)
+    seeds, trials, mu = 6, 2000, 1.0
+    covered = naive = 0
+    for _ in range(trials):
+        s = rng.normal(0, 1, seeds)
+        pairs = {(i, j): mu + s[i] + s[j] + rng.normal(0, 0.5) for i in range(seeds) for j in range(i + 1, seeds)}
+        e = pair_mean_jackknife(pairs)
+        covered += e.low <= mu <= e.high
+        _, low, high = t_interval(np.array(list(pairs.values())))
+        naive += low <= mu <= high
+    assert 0.92 <= covered / trials <= 0.98
+    assert naive / trials < 0.85
+
+
+def test_a_pair_mean_needs_every_pair_of_three_seeds():
+    from landscape.metrics.stats import pair_mean_jackknife
+
+    assert pair_mean_jackknife({(0, 1): 1.0, (0, 2): 2.0, (1, 2): 3.0}).mean == 2.0
+    with pytest.raises(LandscapeError, match="every pair of 3 or more seeds"):
+        pair_mean_jackknife({(0, 1): 1.0, (0, 2): 2.0})
+    with pytest.raises(LandscapeError):
+        pair_mean_jackknife({(0, 1): 1.0})

@@ -166,3 +166,26 @@ def test_every_named_activation_has_a_builder_that_takes_its_parameters():
     for name, spec in ACTIVATION_SPECS.items():
         module = get_activation(name, **spec.defaults)
         assert torch.isfinite(module(torch.linspace(-5, 5, 11))).all(), name
+
+
+def test_torch_mish_is_swapped_for_one_with_a_finite_second_derivative():
+    """torch's nn.Mish gives a NaN second derivative at large inputs; the swapped model computes the
+    same function, and its second derivative is finite (the Hessian needs it)."""
+    from landscape.sources.activations import AutogradMish, with_twice_differentiable_mish
+
+    model = torch.nn.Sequential(torch.nn.Linear(1, 1), torch.nn.Mish(), torch.nn.Sequential(torch.nn.Mish()))
+    x = torch.tensor([[100.0], [-3.0], [0.5]])
+    with torch.no_grad():
+        model[0].weight.fill_(1.0)
+        model[0].bias.zero_()
+
+    def second_derivative(m):
+        inputs = x.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(m(inputs).sum(), inputs, create_graph=True)
+        return torch.autograd.grad(g.sum(), inputs)[0]
+    assert torch.isnan(second_derivative(model)).any()
+    before = model(x)
+    swapped = with_twice_differentiable_mish(model)
+    assert swapped is model and isinstance(model[1], AutogradMish) and isinstance(model[2][0], AutogradMish)
+    torch.testing.assert_close(model(x), before)
+    assert torch.isfinite(second_derivative(model)).all()

@@ -87,3 +87,11 @@ def test_other_files_are_refused_in_one_line(tmp_path):
         f["a"] = 1
     with pytest.raises(LandscapeError, match="not a landscape surface file"):
         read_done(tmp_path / "other.h5")
+
+
+def test_a_curvature_sub_grid_runs_through_the_origin():
+    from landscape.storage.schema import sub_axis
+
+    assert sub_axis(10, np.linspace(-1, 1, 51)).tolist() == pytest.approx([-0.8, -0.4, 0.0, 0.4, 0.8])
+    assert sub_axis(2, np.array([-1.0, -0.5, 0.0, 0.5, 1.0])).tolist() == [-1.0, 0.0, 1.0]
+    assert sub_axis(2, np.array([0.5, 1.0, 1.5])).tolist() == [0.5, 1.5]  # no origin: from the first

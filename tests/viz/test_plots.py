@@ -220,8 +220,8 @@ def test_a_hessian_map_is_drawn_beside_the_loss(tmp_path):
     path = mapped_bowl(tmp_path / "s.h5", pending=2)
     surface = read_surface(path)
     assert surface.curvature.x.tolist() == [-1.0, -0.5, 0.0, 0.5, 1.0]
-    np.testing.assert_allclose(surface.curvature.y, [-1.0, -1 / 3, 1 / 3, 1.0])
-    assert surface.curvature.partial_note == "partial: 18 of 20 points"
+    np.testing.assert_allclose(surface.curvature.y, [-2 / 3, 0.0, 2 / 3])  # through the origin
+    assert surface.curvature.partial_note == "partial: 13 of 15 points"
     np.testing.assert_allclose(surface.curvature.ratio[0], np.abs(surface.curvature.x) / 2)
     files = plot_surface(path, tmp_path, PlotOptions(kinds=("contour",)))
     assert [f.name for f in files] == ["s_train_loss_contour.png", "s_train_loss_hessian_map.png"]

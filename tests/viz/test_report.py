@@ -193,5 +193,5 @@ def test_a_hessian_map_shows_beside_the_loss_in_the_report(tmp_path):
         assert trace["z"][0] == pytest.approx([0.5, 0.25, 0.0, 0.25, 0.5])
         assert trace["z"][-1][-1] is None  # the pending point is blank, not a number
         title = page.evaluate("document.getElementById('s0-hessian').layout.title.text")
-        assert "partial: 19 of 20 points" in title
+        assert "partial: 14 of 15 points" in title
     assert not seen["errors"], seen

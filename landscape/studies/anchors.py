@@ -1,0 +1,198 @@
+"""What the anchors offer, measured in the Mish study: the Hessian's eigenvalue density per
+activation with its seed spread (PyHessian), the loss barrier on the line between every two seeds
+of an activation (mode connectivity), adaptive sharpness against generalisation (Andriushchenko et
+al. 2023), and for each seed-0 model a curvature map of its surface (Li et al. 2018, section 6) and
+a plane along its Hessian's top eigenvectors.
+
+Stage: orchestration only. Each step calls the library command that owns it, which resumes or
+skips what is on disk; the numbers are exploratory (no claim of the paper is about them), each
+with its interval.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+
+from landscape.files import atomic_write, file_sha256
+from landscape.metrics.adaptive_sharpness import checkpoint_sharpness, kendall
+from landscape.metrics.curvature_map import run_curvature_map
+from landscape.metrics.options import AdaptiveSharpnessConfig, CurvatureMapConfig
+from landscape.metrics.spectrum import QuadratureRule, density
+from landscape.metrics.stats import Estimate, pair_mean_jackknife
+from landscape.runtime import resolve_device
+from landscape.sources.specs import display_name
+from landscape.storage.surface_file import read_surface
+from landscape.storage.tables import format_estimate, markdown_table
+from landscape.studies.mish_plan import STUDY_ACTIVATIONS, AnchorProfile, StudyProfile
+from landscape.surfaces.config import ConnectConfig, SurfaceConfig
+from landscape.surfaces.sweep import run_surface
+from landscape.training.curve import run_connect
+
+SUBJECT = "mish"
+BROADENING = 0.01  # Gaussian width of each Ritz value, as a fraction of the spectra's common range
+BINS = 600
+
+
+def seed_spectra(measured: dict[str, list[dict]]) -> dict[str, dict]:
+    """activation → a spectrum record (`grid`, `density`, `density_runs`: one per seed) from the
+    Lanczos run each checkpoint's Hessian metrics kept, all on one grid so activations compare."""
+    rules = {name: [QuadratureRule(r["hessian_detail"]["ritz_values"], r["hessian_detail"]["ritz_weights"])
+                    for r in rows if r.get("hessian_detail", {}).get("ritz_values")] for name, rows in measured.items()}
+    values = np.concatenate([rule.values for per in rules.values() for rule in per])
+    sigma = BROADENING * float(np.ptp(values))
+    grid = np.linspace(values.min() - 5 * sigma, values.max() + 5 * sigma, BINS)
+    out = {}
+    for name, per in rules.items():
+        each = np.stack([density(rule, grid, sigma) for rule in per])
+        out[name] = {"grid": grid.tolist(), "density": each.mean(0).tolist(), "density_runs": each.tolist(),
+                     "lambda_max_seeds": [rule.values[-1] for rule in per],
+                     "negative_mass_seeds": [float(sum(w for v, w in zip(rule.values, rule.weights) if v < 0))
+                                             for rule in per]}
+    return out
+
+
+def barriers_all(checkpoints: dict[str, list[Path]], profile: StudyProfile, data: str | None, device: str,
+                 quiet: bool) -> dict[str, dict[tuple[int, int], float]]:
+    """activation → {(seed i, seed j): barrier on the line between them}, BatchNorm recomputed."""
+    settings: AnchorProfile = profile.anchors
+    out = {}
+    for name, paths in checkpoints.items():
+        config = ConnectConfig(checkpoints=tuple(map(str, paths)), out_dir=str(Path(profile.output_dir) / "connect"),
+                               data=data, points=settings.connect_points, bn="recompute",
+                               bn_samples=settings.bn_samples, samples=profile.samples, device=device, quiet=quiet)
+        rows = run_connect(config)
+        pairs = [(i, j) for i in range(len(paths)) for j in range(i + 1, len(paths))]
+        out[name] = {(profile.seeds[i], profile.seeds[j]): row["barrier"] for (i, j), row in zip(pairs, rows)}
+    return out
+
+
+def barrier_estimates(barriers: dict[str, dict[tuple[int, int], float]]) -> tuple[dict[str, Estimate], dict]:
+    """Each activation's mean barrier, and the subject minus each other activation (paired by seed
+    pair), with jackknife intervals over seeds."""
+    means = {name: pair_mean_jackknife(pairs) for name, pairs in barriers.items()}
+    differences = {other: pair_mean_jackknife({p: barriers[SUBJECT][p] - pairs[p] for p in pairs})
+                   for other, pairs in barriers.items() if other != SUBJECT}
+    return means, differences
+
+
+def sharpness_all(checkpoints: dict[str, list[Path]], profile: StudyProfile, data: str | None, device: str,
+                  quiet: bool) -> tuple[list[dict], list[dict]]:
+    """Adaptive sharpness of every checkpoint (each row kept in a JSON file, reused while the
+    checkpoint and the settings are the same), and Kendall's τ over all of them."""
+    settings: AnchorProfile = profile.anchors
+    config = AdaptiveSharpnessConfig(checkpoints=tuple(str(p) for paths in checkpoints.values() for p in paths),
+                                     data=data, samples=settings.sharpness_samples, batch_size=settings.sharpness_batch,
+                                     gap_samples=settings.gap_samples,
+                                     device=device, quiet=quiet)
+    out_dir = Path(profile.output_dir) / "adaptive_sharpness"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    numbers = {k: v for k, v in asdict(config).items() if k not in ("checkpoints", "device", "quiet")}
+    rows = []
+    for path in config.checkpoints:
+        cache = out_dir / f"{Path(path).stem}.json"
+        settings_now = {"checkpoint_sha256": file_sha256(path), **json.loads(json.dumps(numbers))}
+        stored = json.loads(cache.read_text()) if cache.is_file() else {}
+        if stored.get("settings") != settings_now:
+            stored = {"settings": settings_now,
+                      "row": checkpoint_sharpness(path, replace(config, checkpoints=(path,)), resolve_device(device))}
+            with atomic_write(cache) as tmp:
+                tmp.write_text(json.dumps(stored, indent=1))
+        rows.append(stored["row"])
+    correlations = [{"measure": m, "against": t, **kendall([r[m] for r in rows], [r[t] for r in rows])}
+                    for m in ("sharpness_average", "sharpness_worst") for t in ("test_acc", "generalization_gap")]
+    return rows, correlations
+
+
+def maps_all(surfaces: list[Path], profile: StudyProfile, data: str | None, device: str, quiet: bool) -> list[dict]:
+    """A Hessian map of each seed-0 surface (stored in the surface's file)."""
+    settings: AnchorProfile = profile.anchors
+    return [run_curvature_map(CurvatureMapConfig(surface=str(s), data=data, every=settings.map_every,
+                                                 lanczos_steps=settings.map_steps, samples=settings.map_samples,
+                                                 device=device, quiet=quiet)) for s in surfaces]
+
+
+def eigen_planes(first: list[Path], profile: StudyProfile, data: str | None, device: str, quiet: bool) -> list[dict]:
+    """A plane along each seed-0 model's top two Hessian eigenvectors, and how its curvature at the
+    origin (the second difference of the loss along each axis) compares with their eigenvalues."""
+    settings: AnchorProfile = profile.anchors
+    rows = []
+    for ckpt in first:
+        path = run_surface(SurfaceConfig(checkpoint=str(ckpt), out=str(Path(profile.output_dir) / "surfaces" /
+                                                                        f"{ckpt.stem}_hessian.h5"),
+                                         data=data, x=settings.eigen_grid, y=settings.eigen_grid, splits=("train",),
+                                         samples=settings.eigen_samples, eigenvectors=True, device=device,
+                                         quiet=quiet))
+        surface = read_surface(path)
+        loss, h = surface.values["train_loss"], float(surface.x[1] - surface.x[0])
+        iy, ix = int(np.argmin(np.abs(surface.y))), int(np.argmin(np.abs(surface.x)))
+        along = [(loss[iy, ix + 1] - 2 * loss[iy, ix] + loss[iy, ix - 1]) / h ** 2,
+                 (loss[iy + 1, ix] - 2 * loss[iy, ix] + loss[iy - 1, ix]) / h ** 2]
+        rows.append({"surface": str(path), "activation": surface.header.activation,
+                     "lambda_1": surface.header.eigenvalues[0], "lambda_2": surface.header.eigenvalues[1],
+                     "curvature_x": float(along[0]), "curvature_y": float(along[1])})
+    return rows
+
+
+def anchors_markdown(spectra: dict[str, dict], barriers: dict[str, dict] | None, sharpness: tuple[list, list],
+                     maps: list[dict], planes: list[dict]) -> str:
+    """The anchors' measurements as a Markdown page: every number with its interval or spread."""
+    names = {name: display_name(name, params) for name, params in STUDY_ACTIVATIONS.items()}
+    lines = ["# What the anchors measure, per activation", "",
+             "Exploratory: the Mish paper makes no claim about these measures, so no verdict is drawn and no "
+             "correction for multiplicity applies; intervals are 95 %.", "", "## Hessian spectrum (per seed)", "",
+             markdown_table([{"activation": names[n],
+                              "λmax per seed": ", ".join(f"{v:.4g}" for v in s["lambda_max_seeds"]),
+                              "mass below 0 per seed": ", ".join(f"{v:.3f}" for v in s["negative_mass_seeds"])}
+                             for n, s in spectra.items()]), ""]
+    if barriers:
+        means, differences = barrier_estimates(barriers)
+        lines += ["## Loss barrier on the line between two seeds (BatchNorm statistics recomputed)", "",
+                  markdown_table([{"activation": names[n], "barrier (nats)": format_estimate(e.mean, e.low, e.high),
+                                   "over": e.levels} for n, e in means.items()]), "",
+                  markdown_table([{"difference": f"{names[SUBJECT]} − {names[o]}",
+                                   "barrier (nats)": format_estimate(d.mean, d.low, d.high),
+                                   "interval excludes 0": "yes" if d.low > 0 or d.high < 0 else "no"}
+                                  for o, d in differences.items()]), ""]
+    rows, correlations = sharpness
+    lines += ["## Adaptive sharpness and generalisation", "",
+              markdown_table([{"checkpoint": Path(r["source"]).stem,
+                               "average case": format_estimate(r["sharpness_average"], r["sharpness_average_low"],
+                                                               r["sharpness_average_high"]),
+                               "worst case": format_estimate(r["sharpness_worst"], r["sharpness_worst_low"],
+                                                             r["sharpness_worst_high"]),
+                               "test acc %": f"{100 * r['test_acc']:.2f}",
+                               "gap (points)": f"{100 * r['generalization_gap']:.2f}"} for r in rows]), "",
+              f"Kendall's τ over {len(rows)} checkpoints (p descriptive: seeds of one recipe are not independent):",
+              "", markdown_table(correlations), ""]
+    lines += ["## Curvature maps of the seed-0 surfaces", "", markdown_table(
+        [{k: v for k, v in m.items() if k != "surface"} for m in maps]), "",
+        "## Planes along the top two Hessian eigenvectors (seed 0)", "",
+        "The loss's second difference at the origin along each axis should equal that axis's eigenvalue.", "",
+        markdown_table([{"activation": names.get(p["activation"], p["activation"]), "λ1": p["lambda_1"],
+                         "curvature along x": p["curvature_x"], "λ2": p["lambda_2"],
+                         "curvature along y": p["curvature_y"]} for p in planes]), ""]
+    return "\n".join(lines)
+
+
+def run_anchors(checkpoints: dict[str, list[Path]], surfaces: list[Path], measured: dict[str, list[dict]],
+                profile: StudyProfile, data: str | None, device: str, quiet: bool) -> dict[str, dict]:
+    """Every anchors' measurement of the study; writes anchors.md and anchors.json into the output
+    folder and returns the spectra (for the figure). Barriers need three or more seeds."""
+    out = Path(profile.output_dir)
+    spectra = seed_spectra(measured)
+    barriers = barriers_all(checkpoints, profile, data, device, quiet) \
+        if min(len(p) for p in checkpoints.values()) >= 3 else None
+    sharpness = sharpness_all(checkpoints, profile, data, device, quiet)
+    maps = maps_all(surfaces, profile, data, device, quiet)
+    planes = eigen_planes([paths[0] for paths in checkpoints.values()], profile, data, device, quiet)
+    with atomic_write(out / "anchors.md") as tmp:
+        tmp.write_text(anchors_markdown(spectra, barriers, sharpness, maps, planes))
+    record = {"spectra": spectra, "sharpness": sharpness[0], "kendall": sharpness[1], "maps": maps,
+              "planes": planes, "barriers": {n: [[*p, v] for p, v in b.items()] for n, b in (barriers or {}).items()}}
+    with atomic_write(out / "anchors.json") as tmp:
+        tmp.write_text(json.dumps(record, indent=1))
+    return spectra
+

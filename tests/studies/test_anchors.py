@@ -1,0 +1,76 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from landscape import activation_factory, resnet, save_checkpoint
+from landscape.metrics.options import HessianOptions
+from landscape.metrics.stats import pair_mean_jackknife
+from landscape.sources.specs import model_metadata
+from landscape.storage.surface_file import read_surface
+from landscape.studies.anchors import run_anchors, seed_spectra
+from landscape.studies.mish import model_metrics_all, surface_all
+from landscape.studies.mish_plan import AnchorProfile, StudyProfile
+
+
+@pytest.fixture
+def tiny_study(tmp_path):
+    """Three seeds of two activations (tiny ResNets, untrained) and a profile that measures them small."""
+    checkpoints = {}
+    for name in ("relu", "mish"):
+        for seed in (0, 1, 2):
+            torch.manual_seed(10 * seed + len(name))
+            path = tmp_path / "ck" / (f"resnet20_{name}.pt" if seed == 0 else f"seeds/resnet20_{name}_seed{seed}.pt")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            checkpoints.setdefault(name, []).append(
+                save_checkpoint(path, resnet(8, activation_factory(name)), model_metadata(8, name, {})))
+    profile = StudyProfile(name="test", train=False, seeds=(0, 1, 2), epochs=1, train_samples=None, grid="-1:1:5",
+                           samples=20, checkpoint_dir=str(tmp_path / "ck"), output_dir=str(tmp_path / "out"),
+                           save_every=0, path_points=3, directions=2, slice_grid="-1:1:5", output_seeds=2,
+                           output_resolution=10,
+                           hessian=HessianOptions(top_k=1, starts=1, iterations=3, trace_samples=2, lanczos_steps=8,
+                                                  samples=20),
+                           anchors=AnchorProfile(connect_points=3, bn_samples=40, sharpness_samples=20,
+                                                 gap_samples=20, map_every=4, map_samples=10, map_steps=4,
+                                                 eigen_grid="-0.1:0.1:3", eigen_samples=20, sharpness_batch=10))
+    return checkpoints, profile
+
+
+def test_the_anchors_measure_every_model_and_write_their_page(tiny_study, image_folder):
+    checkpoints, profile = tiny_study
+    data = str(image_folder)
+    surfaces = surface_all([paths[0] for paths in checkpoints.values()], profile, data, "cpu", True)
+    measured = model_metrics_all(checkpoints, profile, data, "cpu", True)
+    spectra = run_anchors(checkpoints, surfaces, measured, profile, data, "cpu", True)
+    out = profile.output_dir
+    tmp = Path(out)
+    record = json.loads((tmp / "anchors.json").read_text())
+    barriers = {name: {(a, b): v for a, b, v in rows} for name, rows in record["barriers"].items()}
+    assert set(barriers["mish"]) == {(0, 1), (0, 2), (1, 2)}
+    line = read_surface(tmp / "connect" / "resnet20_mish__resnet20_mish_seed1_line.h5")
+    losses = line.values["train_loss"]
+    assert barriers["mish"][(0, 1)] == pytest.approx(losses.max() - (losses[0] + losses[-1]) / 2)
+    page = (tmp / "anchors.md").read_text()
+    mean = pair_mean_jackknife(barriers["mish"])
+    assert "## Loss barrier on the line between two seeds" in page and f"{mean.mean:.3g}"[:4] in page
+    assert "3 pairs of 3 seeds (jackknife over seeds)" in page
+    assert len(record["sharpness"]) == 6 and len(record["kendall"]) == 4
+    assert all(read_surface(s).curvature.complete for s in surfaces)
+    assert [p["activation"] for p in record["planes"]] == ["relu", "mish"]
+    for plane in record["planes"]:
+        assert read_surface(plane["surface"]).header.direction_source == "hessian"
+    assert set(spectra) == {"relu", "mish"} and len(spectra["mish"]["density_runs"]) == 3
+    grid = np.asarray(spectra["mish"]["grid"])
+    assert np.sum(spectra["mish"]["density"]) * (grid[1] - grid[0]) == pytest.approx(1, abs=1e-3)
+    lambda_max = [r["hessian_detail"]["ritz_values"][-1] for r in measured["mish"]]
+    assert spectra["mish"]["lambda_max_seeds"] == lambda_max
+
+
+def test_seed_spectra_share_one_grid():
+    rows = {"relu": [{"hessian_detail": {"ritz_values": [0.0, 1.0], "ritz_weights": [0.5, 0.5]}}],
+            "mish": [{"hessian_detail": {"ritz_values": [-1.0, 3.0], "ritz_weights": [0.2, 0.8]}}]}
+    spectra = seed_spectra(rows)
+    assert spectra["relu"]["grid"] == spectra["mish"]["grid"]
+    assert spectra["mish"]["negative_mass_seeds"] == [0.2] and spectra["relu"]["negative_mass_seeds"] == [0.0]
