@@ -11,12 +11,12 @@ from landscape.sources.specs import ModelSpec
 def add_hessian_map_parser(sub) -> None:
     p = subcommand(sub, "hessian-map", "λmin, λmax and |λmin/λmax| of the Hessian across a plane surface",
                    "At every --every-th grid point of a plane surface (along both axes, counted from the origin "
-                   "where the grid has it), move the checkpoint's weights there along the surface's own "
-                   "directions and run --lanczos-steps Lanczos steps (full reorthogonalisation) on the loss of the surface's own images: the extreme Ritz "
-                   "values are λmin and λmax, their residuals bound their errors. Stored in the surface file "
-                   "(/hessian), each point as it finishes, so an interrupted map resumes; `landscape plot` and "
-                   "`report` then draw |λmin/λmax| beside the loss (near 0: locally convex; Li et al. 2018, "
-                   "section 6).",
+                   "where the grid has it), move the checkpoint's weights there along the surface's own directions "
+                   "and run --lanczos-steps Lanczos steps (full reorthogonalisation) on the loss of the surface's "
+                   "own images: the extreme Ritz values are λmin and λmax, their residuals bound their errors. "
+                   "Stored in the surface file (/hessian), each point as it finishes, so an interrupted map "
+                   "resumes; `landscape plot` and `report` then draw |λmin/λmax| beside the loss (near 0: locally "
+                   "convex; Li et al. 2018, section 6).",
                    run_hessian_map_command)
     p.add_argument("surface", help="a plane surface file written by `landscape surface`")
     p.add_argument("--checkpoint", default=None,
