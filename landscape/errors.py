@@ -28,6 +28,15 @@ def require_number(flag: str, value: float, low: float | None = None, high: floa
         raise LandscapeError(f"{flag} must be a finite number{' ' + bounds if bounds else ''}; got {value}")
 
 
+def require_at_least(options: object, least: dict[str, int]) -> None:
+    """Raise LandscapeError naming the flag (--field-name) of the first field of `options` below the
+    least value `least` gives it."""
+    for name, low in least.items():
+        value = getattr(options, name)
+        if value < low:
+            raise LandscapeError(f"--{name.replace('_', '-')} must be at least {low}; got {value}")
+
+
 def require_choice(what: str, value: object, choices) -> None:
     """Raise LandscapeError naming `value` and the valid `choices` unless value is one of them."""
     if value not in choices:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from landscape.errors import LandscapeError
+from landscape.errors import LandscapeError, require_at_least
 from landscape.evaluation.options import EvalOptions
 from landscape.geometry.options import DirectionOptions
 from landscape.sources.specs import DatasetSpec, ModelSpec
@@ -41,10 +41,8 @@ class HessianOptions:
     keep_graph: bool = True
 
     def __post_init__(self):
-        for name, least in (("top_k", 1), ("starts", 1), ("iterations", 1), ("trace_samples", 2),
-                            ("lanczos_steps", 0), ("batch_size", 1)):
-            if getattr(self, name) < least:
-                raise LandscapeError(f"--{name.replace('_', '-')} must be at least {least}; got {getattr(self, name)}")
+        require_at_least(self, {"top_k": 1, "starts": 1, "iterations": 1, "trace_samples": 2, "lanczos_steps": 0,
+                                "batch_size": 1})
 
 
 @dataclass(frozen=True)
@@ -102,10 +100,7 @@ class SharpnessConfig:
     def __post_init__(self):
         if not self.checkpoints:
             raise LandscapeError("give at least one checkpoint")
-        if self.directions < 1:
-            raise LandscapeError(f"--directions must be at least 1; got {self.directions}")
-        if self.planes < 0:
-            raise LandscapeError(f"--planes must be 0 or more; got {self.planes}")
+        require_at_least(self, {"directions": 1, "planes": 0})
         if any(t <= 0 for t in self.thresholds):
             raise LandscapeError(f"--thresholds must be positive; got {self.thresholds}")
 
@@ -150,9 +145,7 @@ class SpectrumConfig:
     def __post_init__(self):
         if not self.checkpoints:
             raise LandscapeError("give at least one checkpoint")
-        for name, least in (("runs", 1), ("steps", 2), ("samples", 1), ("bins", 10)):
-            if getattr(self, name) < least:
-                raise LandscapeError(f"--{name} must be at least {least}; got {getattr(self, name)}")
+        require_at_least(self, {"runs": 1, "steps": 2, "samples": 1, "bins": 10})
         if not 0 < self.broadening < 1:
             raise LandscapeError(f"--broadening must lie between 0 and 1 (a fraction of the spectrum's range); "
                                  f"got {self.broadening}")
@@ -196,11 +189,9 @@ class CurvatureMapConfig:
     quiet: bool = False
 
     def __post_init__(self):
-        for name, least in (("every", 1), ("lanczos_steps", 2), ("batch_size", 1)):
-            if getattr(self, name) < least:
-                raise LandscapeError(f"--{name.replace('_', '-')} must be at least {least}; got {getattr(self, name)}")
-        if self.samples is not None and self.samples < 1:
-            raise LandscapeError(f"--samples must be at least 1; got {self.samples}")
+        require_at_least(self, {"every": 1, "lanczos_steps": 2, "batch_size": 1})
+        if self.samples is not None:
+            require_at_least(self, {"samples": 1})
 
 
 @dataclass(frozen=True)
@@ -231,9 +222,7 @@ class AdaptiveSharpnessConfig:
     def __post_init__(self):
         if not self.checkpoints:
             raise LandscapeError("give at least one checkpoint")
-        for name, least in (("samples", 2), ("batch_size", 1), ("draws", 1), ("steps", 1), ("gap_samples", 1)):
-            if getattr(self, name) < least:
-                raise LandscapeError(f"--{name.replace('_', '-')} must be at least {least}; got {getattr(self, name)}")
+        require_at_least(self, {"samples": 2, "batch_size": 1, "draws": 1, "steps": 1, "gap_samples": 1})
         if self.samples < 2 * self.batch_size:
             raise LandscapeError(f"--samples {self.samples} gives fewer than two batches of {self.batch_size}: no "
                                  f"interval over batches; use more samples or a smaller --batch-size")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from landscape.errors import LandscapeError, require_choice, require_number
+from landscape.errors import LandscapeError, require_at_least, require_choice, require_number
 from landscape.evaluation.options import EvalOptions
 from landscape.geometry.grid import is_auto
 from landscape.geometry.options import DirectionOptions
@@ -117,7 +117,5 @@ class ConnectConfig:
         require_choice("--bn", self.bn, BN_MODES)
         for split in self.splits:
             require_choice("split", split, SPLITS)
-        for name, least in (("points", 3), ("bn_samples", 1), ("curve_epochs", 1), ("batch_size", 1)):
-            if getattr(self, name) < least:
-                raise LandscapeError(f"--{name.replace('_', '-')} must be at least {least}; got {getattr(self, name)}")
+        require_at_least(self, {"points": 3, "bn_samples": 1, "curve_epochs": 1, "batch_size": 1})
         require_number("--curve-lr", self.curve_lr, 0, low_open=True)

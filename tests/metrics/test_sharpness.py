@@ -90,4 +90,4 @@ def test_planes_are_independent_random_planes_on_the_slices_grid(tmp_path, two_c
     np.testing.assert_allclose(plane0.values["train_loss"][:, 2], slices.values["train_loss"][1], rtol=1e-6)
     assert plane1.header.direction_seed == 1 and plane1.header.direction_sha256 != plane0.header.direction_sha256
     assert main(args[:4] + ["--planes", "-1"] + args[6:]) == 2
-    assert "--planes must be 0 or more" in capsys.readouterr().err
+    assert "--planes must be at least 0" in capsys.readouterr().err
