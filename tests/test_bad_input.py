@@ -410,6 +410,30 @@ def fuzz_table(w: Path) -> dict[str, tuple[list[str], dict[str, list[str]]]]:
             "--samples": ["0", "-5", "abc", "99999999"], "--thresholds": ["0", "-1", "a", "nan"],
             "--json": at(PROTECTED), "--csv": at(PROTECTED), "--data": at(DATA), "--batch-size": COUNTS,
             "--out-dir": at(["a_file", "tiny.pt"])}),
+        "spectrum": (["spectrum", str(w / "tiny.pt"), *data, "--samples", "10", "--runs", "1", "--steps", "3",
+                      "--out-dir", str(w / "out" / "sp"), "--quiet"], {
+            "@": at(FILES), "--runs": ["0", "x"], "--steps": ["1", "0", "x"], "--samples": ["0", "x", "99999"],
+            "--broadening": ["0", "1", "nan", "x"], "--bins": ["5", "x"], "--split": JUNK, "--data": at(DATA),
+            "--out-dir": at(["a_file", "tiny.pt"]), "--json": at(PROTECTED), **figure}),
+        "hessian-map": (["hessian-map", str(w / "plane.h5"), *data, "--every", "2", "--lanczos-steps", "3",
+                         "--quiet"], {
+            "@": at(SURFACES), "--every": ["0", "-1", "x"], "--lanczos-steps": ["1", "0", "x"],
+            "--samples": ["0", "-1", "99999", "x"], "--checkpoint": at(FILES + ["other.pt"]), "--data": at(DATA),
+            "--batch-size": COUNTS, "--device": ["mps", "zzz"]}),
+        "connect": (["connect", str(w / "tiny.pt"), str(w / "other.pt"), *data, "--samples", "10", "--points", "3",
+                     "--bn-samples", "20", "--out-dir", str(w / "out" / "cn"), "--quiet"], {
+            "@": at(FILES + ["deep.pt"]), "@2": at(["nope.pt", "random.pt", "deep.pt", "tiny.pt"]),
+            "--points": ["0", "2", "-1", "x"], "--curve": JUNK, "--bn": JUNK,
+            "--bn-samples": ["0", "-1", "99999", "x"], "--samples": ["0", "-5", "abc", "99999999"],
+            "--curve-epochs": ["0", "x"], "--curve-lr": ["0", "-1", "nan", "x"], "--split": JUNK,
+            "--out-dir": at(["a_file", "tiny.pt"]), "--json": at(PROTECTED), "--data": at(DATA),
+            "--batch-size": COUNTS}),
+        "adaptive-sharpness": (["adaptive-sharpness", str(w / "tiny.pt"), *data, "--samples", "20", "--batch-size",
+                                "10", "--gap-samples", "10", "--draws", "1", "--steps", "1", "--quiet"], {
+            "@": at(FILES), "@2": at(["nope.pt", "random.pt", "vit.pt"]), "--samples": ["0", "1", "x", "99999"],
+            "--batch-size": COUNTS, "--rho-average": ["0", "1", "-0.1", "nan", "x"],
+            "--rho-worst": ["0", "1", "nan", "x"], "--draws": ["0", "x"], "--steps": ["0", "x"],
+            "--gap-samples": ["0", "99999", "x"], "--json": at(PROTECTED), "--data": at(DATA)}),
         "output-landscape": (["output-landscape", "--seeds", "2", "--resolution", "4", "--out-dir",
                               str(w / "out" / "ol")], {
             "--activations": ["zzz", "relu,zzz", ""], "--subject": ["zzz"], "--seeds": ["0", "1", "-1", "x"],
@@ -466,8 +490,8 @@ def fuzz_cases(w: Path, command: str) -> list[list[str]]:
     return cases
 
 
-FUZZ_COMMANDS = ["surface", "plot", "curves", "info", "report", "metrics", "sharpness", "output-landscape",
-                 "study", "train"]
+FUZZ_COMMANDS = ["surface", "plot", "curves", "info", "report", "metrics", "sharpness", "spectrum", "hessian-map",
+                 "connect", "adaptive-sharpness", "output-landscape", "study", "train"]
 
 
 @pytest.mark.parametrize("command", FUZZ_COMMANDS)
@@ -488,3 +512,10 @@ def test_fuzz_every_command_refuses_bad_input_cleanly(world, command, capsys, mo
             failures.append(f"exit {code}: {' '.join(argv[1:])[-160:]}\n    {err.strip()[-300:]}")
             before = snapshot(world)
     assert not failures, f"{len(failures)} of {len(cases)}:\n" + "\n".join(failures).replace(str(world), "W")
+
+
+def test_the_fuzz_covers_every_command():
+    from landscape.cli import build_parser
+
+    commands = set(build_parser()._subparsers._group_actions[0].choices)
+    assert set(FUZZ_COMMANDS) == commands

@@ -118,6 +118,8 @@ def run_adaptive_sharpness(config: AdaptiveSharpnessConfig) -> tuple[list[dict],
     """A row per checkpoint, and Kendall's τ of each sharpness measure with the test accuracy and
     with the generalisation gap over all of them (empty with fewer than three checkpoints)."""
     device = resolve_device(config.device)
+    for path in config.checkpoints:  # every model loads before any is measured
+        load_model(path, config.model)
     rows = [checkpoint_sharpness(path, config, device) for path in config.checkpoints]
     correlations = []
     if len(rows) >= 3:

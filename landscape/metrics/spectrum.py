@@ -139,6 +139,8 @@ def spectrum_of(checkpoint: str, config: SpectrumConfig) -> dict:
 def run_spectrum(config: SpectrumConfig) -> list[dict]:
     """A spectrum file per model (`spectrum_path`); one summary row each: λmin, λmax and its spread
     over the runs, and the density's first moment (the trace per parameter)."""
+    for checkpoint in config.checkpoints:  # every model loads before any file is written
+        load_model(checkpoint, config.model)
     rows = []
     for checkpoint in config.checkpoints:
         record = spectrum_of(checkpoint, config)

@@ -78,6 +78,20 @@ def recompute_batchnorm(model: nn.Module, inputs: torch.Tensor, batch_size: int)
     model.eval()
 
 
+def require_same_architecture(a: State, b: State, first: str, second: str) -> None:
+    if a.keys() != b.keys() or any(a[k].shape != b[k].shape for k in a):
+        raise LandscapeError(f"{first} and {second} are not the same architecture: a path between them is undefined")
+
+
+def require_connectable(config: ConnectConfig) -> None:
+    """Every model loads and all share one architecture, checked before any path is computed."""
+    states = [load_model(path, config.model).model.state_dict() for path in config.checkpoints]
+    for path, state in zip(config.checkpoints[1:], states[1:]):
+        require_same_architecture(states[0], state, config.checkpoints[0], path)
+    if len({Path(p).resolve() for p in config.checkpoints}) < len(config.checkpoints):
+        raise LandscapeError("a checkpoint is given twice: a path needs two different models")
+
+
 @dataclass(frozen=True)
 class Endpoints:
     """Two loaded models of one architecture, their identities, and the path's images."""
@@ -96,8 +110,7 @@ def load_endpoints(config: ConnectConfig, first: str, second: str) -> Endpoints:
     device = resolve_device(config.device)
     loaded = [load_model(path, config.model) for path in (first, second)]
     a, b = ({k: v.detach().clone() for k, v in m.model.state_dict().items()} for m in loaded)
-    if a.keys() != b.keys() or any(a[k].shape != b[k].shape for k in a):
-        raise LandscapeError(f"{first} and {second} are not the same architecture: a path between them is undefined")
+    require_same_architecture(a, b, first, second)
     sets = [load_eval_set(config.data, split, config.samples, config.data_seed, device, config.quiet, config.dataset)
             for split in config.splits]
     network = loaded[0].model.to(device)

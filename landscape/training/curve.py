@@ -27,7 +27,7 @@ from landscape.sources.checkpoint import atomic_torch_save, load_model
 from landscape.sources.data import augment, balanced_subset
 from landscape.sources.datasets import load_split
 from landscape.surfaces.config import ConnectConfig
-from landscape.surfaces.connect import State, connect_pair, pair_path, state_sha256
+from landscape.surfaces.connect import State, connect_pair, pair_path, require_connectable, state_sha256
 
 BATCH_SIZE = 128
 
@@ -104,6 +104,7 @@ def train_bend(config: ConnectConfig, first: str, second: str) -> State:
 def run_connect(config: ConnectConfig) -> list[dict]:
     """A path (and its file) for every pair of `config.checkpoints`, in the given order: the line, or
     the Bézier curve through a bend trained first; one row each, with its barrier."""
+    require_connectable(config)
     paths = config.checkpoints
     rows = []
     for i, first in enumerate(paths):
