@@ -92,3 +92,29 @@ def test_a_map_needs_the_surface_s_own_checkpoint(mapped, tmp_path, capsys):
     assert main(["hessian-map", str(out), *flags]) == 2
     assert "is not the checkpoint" in capsys.readouterr().err
     assert read_surface(out).curvature is None
+
+
+def test_a_map_needs_the_surface_s_own_images(mapped, tmp_path, capsys):
+    import shutil
+
+    from PIL import Image
+    out, own, _, _ = mapped
+    data = own[own.index("--data") + 1]
+    other = tmp_path / "other_cifar"
+    shutil.copytree(data, other)
+    first = sorted((other / "train").rglob("*.png"))[0]
+    Image.new("RGB", (32, 32), (255, 0, 0)).save(first)  # one training image changed, same name and count
+    flags = [f if f != data else str(other) for f in own]
+    assert main(["hessian-map", str(out), *flags]) == 2
+    assert "not those" in capsys.readouterr().err and read_surface(out).curvature is None
+    assert main(["hessian-map", str(tmp_path / "nope.h5"), *own]) == 2
+
+
+def test_a_file_of_slices_is_refused(tmp_path, capsys):
+    from landscape.storage.schema import SurfaceHeader
+    from landscape.storage.surface_file import create_surface_file
+
+    path = create_surface_file(tmp_path / "slices.h5", SurfaceHeader(layout="slices", splits=("train",)),
+                               np.linspace(-1, 1, 3), None, [{}, {}])
+    assert main(["hessian-map", str(path), "--checkpoint", str(tmp_path / "c.pt")]) == 2
+    assert "holds 1-D slices" in capsys.readouterr().err
