@@ -80,5 +80,6 @@ def run_connect_command(args: argparse.Namespace) -> None:
                            device=args.device, force=args.force, quiet=args.quiet)
     rows = run_connect(config)
     write_rows(rows, args.json, args.csv)
-    show(markdown_table([{k: r[k] for k in ("a", "b", "curve", "bn", "barrier", "barrier_t", "loss_a", "loss_b")}
+    show(markdown_table([{k: r[k] for k in ("a", "b", "curve", "bn", "barrier", "barrier_t", "barrier_above_chord",
+                                            "loss_a", "loss_b")}
                          for r in rows]))

@@ -175,6 +175,13 @@ def barrier(losses: np.ndarray) -> tuple[float, int]:
     return float(losses[top] - (losses[0] + losses[-1]) / 2), top
 
 
+def barrier_above_chord(t: np.ndarray, losses: np.ndarray) -> float:
+    """The largest excess of the loss over the straight chord between the endpoints' losses,
+    max_t L(t) − ((1 − t)·L(0) + t·L(1)) (Frankle et al. 2020): 0 for a path that never rises above
+    its ends' interpolation, where `barrier` also counts half the difference between the ends."""
+    return float(np.nanmax(losses - ((1 - t) * losses[0] + t * losses[-1])))
+
+
 def connect_pair(config: ConnectConfig, first: str, second: str, bend: State | None = None) -> dict:
     """The path's file (created or resumed) and its row: barrier height and where along t it lies, and
     each endpoint's loss."""
@@ -213,6 +220,7 @@ def connect_pair(config: ConnectConfig, first: str, second: str, bend: State | N
     height, top = barrier(surface.values[metric])
     row = {"source": str(out), "activation": surface.header.activation_label, "a": str(first), "b": str(second),
            "curve": config.curve, "bn": mode, "barrier": height, "barrier_t": float(surface.x[top]),
+           "barrier_above_chord": barrier_above_chord(surface.x, surface.values[metric]),
            "loss_a": float(surface.values[metric][0]), "loss_b": float(surface.values[metric][-1])}
     write_metrics(out, {k: v for k, v in row.items() if k not in ("source",)}, metric)
     return row

@@ -222,8 +222,8 @@ RATIO_TOP = 1.0  # |λmin/λmax| colours saturate here: as much downward curvatu
 
 
 def plot_curvature(surface: Surface, z: np.ma.MaskedArray, options: PlotOptions) -> Figure:
-    """The loss (left) beside |λmin/λmax| of `landscape hessian-map` (right; near 0 where the
-    surface is locally convex), on the same axes; a 1-D surface gets λmin and λmax against α."""
+    """The loss (top) above |λmin/λmax| of `landscape hessian-map` (bottom; near 0 where the surface
+    is locally convex), on the same axes; a 1-D surface gets λmin and λmax against α."""
     curvature = surface.curvature
     note = f" ({curvature.partial_note})" if curvature.partial_note else ""
     with matplotlib.rc_context(STYLE):
@@ -239,8 +239,8 @@ def plot_curvature(surface: Surface, z: np.ma.MaskedArray, options: PlotOptions)
             ax.legend(frameon=False)
             ax.set_title(surface_title(surface) + note)
             return fig
-        fig = Figure(figsize=(options.width, options.width * 0.45), layout="constrained")
-        left, right = fig.subplots(1, 2, sharex=True, sharey=True)
+        fig = Figure(figsize=(options.width, options.width * 1.5), layout="constrained")
+        left, right = fig.subplots(2, 1, sharex=True, sharey=True)  # stacked: each panel keeps the width
         levels = contour_levels([z], options)
         mappable = draw_2d(left, "contour", surface, z, levels, options)
         fig.colorbar(mappable, ax=left, label=metric_label(options.metric), ticks=colourbar_ticks(levels, options))
@@ -249,9 +249,9 @@ def plot_curvature(surface: Surface, z: np.ma.MaskedArray, options: PlotOptions)
                                  shading="nearest")
         above = float(ratio.max()) > RATIO_TOP
         fig.colorbar(shown, ax=right, label="|λmin/λmax|", extend="max" if above else "neither")
+        right.set_xlabel(axis_label("x", surface))
         for ax in (left, right):
-            ax.set_xlabel(axis_label("x", surface))
-        left.set_ylabel(axis_label("y", surface))
+            ax.set_ylabel(axis_label("y", surface))
         left.set_title(surface_title(surface))
         right.set_title(f"|λmin/λmax|, 1 in {curvature.every} points per axis{note}")
     return fig

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -6,7 +7,7 @@ from landscape.cli import main
 from landscape.evaluation.evaluate import evaluate, load_eval_set
 from landscape.sources.checkpoint import load_checkpoint
 from landscape.storage.surface_file import read_surface
-from landscape.surfaces.connect import barrier, recompute_batchnorm
+from landscape.surfaces.connect import barrier, barrier_above_chord, recompute_batchnorm
 
 
 def flags(image_folder, out_dir, *extra):
@@ -93,3 +94,11 @@ def test_your_own_model_connects_too(tmp_path, image_folder):
     assert main(["connect", *own, *flags(image_folder, tmp_path / "c", "--bn-samples", "40")]) == 0
     surface = read_surface(tmp_path / "c" / "w0__w1_line.h5")
     assert surface.complete and surface.header.bn_statistics == "recompute"  # its BatchNorm was found
+
+
+def test_the_two_barriers_of_a_known_path():
+    t = np.linspace(0, 1, 5)
+    rising = 1.0 + t  # a straight rise from 1 to 2: no bump
+    assert barrier(rising) == (0.5, 4) and barrier_above_chord(t, rising) == 0.0
+    bump = 1.0 + 4 * t * (1 - t)  # equal ends, a bump of 1 in the middle
+    assert barrier(bump) == (1.0, 2) and barrier_above_chord(t, bump) == 1.0

@@ -225,4 +225,5 @@ def test_a_hessian_map_is_drawn_beside_the_loss(tmp_path):
     np.testing.assert_allclose(surface.curvature.ratio[0], np.abs(surface.curvature.x) / 2)
     files = plot_surface(path, tmp_path, PlotOptions(kinds=("contour",)))
     assert [f.name for f in files] == ["s_train_loss_contour.png", "s_train_loss_hessian_map.png"]
-    assert matplotlib.image.imread(files[1]).shape[1] > matplotlib.image.imread(files[1]).shape[0]  # side by side
+    height, width = matplotlib.image.imread(files[1]).shape[:2]
+    assert height > width  # the loss above the ratio map, each as wide as the figure
