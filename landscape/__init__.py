@@ -29,19 +29,23 @@ PUBLIC = {
     "SurfaceConfig": "landscape.surfaces.config", "plan_surface": "landscape.surfaces.plan",
     "execute": "landscape.surfaces.sweep", "run_surface": "landscape.surfaces.sweep",
     "compute_surface": "landscape.surfaces.in_memory", "read_surface": "landscape.storage.surface_file",
+    "ConnectConfig": "landscape.surfaces.config", "connect_pair": "landscape.surfaces.connect",
     # metrics and statistics
     "surface_metrics": "landscape.metrics.surface", "MetricsConfig": "landscape.metrics.options",
     "run_metrics": "landscape.metrics.checkpoint", "HessianOptions": "landscape.metrics.options",
     "hessian_spectrum": "landscape.metrics.hessian", "SharpnessConfig": "landscape.metrics.options",
     "run_sharpness": "landscape.metrics.sharpness", "SpectrumConfig": "landscape.metrics.options",
     "run_spectrum": "landscape.metrics.spectrum", "estimate": "landscape.metrics.stats",
+    "CurvatureMapConfig": "landscape.metrics.options", "run_curvature_map": "landscape.metrics.curvature_map",
+    "AdaptiveSharpnessConfig": "landscape.metrics.options",
+    "run_adaptive_sharpness": "landscape.metrics.adaptive_sharpness", "lanczos": "landscape.evaluation.curvature",
     "compare": "landscape.metrics.stats",
     # figures and reports
     "PlotOptions": "landscape.viz.options", "plot_surface": "landscape.viz.plots",
     "plot_comparison": "landscape.viz.comparison", "write_report": "landscape.viz.report",
     # training
     "TrainConfig": "landscape.training.config", "train": "landscape.training.loop",
-    "train_side_by_side": "landscape.training.side_by_side",
+    "train_side_by_side": "landscape.training.side_by_side", "run_connect": "landscape.training.curve",
 }
 
 __all__ = ["LandscapeError", "__version__", *PUBLIC]
