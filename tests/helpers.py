@@ -53,6 +53,20 @@ def interruptible() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+class CountedCalls:
+    """A stand-in for `function` that counts its calls and raises KeyboardInterrupt on call number
+    `interrupt_at` (None: never), as Ctrl-C would in the middle of a run."""
+
+    def __init__(self, function, interrupt_at: int | None = None):
+        self.function, self.interrupt_at, self.calls = function, interrupt_at, 0
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        if self.calls == self.interrupt_at:
+            raise KeyboardInterrupt
+        return self.function(*args, **kwargs)
+
+
 USER_MODEL = '''
 import torch
 from torch import nn

@@ -9,7 +9,7 @@ from landscape.metrics.curvature_map import surface_inputs
 from landscape.metrics.options import CurvatureMapConfig
 from landscape.sources.specs import ModelSpec
 from landscape.storage.surface_file import read_directions, read_surface
-from tests.helpers import USER_MODEL, user_model_file
+from tests.helpers import USER_MODEL, CountedCalls, user_model_file
 from tests.metrics.test_hessian import exact_hessian
 
 MODEL_ARGS = {"channels": 3, "classes": 10, "hidden": 4}  # 170 parameters: the full Hessian is small
@@ -63,20 +63,13 @@ def test_the_map_holds_the_exact_extreme_eigenvalues_at_each_mapped_point(mapped
 def test_an_interrupted_map_resumes_and_other_settings_are_refused(mapped, monkeypatch, capsys):
     out, own, _, _ = mapped
     import landscape.metrics.curvature_map as module
-    real, calls = module.lanczos, []
-
-    def counted(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-    monkeypatch.setattr(module, "lanczos", counted)
+    real = module.lanczos
+    monkeypatch.setattr(module, "lanczos", CountedCalls(real, interrupt_at=3))
     assert main(["hessian-map", str(out), *own, "--every", "2", "--lanczos-steps", "5"]) != 0
     assert int(read_surface(out).curvature.done.sum()) == 2  # the two finished points were kept
-    calls.clear()
-    monkeypatch.setattr(module, "lanczos", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    monkeypatch.setattr(module, "lanczos", counted := CountedCalls(real))
     assert main(["hessian-map", str(out), *own, "--every", "2", "--lanczos-steps", "5"]) == 0
-    assert len(calls) == 7 and read_surface(out).curvature.complete  # only the seven missing points
+    assert counted.calls == 7 and read_surface(out).curvature.complete  # only the seven missing points
     monkeypatch.setattr(module, "lanczos", real)
     capsys.readouterr()
     assert main(["hessian-map", str(out), *own, "--every", "2", "--lanczos-steps", "6"]) == 2

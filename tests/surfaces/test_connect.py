@@ -8,6 +8,7 @@ from landscape.evaluation.evaluate import evaluate, load_eval_set
 from landscape.sources.checkpoint import load_checkpoint
 from landscape.storage.surface_file import read_surface
 from landscape.surfaces.connect import barrier, barrier_above_chord, recompute_batchnorm
+from tests.helpers import CountedCalls
 
 
 def flags(image_folder, out_dir, *extra):
@@ -60,20 +61,13 @@ def test_recompute_gives_other_ends_than_keep_and_the_barrier_is_measured_from_t
 def test_an_interrupted_path_resumes_and_other_settings_are_refused(tmp_path, two_models, image_folder,
                                                                     monkeypatch, capsys):
     import landscape.surfaces.connect as module
-    real, calls = module.evaluate, []
-
-    def counted(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-    monkeypatch.setattr(module, "evaluate", counted)
+    real = module.evaluate
+    monkeypatch.setattr(module, "evaluate", CountedCalls(real, interrupt_at=3))
     args = ["connect", *map(str, two_models), *flags(image_folder, tmp_path / "c", "--bn", "keep")]
     assert main(args) != 0
     assert int(read_surface(tmp_path / "c" / "m0__m1_line.h5").done.sum()) == 2
-    calls.clear()
-    monkeypatch.setattr(module, "evaluate", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
-    assert main(args) == 0 and len(calls) == 3  # only the three missing points
+    monkeypatch.setattr(module, "evaluate", counted := CountedCalls(real))
+    assert main(args) == 0 and counted.calls == 3  # only the three missing points
     capsys.readouterr()
     assert main([*args, "--bn", "recompute", "--bn-samples", "40"]) == 2
     assert "other settings" in capsys.readouterr().err

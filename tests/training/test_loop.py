@@ -9,6 +9,7 @@ from landscape import LandscapeError, TrainConfig, load_checkpoint, train
 from landscape.sources.checkpoint import checkpoint_summary, read_checkpoint
 from landscape.storage.tables import markdown_table
 from landscape.training.config import RunPaths
+from tests.helpers import CountedCalls
 
 TINY = dict(depth=8, epochs=3, batch_size=16, lr=0.05, seed=7, device="cpu", quiet=True)
 
@@ -52,16 +53,9 @@ def test_resume_after_interruption_gives_identical_weights(tmp_path, tiny_sets, 
     straight = train(TrainConfig(out=str(tmp_path / "a.pt"), **settings), *tiny_sets)
 
     module = importlib.import_module("landscape.training.loop")
-    real_epoch, calls = module.train_one_epoch, []
-
-    def crash_in_second_epoch(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real_epoch(*args, **kwargs)
-
+    real_epoch = module.train_one_epoch
     config = TrainConfig(out=str(tmp_path / "b.pt"), **settings)
-    monkeypatch.setattr(module, "train_one_epoch", crash_in_second_epoch)
+    monkeypatch.setattr(module, "train_one_epoch", CountedCalls(real_epoch, interrupt_at=2))  # in the second epoch
     with pytest.raises(KeyboardInterrupt):
         train(config, *tiny_sets)
     monkeypatch.setattr(module, "train_one_epoch", real_epoch)
