@@ -43,6 +43,9 @@ def add_connect_parser(sub) -> None:
                         "(recompute where the model has BatchNorm)")
     p.add_argument("--bn-samples", type=int, default=default_of(ConnectConfig, "bn_samples"),
                    help="class-balanced training images whose activations give each point's BatchNorm statistics")
+    p.add_argument("--bn-clean", action="store_true",
+                   help="estimate those statistics on the images as they are, not augmented as in training "
+                        "(random crop after 4-pixel padding, horizontal flip)")
     p.add_argument("--split", nargs="+", choices=SPLITS, default=list(default_of(ConnectConfig, "splits")),
                    help="data split(s) to evaluate (the barrier is measured on the first)")
     p.add_argument("--samples", type=sample_count, default=default_of(ConnectConfig, "samples"),
@@ -74,7 +77,8 @@ def run_connect_command(args: argparse.Namespace) -> None:
     require_output_folder(args.out_dir, "--out-dir")
     config = ConnectConfig(checkpoints=tuple(weights), out_dir=args.out_dir, data=args.data, model=model,
                            dataset=dataset_of(args), points=args.points, curve=args.curve, bn=args.bn,
-                           bn_samples=args.bn_samples, splits=tuple(args.split), samples=args.samples,
+                           bn_samples=args.bn_samples, bn_augment=not args.bn_clean, splits=tuple(args.split),
+                           samples=args.samples,
                            data_seed=args.data_seed, curve_epochs=args.curve_epochs, curve_lr=args.curve_lr,
                            curve_samples=args.curve_samples, curve_seed=args.curve_seed, batch_size=args.batch_size,
                            device=args.device, force=args.force, quiet=args.quiet)

@@ -73,6 +73,7 @@ class SurfaceHeader:
     path_curve: str | None = None  # `landscape connect`: line or bezier, x = t from the checkpoint (0) to target (1)
     bn_statistics: str | None = None  # `landscape connect`: recompute | keep | none (BatchNorm along the path)
     bn_samples: int | None = None  # `landscape connect`, recompute: training images per point's statistics
+    bn_augment: bool | None = None  # `landscape connect`, recompute: those images augmented as in training
     # the data
     data_source: str | None = None
     dataset: str = "cifar10"  # a torchvision set's name, imagefolder:PATH or MODULE:CALLABLE

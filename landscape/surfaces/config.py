@@ -98,6 +98,7 @@ class ConnectConfig:
     curve: str = "line"
     bn: str = "auto"
     bn_samples: int = 2000
+    bn_augment: bool = True  # the BatchNorm images augmented as in training (random crop and flip)
     splits: tuple[str, ...] = ("train",)
     samples: int | None = 1000
     data_seed: int = 0

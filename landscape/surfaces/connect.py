@@ -22,12 +22,14 @@ from torch import nn
 
 from landscape.errors import LandscapeError
 from landscape.evaluation.contract import checked_model
-from landscape.evaluation.evaluate import EvalSet, evaluate, load_eval_set, value_names
+from landscape.evaluation.evaluate import EvalSet, evaluate, load_eval_set, prepare_inputs, value_names
 from landscape.files import exclusive_writer
 from landscape.geometry.grid import Axis
 from landscape.progress import progress
 from landscape.runtime import library_versions, resolve_device
 from landscape.sources.checkpoint import load_model
+from landscape.sources.data import augment, balanced_subset
+from landscape.sources.datasets import load_split
 from landscape.storage.schema import SurfaceHeader
 from landscape.storage.surface_file import create_surface_file, read_header, read_surface, write_metrics, write_points
 from landscape.surfaces.config import ConnectConfig
@@ -92,6 +94,22 @@ def require_connectable(config: ConnectConfig) -> None:
         raise LandscapeError("a checkpoint is given twice: a path needs two different models")
 
 
+def batchnorm_images(config: ConnectConfig, device: torch.device) -> torch.Tensor:
+    """The model inputs each point's BatchNorm statistics are estimated on: `bn_samples` class-
+    balanced training images, augmented as training augments them (`bn_augment`; seeded), since
+    the trained statistics were gathered on augmented batches. On clean images the statistics
+    differ: the shipped ReLU ResNet-20's training loss on 1,000 images is 0.114 with its own
+    statistics, 0.115 with statistics from augmented images and 0.235 from clean ones."""
+    train = load_split(config.dataset, config.data, "train", quiet=True)
+    if not 0 < config.bn_samples <= len(train):
+        raise LandscapeError(f"--bn-samples {config.bn_samples}: the train split has {len(train):,} examples")
+    chosen = train.subset(balanced_subset(train.labels, config.bn_samples, config.data_seed))
+    images = chosen.images
+    if config.bn_augment and images.dim() == 4 and not images.is_floating_point():
+        images = augment(images, torch.Generator().manual_seed(config.data_seed))
+    return prepare_inputs(images, device, chosen.mean, chosen.std, keep_uint8=False)
+
+
 @dataclass(frozen=True)
 class Endpoints:
     """Two loaded models of one architecture, their identities, and the path's images."""
@@ -117,13 +135,7 @@ def load_endpoints(config: ConnectConfig, first: str, second: str) -> Endpoints:
     model = checked_model(network, sets, "cross_entropy", config.model.output_key)
     a = {k: v.to(device) for k, v in a.items()}
     b = {k: v.to(device) for k, v in b.items()}
-    bn_images = None
-    if bn_mode(config, model) == "recompute":
-        try:
-            bn_images = load_eval_set(config.data, "train", config.bn_samples, config.data_seed, device, True,
-                                      config.dataset).inputs
-        except LandscapeError as e:
-            raise LandscapeError(f"--bn-samples {config.bn_samples}: {e}") from None
+    bn_images = batchnorm_images(config, device) if bn_mode(config, model) == "recompute" else None
     return Endpoints(network, model, a, b, (loaded[0].sha256, loaded[1].sha256), loaded[0].metadata, sets, bn_images)
 
 
@@ -145,7 +157,8 @@ def connect_header(config: ConnectConfig, ends: Endpoints, first: str, second: s
     data_sha = hashlib.sha256("".join(s.sha256 for s in sets).encode()).hexdigest()
     fingerprint = {"checkpoint_sha256": ends.sha256[0], "target_sha256": ends.sha256[1], "curve": config.curve,
                    "bend_sha256": state_sha256(bend) if bend is not None else None, "bn": mode,
-                   "bn_samples": config.bn_samples if mode == "recompute" else None, "grid": [str(grid), None],
+                   "bn_samples": config.bn_samples if mode == "recompute" else None,
+                   "bn_augment": config.bn_augment if mode == "recompute" else None, "grid": [str(grid), None],
                    "splits": list(config.splits), "samples": config.samples, "data_seed": config.data_seed,
                    "data_sha256": data_sha, "batch_size": config.batch_size}
     return SurfaceHeader(
@@ -155,7 +168,8 @@ def connect_header(config: ConnectConfig, ends: Endpoints, first: str, second: s
         model_factory=meta.get("model_factory"), model_args=meta.get("model_args", {}),
         direction_source="bezier" if bend is not None else "target", direction_norm="none", direction_type="states",
         target=str(second), target_sha256=ends.sha256[1], path_curve=config.curve, bn_statistics=mode,
-        bn_samples=config.bn_samples if mode == "recompute" else None, data_source=sets[0].source,
+        bn_samples=config.bn_samples if mode == "recompute" else None,
+        bn_augment=config.bn_augment if mode == "recompute" else None, data_source=sets[0].source,
         dataset=config.dataset.name, data_sha256=data_sha, normalization_mean=sets[0].mean or (),
         normalization_std=sets[0].std or (), splits=tuple(config.splits), samples=len(sets[0].labels),
         data_seed=config.data_seed, grid_x=str(grid), batch_size=config.batch_size,

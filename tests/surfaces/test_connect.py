@@ -96,3 +96,22 @@ def test_the_two_barriers_of_a_known_path():
     assert barrier(rising) == (0.5, 4) and barrier_above_chord(t, rising) == 0.0
     bump = 1.0 + 4 * t * (1 - t)  # equal ends, a bump of 1 in the middle
     assert barrier(bump) == (1.0, 2) and barrier_above_chord(t, bump) == 1.0
+
+
+def test_batchnorm_images_are_augmented_as_in_training_unless_asked_clean(image_folder):
+    from landscape.sources.data import augment, balanced_subset
+    from landscape.sources.datasets import load_split
+    from landscape.sources.specs import DatasetSpec
+    from landscape.surfaces.config import ConnectConfig
+    from landscape.surfaces.connect import batchnorm_images
+
+    config = ConnectConfig(checkpoints=("a.pt", "b.pt"), data=str(image_folder), bn_samples=20, data_seed=3)
+    train = load_split(DatasetSpec(), str(image_folder), "train", quiet=True)
+    chosen = train.subset(balanced_subset(train.labels, 20, 3))
+    expected = augment(chosen.images, torch.Generator().manual_seed(3))
+    cpu = torch.device("cpu")
+    from landscape.evaluation.evaluate import prepare_inputs
+    torch.testing.assert_close(batchnorm_images(config, cpu), prepare_inputs(expected, cpu, chosen.mean, chosen.std))
+    clean = batchnorm_images(ConnectConfig(**{**config.__dict__, "bn_augment": False}), cpu)
+    torch.testing.assert_close(clean, load_eval_set(str(image_folder), "train", 20, 3, cpu, True).inputs)
+    assert not torch.equal(clean, batchnorm_images(config, cpu))
