@@ -13,6 +13,9 @@ Each measure is the mean over batches, with a 95 % t-interval over them.
 """
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
+
 import numpy as np
 import torch
 from scipy import stats as scipy_stats
@@ -21,6 +24,7 @@ from torch.func import functional_call
 
 from landscape.evaluation.contract import checked_model
 from landscape.evaluation.evaluate import LossSum, cross_entropy_sum, evaluate, load_eval_set
+from landscape.files import file_sha256
 from landscape.metrics.options import AdaptiveSharpnessConfig
 from landscape.metrics.stats import t_interval
 from landscape.progress import progress
@@ -112,6 +116,20 @@ def checkpoint_sharpness(path: str, config: AdaptiveSharpnessConfig, device: tor
         row.update({f"sharpness_{name}": mean, f"sharpness_{name}_low": low, f"sharpness_{name}_high": high})
     row.update({"train_acc": train_acc, "test_acc": test_acc, "generalization_gap": train_acc - test_acc})
     return row
+
+
+def sharpness_settings(config: AdaptiveSharpnessConfig) -> dict:
+    """The settings a row depends on (not which checkpoints, nor where it ran), as JSON values: rows
+    with equal settings compare, and a stored row is reused only while they hold."""
+    return json.loads(json.dumps({k: v for k, v in asdict(config).items()
+                                  if k not in ("checkpoints", "device", "quiet")}))
+
+
+def measured_sharpness(path: str, config: AdaptiveSharpnessConfig, device: torch.device) -> dict:
+    """A row to store: {"settings": the checkpoint's SHA-256 and `sharpness_settings`, "row": its
+    `checkpoint_sharpness`}."""
+    return {"settings": {"checkpoint_sha256": file_sha256(path), **sharpness_settings(config)},
+            "row": checkpoint_sharpness(path, config, device)}
 
 
 def run_adaptive_sharpness(config: AdaptiveSharpnessConfig) -> tuple[list[dict], list[dict]]:

@@ -11,13 +11,13 @@ with its interval.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from landscape.files import atomic_write, file_sha256
-from landscape.metrics.adaptive_sharpness import checkpoint_sharpness, kendall
+from landscape.metrics.adaptive_sharpness import kendall, measured_sharpness, sharpness_settings
 from landscape.metrics.curvature_map import run_curvature_map
 from landscape.metrics.options import AdaptiveSharpnessConfig, CurvatureMapConfig
 from landscape.metrics.spectrum import QuadratureRule, density
@@ -81,29 +81,46 @@ def barrier_estimates(barriers: dict[str, dict[tuple[int, int], float]]) -> tupl
 def sharpness_all(checkpoints: dict[str, list[Path]], profile: StudyProfile, data: str | None, device: str,
                   quiet: bool) -> tuple[list[dict], list[dict]]:
     """Adaptive sharpness of every checkpoint (each row kept in a JSON file, reused while the
-    checkpoint and the settings are the same), and Kendall's τ over all of them."""
+    checkpoint and the settings are the same), beside the depth-study networks' rows measured with
+    the same settings; Kendall's τ over the ResNets, over those networks and over all."""
     settings: AnchorProfile = profile.anchors
-    config = AdaptiveSharpnessConfig(checkpoints=tuple(str(p) for paths in checkpoints.values() for p in paths),
-                                     data=data, samples=settings.sharpness_samples, batch_size=settings.sharpness_batch,
-                                     gap_samples=settings.gap_samples,
-                                     device=device, quiet=quiet)
+    config = settings.sharpness.config(tuple(str(p) for paths in checkpoints.values() for p in paths), data, device,
+                                       quiet)
     out_dir = Path(profile.output_dir) / "adaptive_sharpness"
     out_dir.mkdir(parents=True, exist_ok=True)
-    numbers = {k: v for k, v in asdict(config).items() if k not in ("checkpoints", "device", "quiet")}
     rows = []
     for path in config.checkpoints:
         cache = out_dir / f"{Path(path).stem}.json"
-        settings_now = {"checkpoint_sha256": file_sha256(path), **json.loads(json.dumps(numbers))}
         stored = json.loads(cache.read_text()) if cache.is_file() else {}
-        if stored.get("settings") != settings_now:
-            stored = {"settings": settings_now,
-                      "row": checkpoint_sharpness(path, replace(config, checkpoints=(path,)), resolve_device(device))}
+        if stored.get("settings") != {"checkpoint_sha256": file_sha256(path), **sharpness_settings(config)}:
+            stored = measured_sharpness(path, replace(config, checkpoints=(path,)), resolve_device(device))
             with atomic_write(cache) as tmp:
                 tmp.write_text(json.dumps(stored, indent=1))
-        rows.append(stored["row"])
-    correlations = [{"measure": m, "against": t, **kendall([r[m] for r in rows], [r[t] for r in rows])}
-                    for m in ("sharpness_average", "sharpness_worst") for t in ("test_acc", "generalization_gap")]
-    return rows, correlations
+        rows.append({**stored["row"], "family": "ResNet-20"})
+    pooled = [{**row, "family": "depth MLP"} for row in pooled_sharpness(settings.pooled_records, config)]
+    return rows + pooled, correlations(rows, pooled)
+
+
+def pooled_sharpness(folders: tuple[str, ...], config: AdaptiveSharpnessConfig) -> list[dict]:
+    """The adaptive-sharpness rows stored in the depth study's run records under `folders` that were
+    measured with `config`'s settings (its runs' checkpoints are not kept; their records are)."""
+    wanted = sharpness_settings(config)
+    rows = []
+    for folder in folders:
+        for path in sorted(Path(folder).glob("*.run.json")):
+            stored = json.loads(path.read_text()).get("adaptive_sharpness")
+            if stored and {k: v for k, v in stored["settings"].items() if k != "checkpoint_sha256"} == wanted:
+                rows.append(stored["row"])
+    return rows
+
+
+def correlations(resnets: list[dict], others: list[dict]) -> list[dict]:
+    """Kendall's τ of each sharpness measure with the test accuracy and with the generalisation gap,
+    over each family of networks with three or more members and over all of them together."""
+    groups = {"ResNet-20": resnets, "depth MLP": others, "all": resnets + others if others else []}
+    return [{"networks": group, "measure": m, "against": t, **kendall([r[m] for r in rows], [r[t] for r in rows])}
+            for group, rows in groups.items() if len(rows) >= 3
+            for m in ("sharpness_average", "sharpness_worst") for t in ("test_acc", "generalization_gap")]
 
 
 def maps_all(surfaces: list[Path], profile: StudyProfile, data: str | None, device: str, quiet: bool) -> list[dict]:
@@ -156,17 +173,18 @@ def anchors_markdown(spectra: dict[str, dict], barriers: dict[str, dict] | None,
                                    "barrier (nats)": format_estimate(d.mean, d.low, d.high),
                                    "interval excludes 0": "yes" if d.low > 0 or d.high < 0 else "no"}
                                   for o, d in differences.items()]), ""]
-    rows, correlations = sharpness
+    rows, taus = sharpness
+    families = ", ".join(f"{sum(r['family'] == f for r in rows)} {f}" for f in dict.fromkeys(r["family"] for r in rows))
     lines += ["## Adaptive sharpness and generalisation", "",
-              markdown_table([{"checkpoint": Path(r["source"]).stem,
+              markdown_table([{"network": Path(r["source"]).stem, "family": r["family"],
                                "average case": format_estimate(r["sharpness_average"], r["sharpness_average_low"],
                                                                r["sharpness_average_high"]),
                                "worst case": format_estimate(r["sharpness_worst"], r["sharpness_worst_low"],
                                                              r["sharpness_worst_high"]),
                                "test acc %": f"{100 * r['test_acc']:.2f}",
                                "gap (points)": f"{100 * r['generalization_gap']:.2f}"} for r in rows]), "",
-              f"Kendall's τ over {len(rows)} checkpoints (p descriptive: seeds of one recipe are not independent):",
-              "", markdown_table(correlations), ""]
+              f"Kendall's τ over the networks of each family and over all ({families}; p descriptive: seeds "
+              "of one recipe are not independent):", "", markdown_table(taus), ""]
     lines += ["## Curvature maps of the seed-0 surfaces", "", markdown_table(
         [{k: v for k, v in m.items() if k != "surface"} for m in maps]), "",
         "## Planes along the top two Hessian eigenvectors (seed 0)", "",

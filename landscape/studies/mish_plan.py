@@ -7,13 +7,33 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from landscape.metrics.options import HessianOptions
+from landscape.metrics.options import AdaptiveSharpnessConfig, HessianOptions
+from landscape.sources.specs import DatasetSpec
 from landscape.training.config import TrainConfig
 
 # The Mish paper's ResNet-20 comparison (Misra 2019, table of CIFAR-10 ResNet-20 results).
 # Swish and Mish use the compiled kernels: same functions, about 3x faster on this CPU.
 STUDY_ACTIVATIONS: dict[str, dict] = {"relu": {}, "leaky_relu": {"negative_slope": 0.3},
                                       "swish": {"beta": 1.0, "impl": "compiled"}, "mish": {"impl": "compiled"}}
+
+
+@dataclass(frozen=True)
+class SharpnessBudget:
+    """What adaptive sharpness spends per network. One budget for the study's ResNets and the depth
+    study's networks, so that Kendall's τ can pool them (rows measured otherwise are left out)."""
+
+    samples: int  # training images, in batches of `batch`
+    gap_samples: int  # training images whose accuracy enters the generalisation gap
+    batch: int = 128  # m of m-sharpness
+
+    def config(self, checkpoints: tuple[str, ...], data: str | None, device: str, quiet: bool,
+               dataset: DatasetSpec = DatasetSpec()) -> AdaptiveSharpnessConfig:
+        return AdaptiveSharpnessConfig(checkpoints=checkpoints, data=data, dataset=dataset, samples=self.samples,
+                                       batch_size=self.batch, gap_samples=self.gap_samples, device=device,
+                                       quiet=quiet)
+
+
+PAPER_SHARPNESS = SharpnessBudget(samples=1024, gap_samples=10000)
 
 
 @dataclass(frozen=True)
@@ -24,14 +44,14 @@ class AnchorProfile:
 
     connect_points: int  # points along each line between two seeds
     bn_samples: int  # training images giving each point's BatchNorm statistics
-    sharpness_samples: int  # training images of the adaptive sharpness, in batches of 128
-    gap_samples: int  # training images whose accuracy enters the generalisation gap
+    sharpness: SharpnessBudget
     map_every: int  # the Hessian map takes every N-th point of each axis of the seed-0 surface
     map_samples: int  # the first N of that surface's images
     map_steps: int  # Lanczos steps per mapped point
     eigen_grid: str  # both axes of the seed-0 plane along the Hessian's top eigenvectors (unit vectors)
     eigen_samples: int  # images of that plane (and of its eigenvectors)
-    sharpness_batch: int = 128  # m of m-sharpness
+    pooled_records: tuple[str, ...] = ()  # folders of depth-study run records whose adaptive sharpness
+    # (measured with the same budget) joins Kendall's τ beside the ResNets
 
 
 @dataclass(frozen=True)
@@ -65,9 +85,10 @@ PROFILES = {
                           output_resolution=400,
                           hessian=HessianOptions(top_k=1, starts=3, iterations=30, trace_samples=100, lanczos_steps=30,
                                                  samples=500),
-                          anchors=AnchorProfile(connect_points=21, bn_samples=2000, sharpness_samples=1024,
-                                                gap_samples=10000, map_every=10, map_samples=200, map_steps=20,
-                                                eigen_grid="-0.2:0.2:21", eigen_samples=500)),
+                          anchors=AnchorProfile(connect_points=21, bn_samples=2000, sharpness=PAPER_SHARPNESS,
+                                                map_every=10, map_samples=200, map_steps=20,
+                                                eigen_grid="-0.2:0.2:21", eigen_samples=500,
+                                                pooled_records=("checkpoints/depth", "checkpoints/depth_notebook"))),
     # quick: within 5 minutes alone on a 2-core CPU (benchmarks/quick_study_alone.txt); no anchors' measurements
     "quick": StudyProfile(name="quick", train=False, seeds=(0,), epochs=50, train_samples=None, grid="-1:1:9",
                           samples=100, checkpoint_dir="checkpoints", output_dir="runs/quick", save_every=5,

@@ -4,15 +4,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from scipy import stats as scipy_stats
 
 from landscape import activation_factory, resnet, save_checkpoint
+from landscape.metrics.adaptive_sharpness import sharpness_settings
 from landscape.metrics.options import HessianOptions
 from landscape.metrics.stats import pair_mean_jackknife
 from landscape.sources.specs import model_metadata
 from landscape.storage.surface_file import read_surface
-from landscape.studies.anchors import run_anchors, seed_spectra
+from landscape.studies.anchors import correlations, pooled_sharpness, run_anchors, seed_spectra
 from landscape.studies.mish import model_metrics_all, surface_all
-from landscape.studies.mish_plan import AnchorProfile, StudyProfile
+from landscape.studies.mish_plan import AnchorProfile, SharpnessBudget, StudyProfile
 
 
 @pytest.fixture
@@ -32,9 +34,10 @@ def tiny_study(tmp_path):
                            output_resolution=10,
                            hessian=HessianOptions(top_k=1, starts=1, iterations=3, trace_samples=2, lanczos_steps=8,
                                                   samples=20),
-                           anchors=AnchorProfile(connect_points=3, bn_samples=40, sharpness_samples=20,
-                                                 gap_samples=20, map_every=4, map_samples=10, map_steps=4,
-                                                 eigen_grid="-0.1:0.1:3", eigen_samples=20, sharpness_batch=10))
+                           anchors=AnchorProfile(connect_points=3, bn_samples=40,
+                                                 sharpness=SharpnessBudget(samples=20, gap_samples=20, batch=10),
+                                                 map_every=4, map_samples=10, map_steps=4, eigen_grid="-0.1:0.1:3",
+                                                 eigen_samples=20, pooled_records=(str(tmp_path / "depth"),)))
     return checkpoints, profile
 
 
@@ -56,7 +59,8 @@ def test_the_anchors_measure_every_model_and_write_their_page(tiny_study, image_
     mean = pair_mean_jackknife(barriers["mish"])
     assert "## Loss barrier on the line between two seeds" in page and f"{mean.mean:.3g}"[:4] in page
     assert "3 pairs of 3 seeds (jackknife over seeds)" in page
-    assert len(record["sharpness"]) == 6 and len(record["kendall"]) == 4
+    assert len(record["sharpness"]) == 6 and len(record["kendall"]) == 4  # no depth records: the ResNets alone
+    assert {r["family"] for r in record["sharpness"]} == {"ResNet-20"}
     assert all(read_surface(s).curvature.complete for s in surfaces)
     assert [p["activation"] for p in record["planes"]] == ["relu", "mish"]
     for plane in record["planes"]:
@@ -74,3 +78,33 @@ def test_seed_spectra_share_one_grid():
     spectra = seed_spectra(rows)
     assert spectra["relu"]["grid"] == spectra["mish"]["grid"]
     assert spectra["mish"]["negative_mass_seeds"] == [0.2] and spectra["relu"]["negative_mass_seeds"] == [0.0]
+
+
+def test_depth_records_join_the_sharpness_table_only_when_measured_alike(tmp_path):
+    budget = SharpnessBudget(samples=20, gap_samples=20, batch=10)
+    config = budget.config(("a.pt",), "data", "cpu", True)
+    settings = {"checkpoint_sha256": "x", **sharpness_settings(config)}
+    other = {**settings, "samples": 40}
+    folder = tmp_path / "depth"
+    folder.mkdir()
+    for i, stored in enumerate([settings, other, None, settings, settings]):
+        record = {"row": {}} if stored is None else {"row": {}, "adaptive_sharpness": {
+            "settings": {**stored, "checkpoint_sha256": str(i)}, "row": {"source": f"mlp{i}.pt"}}}
+        (folder / f"mlp{i}.run.json").write_text(json.dumps(record))
+    rows = pooled_sharpness((str(folder), str(tmp_path / "absent")), config)
+    assert [r["source"] for r in rows] == ["mlp0.pt", "mlp3.pt", "mlp4.pt"]  # other settings, or none: left out
+
+
+def test_kendall_tau_per_family_and_over_all():
+    def row(sharp, acc):
+        return {"sharpness_average": sharp, "sharpness_worst": -sharp, "test_acc": acc, "generalization_gap": -acc}
+    resnets = [row(1, 0.9), row(2, 0.8), row(3, 0.7)]  # sharper, worse: τ = −1 within the ResNets
+    mlps = [row(10, 0.5), row(20, 0.6)]  # two MLPs: no τ of their own
+    taus = {(t["networks"], t["measure"], t["against"]): t for t in correlations(resnets, mlps)}
+    assert taus[("ResNet-20", "sharpness_average", "test_acc")]["tau"] == pytest.approx(-1)
+    assert taus[("ResNet-20", "sharpness_worst", "test_acc")]["tau"] == pytest.approx(1)
+    assert not any(key[0] == "depth MLP" for key in taus)
+    pooled = taus[("all", "sharpness_average", "test_acc")]
+    assert pooled["models"] == 5 and pooled["tau"] == pytest.approx(scipy_stats.kendalltau(
+        [1, 2, 3, 10, 20], [0.9, 0.8, 0.7, 0.5, 0.6]).statistic)
+    assert not any(t["networks"] == "all" for t in correlations(resnets, []))  # all = the ResNets: not repeated

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from landscape.errors import require_choice
-from landscape.studies.mish_plan import STUDY_ACTIVATIONS
+from landscape.studies.mish_plan import PAPER_SHARPNESS, STUDY_ACTIVATIONS, SharpnessBudget
 from landscape.training.config import TrainConfig
 
 CHANCE = 0.1  # ten balanced classes
@@ -44,6 +44,8 @@ class DepthProfile:
     optimizer: str = "rmsprop"
     momentum: float = 0.0
     schedule: str = "cosine"
+    sharpness: SharpnessBudget | None = None  # adaptive sharpness of every trained run, kept in its record
+    # (its checkpoint is not kept), for the Mish study's Kendall τ of sharpness against generalisation
 
 
 TEN_CLASS_SETS = ("cifar10", "mnist", "fashion_mnist", "svhn")  # chance level is 10 % on every one
@@ -53,7 +55,7 @@ DEPTH_PROFILES = {
     "paper": DepthProfile(name="paper", depths=(15, 17, 19, 21, 23, 25), seeds=(0,), epochs=50, train_samples=None,
                           width=500, dropout=0.25, lr=1e-3, checkpoint_dir="checkpoints/depth",
                           output_dir="figures/depth", grid="-4:4:33", samples=1000, directions=20,
-                          slice_grid="-4:4:41"),
+                          slice_grid="-4:4:41", sharpness=PAPER_SHARPNESS),
     "quick": DepthProfile(name="quick", depths=(2, 6), seeds=(0,), epochs=2, train_samples=2000, width=64,
                           dropout=0.25, lr=1e-3, checkpoint_dir="runs/quick_depth/checkpoints",
                           output_dir="runs/quick_depth", grid="-1:1:7", samples=200, directions=3,

@@ -12,6 +12,7 @@ import numpy as np
 from landscape.errors import LandscapeError
 from landscape.evaluation.evaluate import correct_per_example, prepare_inputs
 from landscape.files import atomic_write, file_sha256
+from landscape.metrics.adaptive_sharpness import measured_sharpness
 from landscape.metrics.checkpoint import checkpoint_metrics
 from landscape.metrics.options import MetricsConfig
 from landscape.runtime import resolve_device
@@ -62,7 +63,7 @@ def test_correct(checkpoint: str, dataset: DatasetSpec, data: str | None, device
 
 def record_run(config: TrainConfig, profile: DepthProfile, data: str | None, device: str) -> dict:
     """Measure a trained run on its checkpoint (dead units on the study's images, which test images
-    it gets right) and write its record."""
+    it gets right, and its adaptive sharpness where the profile asks) and write its record."""
     dataset = DatasetSpec(profile.dataset)
     if read_checkpoint(config.out).metadata.get("diverged_epoch") is not None:
         # NaN weights: no unit can be measured, and a NaN output classifies no image correctly
@@ -78,6 +79,9 @@ def record_run(config: TrainConfig, profile: DepthProfile, data: str | None, dev
               "dead_units_per_layer": per_layer,
               "test_correct": correct,
               "recipe": config.recipe(), "checkpoint_sha256": file_sha256(config.out)}
+    if profile.sharpness and record["row"]["diverged_epoch"] is None:
+        sharpness = profile.sharpness.config((config.out,), data, device, True, dataset)
+        record["adaptive_sharpness"] = measured_sharpness(config.out, sharpness, resolve_device(device))
     with atomic_write(record_path(config.out)) as tmp:
         tmp.write_text(json.dumps(record, indent=1) + "\n")
     return record

@@ -8,7 +8,7 @@ from landscape import LandscapeError
 from landscape.cli import main
 from landscape.studies.depth.plan import DepthProfile
 from landscape.studies.depth.run import run_depth_study
-from landscape.studies.mish_plan import STUDY_ACTIVATIONS
+from landscape.studies.mish_plan import STUDY_ACTIVATIONS, SharpnessBudget
 
 
 def test_depth_study_end_to_end_on_tiny_data(tmp_path, image_folder, capsys, monkeypatch):
@@ -16,7 +16,7 @@ def test_depth_study_end_to_end_on_tiny_data(tmp_path, image_folder, capsys, mon
     profile = DepthProfile(name="test", depths=(1, 3), seeds=(0,), epochs=2, train_samples=20, width=16,
                            dropout=0.25, lr=1e-3, checkpoint_dir=str(tmp_path / "ck"), output_dir=str(tmp_path / "out"),
                            grid="-1:1:5", samples=10, directions=2, slice_grid="-1:1:5", repeat_depths=(3,),
-                           repeat_seeds=(1,))
+                           repeat_seeds=(1,), sharpness=SharpnessBudget(samples=20, gap_samples=40, batch=10))
     summary = run_depth_study(profile, data=str(image_folder), device="cpu", quiet=True, jobs=2)  # 2 runs at a time
     out = tmp_path / "out"
     rows = json.loads((out / "runs.json").read_text())
@@ -42,6 +42,10 @@ def test_depth_study_end_to_end_on_tiny_data(tmp_path, image_folder, capsys, mon
     correct = record["test_correct"]  # image by image; its mean is the accuracy training measured by itself
     assert len(correct) == 20 and set(correct) <= {"0", "1"}
     assert correct.count("1") / 20 == pytest.approx(record["row"]["test_acc"], abs=1e-12)
+    sharpness = record["adaptive_sharpness"]  # measured apart from training: same accuracy, its settings kept
+    assert sharpness["row"]["test_acc"] == pytest.approx(record["row"]["test_acc"], abs=1e-12)
+    assert sharpness["settings"]["checkpoint_sha256"] == record["checkpoint_sha256"]
+    assert sharpness["settings"]["samples"] == 20 and sharpness["row"]["batches"] == 2
     assert sum(line.startswith(("- ReLU: ", "- Mish: ")) and "trains" in line for line in table.splitlines()) == 2
     ends = json.loads((out / "landscapes.json").read_text())
     assert [(r["activation"], r["depth"]) for r in ends] == [
