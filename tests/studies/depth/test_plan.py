@@ -1,6 +1,7 @@
 from dataclasses import replace
 
 from landscape.studies.depth.plan import DEPTH_PROFILES, DepthProfile, notebook_recipe, sweep_plan, training_runs
+from landscape.studies.mish_plan import PAPER_SHARPNESS
 
 
 def test_the_sweep_trains_the_decisive_runs_first():
@@ -18,6 +19,7 @@ def test_the_notebook_recipe_is_the_papers_and_lives_in_folders_of_its_own():
     recipe = notebook_recipe(DEPTH_PROFILES["paper"])
     assert (recipe.depths, recipe.seeds, recipe.repeat_depths, recipe.epochs) == ((15, 20, 25), (0,), (), 10)
     assert recipe.checkpoint_dir == "checkpoints/depth_notebook" and recipe.output_dir == "figures/depth_notebook"
+    assert (recipe.grid, recipe.directions, recipe.sharpness) == ("-4:4:17", 10, PAPER_SHARPNESS)  # coarse ends
     runs = training_runs(recipe, "data", "cpu", True)
     assert len(runs) == 12 and {(r.architecture, r.optimizer, r.lr, r.momentum, r.schedule, r.augment, r.weight_decay,
                                  r.batch_size, r.width, r.dropout) for r in runs} == {
