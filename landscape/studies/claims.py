@@ -29,6 +29,7 @@ class Claim:
     better: str  # the word for "better" on this measure ("wider")
     worse: str
     relative: bool = False  # margin as a fraction of the pair's mean rather than in the measure's unit
+    over_training_seeds: bool = True  # its replicates are training seeds (False: random initialisations)
 
 
 CLAIM_FAMILY = (
@@ -36,7 +37,8 @@ CLAIM_FAMILY = (
     Claim("a flatter minimum", "hessian_trace", -1, 0.05, "flatter", "sharper", relative=True),
     Claim("a lower training loss", "train_loss_full", -1, 0.005, "lower", "higher"),
     Claim("a higher test accuracy", "test_acc", +1, 0.3, "higher", "lower"),
-    Claim("a smoother output landscape", "output_curvature", -1, 0.05, "smoother", "rougher", relative=True),
+    Claim("a smoother output landscape", "output_curvature", -1, 0.05, "smoother", "rougher", relative=True,
+          over_training_seeds=False),
 )
 SUBJECT, BASELINE, SMOOTH = "mish", "relu", ("swish", "mish")  # "smooth activations beat ReLU"
 
@@ -83,6 +85,42 @@ def family_tests(values: dict[str, dict[str, np.ndarray]], claims: tuple[Claim, 
         out.append(PairTest(claim.statement, claim.measure, first, second, d, margin, raw, float(holm),
                             float(alike), word))
     return out
+
+
+def narrowing(values: dict[str, dict[str, np.ndarray]], first: int,
+              claims: tuple[Claim, ...] = CLAIM_FAMILY) -> list[dict]:
+    """What the training seeds beyond the first `first` changed: each test of a claim over training
+    seeds, its interval's width and its verdict when only seeds [0, first) of every activation are
+    used (the rest of the family as it is, so Holm runs over as many tests) and with all of them.
+    Empty where no activation has more than `first` seeds."""
+    trained = {c.measure for c in claims if c.over_training_seeds and c.measure in values}
+    if not any(len(v) > first for m in trained for v in values[m].values()):
+        return []
+    fewer = {m: {a: v[:first] for a, v in per.items()} if m in trained else per for m, per in values.items()}
+    before = {(t.measure, t.first, t.second): t for t in family_tests(fewer, claims)}
+    return [{"measure": t.measure, "first": t.first, "second": t.second,
+             "seeds_before": before[key].difference.seeds, "seeds_after": t.difference.seeds,
+             "width_before": before[key].difference.high - before[key].difference.low,
+             "width_after": t.difference.high - t.difference.low,
+             "verdict_before": before[key].verdict, "verdict_after": t.verdict}
+            for t in family_tests(values, claims) if t.measure in trained
+            for key in [(t.measure, t.first, t.second)]]
+
+
+def narrowing_markdown(rows: list[dict], activations: dict[str, dict], heading: str = "##") -> list[str]:
+    """The before/after table of `narrowing`, with the median ratio of the widths."""
+    if not rows:
+        return []
+    names = {a: display_name(a, p) for a, p in activations.items()}
+    ratios = [r["width_after"] / r["width_before"] for r in rows if r["width_before"] > 0]
+    return [f"{heading} What the added seeds changed ({rows[0]['seeds_before']} → {rows[0]['seeds_after']} seeds)",
+            "", f"Each interval of the family, on the first {rows[0]['seeds_before']} seeds (the rest of the family "
+            f"as it is) and on all; the median width ratio, after ÷ before, is {np.median(ratios):.2f}.", "",
+            "| measure | pair | width before | width after | after ÷ before | verdict before | verdict after |",
+            "|---|---|---|---|---|---|---|"] + [
+        f"| `{r['measure']}` | {names.get(r['first'], r['first'])} − {names.get(r['second'], r['second'])} "
+        f"| {r['width_before']:.3g} | {r['width_after']:.3g} | {r['width_after'] / r['width_before']:.2f} "
+        f"| {r['verdict_before']} | {r['verdict_after']} |" for r in rows] + [""]
 
 
 def verdict_of(tests: list[PairTest], claim: Claim, first: str, second: str) -> str:

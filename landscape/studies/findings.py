@@ -24,7 +24,7 @@ from landscape.sources.checkpoint import read_checkpoint
 from landscape.sources.specs import display_name
 from landscape.storage.surface_file import read_surface
 from landscape.storage.tables import format_estimate
-from landscape.studies.claims import PairTest, claims_markdown, family_tests, tests_json
+from landscape.studies.claims import PairTest, claims_markdown, family_tests, narrowing, narrowing_markdown, tests_json
 from landscape.viz.estimates import draw_estimates, legend_for_estimates
 from landscape.viz.options import PlotOptions
 from landscape.viz.plots import STYLE
@@ -68,6 +68,7 @@ class Findings:
     estimates: dict[str, dict[str, Estimate]]
     comparisons: list[Comparison]  # Mish − other on every measure: exploratory, uncorrected
     family: list[PairTest]  # the paper's claims: every pair on each primary measure, Holm-corrected (`claims`)
+    narrowing: list[dict]  # the family's intervals on the first seeds and on all (`claims.narrowing`)
 
     def rows(self) -> list[dict]:
         """One row per activation: each measure as mean and interval, for the table and JSON."""
@@ -93,7 +94,7 @@ class Findings:
         return out
 
     def to_json(self) -> dict:
-        return {"rows": self.rows(), "family": tests_json(self.family),
+        return {"rows": self.rows(), "family": tests_json(self.family), "narrowing": self.narrowing,
                 "comparisons": [{**asdict(c), "text": describe(c)} for c in self.comparisons],
                 "noise": {m: {"models": a.to_json(), "differences": None if d is None else d.to_json()}
                           for m, (a, d) in self.noise().items()}}
@@ -139,12 +140,16 @@ def checkpoint_values(rows: dict[str, list[dict]]) -> dict[str, dict[str, np.nda
     return out
 
 
+FIRST_SEEDS = 3  # the study's first seeds; with more, the findings show what the others changed
+
+
 def decide(values: dict[str, dict[str, np.ndarray]], subject: str = "mish") -> Findings:
-    """Estimates of every measure and the subject's paired comparisons on the claimed measures."""
+    """Estimates of every measure, the subject's paired comparisons on the claimed measures, the
+    family of the paper's claims, and how the seeds beyond the first three narrowed it."""
     estimates = {m: {a: estimate(v) for a, v in per.items()} for m, per in values.items()}
     comparisons = [c for m, (_, sign) in CLAIMS.items() if m in values
                    for c in compare(m, values[m], subject, sign)]
-    return Findings(values, estimates, comparisons, family_tests(values))
+    return Findings(values, estimates, comparisons, family_tests(values), narrowing(values, FIRST_SEEDS))
 
 
 def uncertainty_figure(findings: Findings, measures: tuple[str, ...], options: PlotOptions,
@@ -176,6 +181,7 @@ def findings_markdown(findings: Findings, activations: dict[str, dict]) -> str:
     measures = list(findings.estimates)
     names = {a: display_name(a, activations.get(a)) for a in next(iter(findings.estimates.values()))}
     lines = claims_markdown(findings.family, {a: activations.get(a, {}) for a in names})
+    lines += narrowing_markdown(findings.narrowing, {a: activations.get(a, {}) for a in names})
     lines += ["## Every measure (mean [95 % interval])", "",
               "| activation | " + " | ".join(label(m) for m in measures) + " |", "|---|" + "---|" * len(measures)]
     for row in findings.rows():

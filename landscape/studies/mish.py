@@ -13,6 +13,8 @@ import textwrap
 from dataclasses import asdict, replace
 from pathlib import Path
 
+import numpy as np
+
 from landscape.errors import require_choice
 from landscape.evaluation.options import EvalOptions
 from landscape.files import atomic_write, file_sha256
@@ -155,6 +157,10 @@ def headline(findings: Findings, out: Path, profile: StudyProfile) -> list[str]:
     if differences is not None:
         lines.append(f"Noise of the width comparisons: {100 * differences.seed_share:.0f} % from training seeds "
                      f"({differences.advice} narrow them most).")
+    if findings.narrowing:
+        ratio = np.median([r["width_after"] / r["width_before"] for r in findings.narrowing])
+        lines.append(f"Seeds beyond the first {findings.narrowing[0]['seeds_before']} narrowed the family's intervals "
+                     f"to {ratio:.2f} of their width (median; findings.md).")
     if profile.name != "paper":
         lines.append("These are small-profile numbers for a first look; the committed findings use the paper profile.")
     lines += [f"Report: {out / 'report.html'}", f"Training-path planes: {out / 'report_training_path.html'}",

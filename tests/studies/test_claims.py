@@ -2,11 +2,14 @@
 'different' and for 'alike', verdict words only from it."""
 import numpy as np
 import pytest
+from scipy import stats as scipy_stats
 
 from landscape.studies.claims import (
     CLAIM_FAMILY,
     claims_markdown,
     family_tests,
+    narrowing,
+    narrowing_markdown,
     paper_word,
     smooth_against_baseline,
     verdict_of,
@@ -76,3 +79,21 @@ def test_each_primary_measure_keeps_the_sign_the_findings_table_gives_it():
     from landscape.studies.findings import CLAIMS
 
     assert all(CLAIMS[claim.measure][1] == claim.sign for claim in CLAIM_FAMILY)
+
+
+def test_narrowing_compares_the_first_seeds_with_all_of_them():
+    values = known_effects(seeds=5)
+    values["output_curvature"] = {a: 0.05 + np.random.default_rng(1).normal(0, 0.01, (20, 1)) for a in ACTIVATIONS}
+    rows = narrowing(values, 3)
+    assert len(rows) == 3 * 6  # the output claim's replicates are initialisations: neither cut nor listed
+    row = next(r for r in rows if (r["measure"], r["first"], r["second"]) == ("test_acc", "relu", "mish"))
+    for seeds, width in ((3, row["width_before"]), (5, row["width_after"])):  # a paired t-interval by hand
+        d = (values["test_acc"]["relu"] - values["test_acc"]["mish"])[:seeds, 0]
+        assert width == pytest.approx(2 * scipy_stats.t.ppf(0.975, seeds - 1) * d.std(ddof=1) / np.sqrt(seeds))
+    three = family_tests({m: {a: v[:3] for a, v in per.items()} if m != "output_curvature" else per
+                          for m, per in values.items()})
+    assert [r["verdict_before"] for r in rows] == [t.verdict for t in three if t.measure != "output_curvature"]
+    assert (row["seeds_before"], row["seeds_after"]) == (3, 5)
+    table = narrowing_markdown(rows, ACTIVATIONS)
+    assert table[0] == "## What the added seeds changed (3 → 5 seeds)" and len(table) == 6 + 18 + 1
+    assert narrowing(known_effects(seeds=3), 3) == []  # nothing added: no section

@@ -1,11 +1,15 @@
 import json
+from pathlib import Path
 
 import h5py
+import numpy as np
+import pytest
 
 from landscape import load_checkpoint
 from landscape.metrics.options import HessianOptions
-from landscape.studies.mish import run_study
-from landscape.studies.mish_plan import STUDY_ACTIVATIONS, StudyProfile
+from landscape.studies.findings import decide
+from landscape.studies.mish import headline, run_study
+from landscape.studies.mish_plan import PROFILES, STUDY_ACTIVATIONS, StudyProfile
 
 
 def test_study_end_to_end_on_tiny_data(tmp_path, image_folder):
@@ -94,3 +98,18 @@ def test_checkpoint_metrics_are_reused_unless_a_setting_of_the_numbers_changes(t
     more = replace(profile, hessian=replace(profile.hessian, trace_samples=3))  # other numbers: measured again
     study.model_metrics_all(checkpoints, more, str(image_folder), "cpu", True)
     assert len(calls) == 2
+
+
+@pytest.mark.parametrize("seeds", [3, 5])
+def test_the_summary_says_how_much_the_added_seeds_narrowed_the_family(seeds):
+    rng = np.random.default_rng(0)
+    values = {m: {a: centre + rng.normal(0, spread, (seeds, 1)) for a in STUDY_ACTIVATIONS}
+              for m, centre, spread in (("width_0.5", 0.7, 0.02), ("hessian_trace", 1700, 100),
+                                        ("train_loss_full", 0.12, 0.005), ("test_acc", 88, 0.2))}
+    findings = decide(values)
+    summary = headline(findings, Path("out"), PROFILES["paper"])
+    said = [line for line in summary if line.startswith("Seeds beyond the first 3 narrowed the family's intervals to ")]
+    assert len(summary) <= 25 and len(said) == (seeds > 3)
+    if said:
+        ratio = np.median([r["width_after"] / r["width_before"] for r in findings.narrowing])
+        assert f"to {ratio:.2f} of their width" in said[0]
