@@ -21,7 +21,7 @@ from landscape.metrics.adaptive_sharpness import kendall, measured_sharpness, sh
 from landscape.metrics.curvature_map import run_curvature_map
 from landscape.metrics.options import AdaptiveSharpnessConfig, CurvatureMapConfig
 from landscape.metrics.spectrum import QuadratureRule, density
-from landscape.metrics.stats import Estimate, pair_mean_jackknife
+from landscape.metrics.stats import Estimate, estimate, pair_mean_jackknife, paired_difference
 from landscape.runtime import resolve_device
 from landscape.sources.specs import display_name
 from landscape.storage.surface_file import read_surface
@@ -34,6 +34,7 @@ from landscape.training.curve import run_connect
 SUBJECT = "mish"
 BROADENING = 0.01  # Gaussian width of each Ritz value, as a fraction of the spectra's common range
 BINS = 600
+SHARPNESS_MEASURES = {"sharpness_average": "average case", "sharpness_worst": "worst case"}
 
 
 def seed_spectra(measured: dict[str, list[dict]]) -> dict[str, dict]:
@@ -101,6 +102,23 @@ def sharpness_all(checkpoints: dict[str, list[Path]], profile: StudyProfile, dat
     return rows + pooled, correlations(rows, pooled)
 
 
+def sharpness_by_activation(rows: list[dict]) -> tuple[dict[str, dict[str, Estimate]], dict[str, dict[str, Estimate]]]:
+    """Per sharpness measure: each activation's mean over its ResNet seeds with a 95 % t-interval,
+    and the subject minus each other activation, paired by seed (rows come seed by seed within an
+    activation, the study's order)."""
+    by_name: dict[str, list[dict]] = {}
+    for row in rows:
+        if row["family"] == "ResNet-20":
+            by_name.setdefault(row["activation"], []).append(row)
+    means, differences = {}, {}
+    for measure in SHARPNESS_MEASURES:
+        values = {name: np.array([[r[measure]] for r in per]) for name, per in by_name.items()}
+        means[measure] = {name: estimate(v, replicates="seeds") for name, v in values.items()}
+        differences[measure] = {name: paired_difference(values[SUBJECT], v, replicates="seeds")
+                                for name, v in values.items() if name != SUBJECT and SUBJECT in values}
+    return means, differences
+
+
 def pooled_sharpness(folders: tuple[str, ...], config: AdaptiveSharpnessConfig) -> list[dict]:
     """The adaptive-sharpness rows stored in the depth study's run records under `folders` that were
     measured with `config`'s settings (its runs' checkpoints are not kept; their records are)."""
@@ -120,7 +138,7 @@ def correlations(resnets: list[dict], others: list[dict]) -> list[dict]:
     groups = {"ResNet-20": resnets, "depth MLP": others, "all": resnets + others if others else []}
     return [{"networks": group, "measure": m, "against": t, **kendall([r[m] for r in rows], [r[t] for r in rows])}
             for group, rows in groups.items() if len(rows) >= 3
-            for m in ("sharpness_average", "sharpness_worst") for t in ("test_acc", "generalization_gap")]
+            for m in SHARPNESS_MEASURES for t in ("test_acc", "generalization_gap")]
 
 
 def maps_all(surfaces: list[Path], profile: StudyProfile, data: str | None, device: str, quiet: bool) -> list[dict]:
@@ -185,6 +203,15 @@ def anchors_markdown(spectra: dict[str, dict], barriers: dict[str, dict] | None,
                                "gap (points)": f"{100 * r['generalization_gap']:.2f}"} for r in rows]), "",
               f"Kendall's τ over the networks of each family and over all ({families}; p descriptive: seeds "
               "of one recipe are not independent):", "", markdown_table(taus), ""]
+    means, differences = sharpness_by_activation(rows)
+
+    def cells(per_measure: dict[str, dict[str, Estimate]], key: str) -> dict[str, str]:
+        return {word: format_estimate(per_measure[m][key].mean, per_measure[m][key].low, per_measure[m][key].high)
+                for m, word in SHARPNESS_MEASURES.items()}
+    lines += ["Each activation's ResNets, mean over seeds [95 % t-interval], and Mish's paired differences:", "",
+              markdown_table([{"activation": names.get(n, n), **cells(means, n)} for n in means["sharpness_average"]]
+                             + [{"activation": f"{names[SUBJECT]} − {names.get(o, o)}", **cells(differences, o)}
+                                for o in differences["sharpness_average"]]), ""]
     lines += ["## Curvature maps of the seed-0 surfaces", "", markdown_table(
         [{k: v for k, v in m.items() if k != "surface"} for m in maps]), "",
         "## Planes along the top two Hessian eigenvectors (seed 0)", "",

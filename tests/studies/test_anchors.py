@@ -12,7 +12,13 @@ from landscape.metrics.options import HessianOptions
 from landscape.metrics.stats import pair_mean_jackknife
 from landscape.sources.specs import model_metadata
 from landscape.storage.surface_file import read_surface
-from landscape.studies.anchors import correlations, pooled_sharpness, run_anchors, seed_spectra
+from landscape.studies.anchors import (
+    correlations,
+    pooled_sharpness,
+    run_anchors,
+    seed_spectra,
+    sharpness_by_activation,
+)
 from landscape.studies.mish import model_metrics_all, surface_all
 from landscape.studies.mish_plan import AnchorProfile, SharpnessBudget, StudyProfile
 
@@ -108,3 +114,20 @@ def test_kendall_tau_per_family_and_over_all():
     assert pooled["models"] == 5 and pooled["tau"] == pytest.approx(scipy_stats.kendalltau(
         [1, 2, 3, 10, 20], [0.9, 0.8, 0.7, 0.5, 0.6]).statistic)
     assert not any(t["networks"] == "all" for t in correlations(resnets, []))  # all = the ResNets: not repeated
+
+
+def test_sharpness_per_activation_is_a_t_interval_over_seeds_paired_by_seed():
+    average = {"relu": [0.04, 0.05, 0.048], "mish": [0.03, 0.036, 0.035]}
+    rows = [{"family": "ResNet-20", "activation": name, "sharpness_average": v, "sharpness_worst": 2 * v}
+            for name, values in average.items() for v in values]
+    rows.append({"family": "depth MLP", "activation": "relu", "sharpness_average": 9.0, "sharpness_worst": 9.0})
+    means, differences = sharpness_by_activation(rows)
+    relu = np.array(average["relu"])  # the MLP row is not a ResNet seed: left out
+    half = scipy_stats.t.ppf(0.975, 2) * relu.std(ddof=1) / np.sqrt(3)
+    assert (means["sharpness_average"]["relu"].low, means["sharpness_average"]["relu"].high) == pytest.approx(
+        (relu.mean() - half, relu.mean() + half))
+    paired = np.array(average["mish"]) - relu
+    half = scipy_stats.t.ppf(0.975, 2) * paired.std(ddof=1) / np.sqrt(3)
+    d = differences["sharpness_worst"]["relu"]
+    assert (d.mean, d.low, d.high) == pytest.approx((2 * paired.mean(), 2 * (paired.mean() - half),
+                                                     2 * (paired.mean() + half)))
