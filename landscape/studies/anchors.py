@@ -34,7 +34,14 @@ from landscape.training.curve import run_connect
 SUBJECT = "mish"
 BROADENING = 0.01  # Gaussian width of each Ritz value, as a fraction of the spectra's common range
 BINS = 600
+NEGLIGIBLE = 0.01  # |λ| up to this fraction of λmax counts as zero: most of the mass sits there, and a
+# Ritz value of ±0.05 falls on either side of zero by chance, so "below 0" means below −1 % of λmax
 SHARPNESS_MEASURES = {"sharpness_average": "average case", "sharpness_worst": "worst case"}
+
+
+def mass(rule: QuadratureRule, where) -> float:
+    """The density's mass at the Ritz values v where `where(v, λmax)` holds."""
+    return float(sum(w for v, w in zip(rule.values, rule.weights) if where(v, rule.values[-1])))
 
 
 def seed_spectra(measured: dict[str, list[dict]]) -> dict[str, dict]:
@@ -50,8 +57,9 @@ def seed_spectra(measured: dict[str, list[dict]]) -> dict[str, dict]:
         each = np.stack([density(rule, grid, sigma) for rule in per])
         out[name] = {"grid": grid.tolist(), "density": each.mean(0).tolist(), "density_runs": each.tolist(),
                      "lambda_max_seeds": [rule.values[-1] for rule in per],
-                     "negative_mass_seeds": [float(sum(w for v, w in zip(rule.values, rule.weights) if v < 0))
-                                             for rule in per]}
+                     "lambda_min_seeds": [rule.values[0] for rule in per],
+                     "negative_mass_seeds": [mass(rule, lambda v, top: v < -NEGLIGIBLE * top) for rule in per],
+                     "near_zero_mass_seeds": [mass(rule, lambda v, top: abs(v) <= NEGLIGIBLE * top) for rule in per]}
     return out
 
 
@@ -178,9 +186,14 @@ def anchors_markdown(spectra: dict[str, dict], barriers: dict[str, dict] | None,
     lines = ["# What the anchors measure, per activation", "",
              "Exploratory: the Mish paper makes no claim about these measures, so no verdict is drawn and no "
              "correction for multiplicity applies; intervals are 95 %.", "", "## Hessian spectrum (per seed)", "",
+             f"Per seed, from each checkpoint's Lanczos run: the largest and smallest Ritz values, and the "
+             f"density's mass within ±{100 * NEGLIGIBLE:g} % of λmax of zero and below −{100 * NEGLIGIBLE:g} % of "
+             "λmax (clearly negative curvature).", "",
              markdown_table([{"activation": names[n],
-                              "λmax per seed": ", ".join(f"{v:.4g}" for v in s["lambda_max_seeds"]),
-                              "mass below 0 per seed": ", ".join(f"{v:.3f}" for v in s["negative_mass_seeds"])}
+                              "λmax": ", ".join(f"{v:.4g}" for v in s["lambda_max_seeds"]),
+                              "λmin": ", ".join(f"{v:.3g}" for v in s["lambda_min_seeds"]),
+                              "mass near 0": ", ".join(f"{v:.3f}" for v in s["near_zero_mass_seeds"]),
+                              "mass below": ", ".join(f"{v:.1e}" for v in s["negative_mass_seeds"])}
                              for n, s in spectra.items()]), ""]
     if barriers:
         means, differences = barrier_estimates(barriers)

@@ -84,6 +84,10 @@ def test_seed_spectra_share_one_grid():
     spectra = seed_spectra(rows)
     assert spectra["relu"]["grid"] == spectra["mish"]["grid"]
     assert spectra["mish"]["negative_mass_seeds"] == [0.2] and spectra["relu"]["negative_mass_seeds"] == [0.0]
+    assert spectra["relu"]["near_zero_mass_seeds"] == [0.5] and spectra["mish"]["lambda_min_seeds"] == [-1.0]
+    tiny = seed_spectra({"relu": [{"hessian_detail": {"ritz_values": [-0.001, 0.001, 1.0],
+                                                      "ritz_weights": [0.6, 0.3, 0.1]}}]})["relu"]
+    assert tiny["negative_mass_seeds"] == [0.0] and tiny["near_zero_mass_seeds"] == [pytest.approx(0.9)]
 
 
 def test_depth_records_join_the_sharpness_table_only_when_measured_alike(tmp_path):
