@@ -236,9 +236,11 @@ def anchors_markdown(spectra: dict[str, dict], barriers: dict[str, dict] | None,
 
 
 def run_anchors(checkpoints: dict[str, list[Path]], surfaces: list[Path], measured: dict[str, list[dict]],
-                profile: StudyProfile, data: str | None, device: str, quiet: bool) -> dict[str, dict]:
+                profile: StudyProfile, data: str | None,
+                device: str, quiet: bool) -> tuple[dict[str, dict], list[Path]]:
     """Every anchors' measurement of the study; writes anchors.md and anchors.json into the output
-    folder and returns the spectra (for the figure). Barriers need three or more seeds."""
+    folder and returns the spectra and the eigenvector planes' files (for the figures). Barriers
+    need three or more seeds."""
     out = Path(profile.output_dir)
     spectra = seed_spectra(measured)
     barriers = barriers_all(checkpoints, profile, data, device, quiet) \
@@ -252,5 +254,5 @@ def run_anchors(checkpoints: dict[str, list[Path]], surfaces: list[Path], measur
               "planes": planes, "barriers": {n: [[*p, v] for p, v in b.items()] for n, b in (barriers or {}).items()}}
     with atomic_write(out / "anchors.json") as tmp:
         tmp.write_text(json.dumps(record, indent=1))
-    return spectra
+    return spectra, [Path(p["surface"]) for p in planes]
 

@@ -209,13 +209,14 @@ def run_study(profile: str | StudyProfile, data: str | None = None, device: str 
                                         "directions (line), beside the individual values (dots).",
                out / "output_landscape.png": "What a random fully connected network computes on a 2-D input grid, "
                                              "per activation, and the smoothness of that output."}
+    planes = []
     if profile.anchors:
-        spectra = run_anchors(checkpoints, surfaces, measured, profile, data, device, quiet)
+        spectra, planes = run_anchors(checkpoints, surfaces, measured, profile, data, device, quiet)
         save(spectrum_figure({display_name(n, STUDY_ACTIVATIONS[n]): s for n, s in spectra.items()}, options,
                              replicates="seeds"), out / "spectra", options)
         figures[out / "spectra.png"] = ("The Hessian's eigenvalue density per activation (stochastic Lanczos "
                                         "quadrature, one run per seed drawn faintly, their mean bold).")
-    for surface in surfaces + path_surfaces:  # after the anchors: seed 0's surfaces now hold Hessian maps
+    for surface in surfaces + path_surfaces + planes:  # after the anchors: seed 0's surfaces now hold Hessian maps
         plot_surface(surface, out / "surfaces", PlotOptions(formats=("png",), vmax=5.0, dpi=200))
     with atomic_write(out / "findings.json") as tmp:
         tmp.write_text(json.dumps(findings.to_json(), indent=1))

@@ -52,7 +52,7 @@ def test_the_anchors_measure_every_model_and_write_their_page(tiny_study, image_
     data = str(image_folder)
     surfaces = surface_all([paths[0] for paths in checkpoints.values()], profile, data, "cpu", True)
     measured = model_metrics_all(checkpoints, profile, data, "cpu", True)
-    spectra = run_anchors(checkpoints, surfaces, measured, profile, data, "cpu", True)
+    spectra, planes = run_anchors(checkpoints, surfaces, measured, profile, data, "cpu", True)
     out = profile.output_dir
     tmp = Path(out)
     record = json.loads((tmp / "anchors.json").read_text())
@@ -71,6 +71,7 @@ def test_the_anchors_measure_every_model_and_write_their_page(tiny_study, image_
     assert [p["activation"] for p in record["planes"]] == ["relu", "mish"]
     for plane in record["planes"]:
         assert read_surface(plane["surface"]).header.direction_source == "hessian"
+    assert planes == [Path(p["surface"]) for p in record["planes"]]
     assert set(spectra) == {"relu", "mish"} and len(spectra["mish"]["density_runs"]) == 3
     grid = np.asarray(spectra["mish"]["grid"])
     assert np.sum(spectra["mish"]["density"]) * (grid[1] - grid[0]) == pytest.approx(1, abs=1e-3)
