@@ -125,11 +125,17 @@ def sharpness_settings(config: AdaptiveSharpnessConfig) -> dict:
                                   if k not in ("checkpoints", "device", "quiet")}))
 
 
-def measured_sharpness(path: str, config: AdaptiveSharpnessConfig, device: torch.device) -> dict:
-    """A row to store: {"settings": the checkpoint's SHA-256 and `sharpness_settings`, "row": its
+def stored_settings(path: str, config: AdaptiveSharpnessConfig) -> dict:
+    """What a stored row of this checkpoint must have been measured under: its SHA-256 and
+    `sharpness_settings`."""
+    return {"checkpoint_sha256": file_sha256(path), **sharpness_settings(config)}
+
+
+def measured_sharpness(path: str, config: AdaptiveSharpnessConfig, device: torch.device,
+                       settings: dict | None = None) -> dict:
+    """A row to store: {"settings": `stored_settings` (given, or computed here), "row": its
     `checkpoint_sharpness`}."""
-    return {"settings": {"checkpoint_sha256": file_sha256(path), **sharpness_settings(config)},
-            "row": checkpoint_sharpness(path, config, device)}
+    return {"settings": settings or stored_settings(path, config), "row": checkpoint_sharpness(path, config, device)}
 
 
 def run_adaptive_sharpness(config: AdaptiveSharpnessConfig) -> tuple[list[dict], list[dict]]:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from landscape.files import atomic_write, file_sha256
-from landscape.metrics.adaptive_sharpness import kendall, measured_sharpness, sharpness_settings
+from landscape.files import atomic_write
+from landscape.metrics.adaptive_sharpness import kendall, measured_sharpness, sharpness_settings, stored_settings
 from landscape.metrics.curvature_map import run_curvature_map
 from landscape.metrics.options import AdaptiveSharpnessConfig, CurvatureMapConfig
 from landscape.metrics.spectrum import QuadratureRule, density
@@ -101,8 +101,9 @@ def sharpness_all(checkpoints: dict[str, list[Path]], profile: StudyProfile, dat
     for path in config.checkpoints:
         cache = out_dir / f"{Path(path).stem}.json"
         stored = json.loads(cache.read_text()) if cache.is_file() else {}
-        if stored.get("settings") != {"checkpoint_sha256": file_sha256(path), **sharpness_settings(config)}:
-            stored = measured_sharpness(path, replace(config, checkpoints=(path,)), resolve_device(device))
+        wanted = stored_settings(path, config)
+        if stored.get("settings") != wanted:
+            stored = measured_sharpness(path, replace(config, checkpoints=(path,)), resolve_device(device), wanted)
             with atomic_write(cache) as tmp:
                 tmp.write_text(json.dumps(stored, indent=1))
         rows.append({**stored["row"], "family": "ResNet-20"})
