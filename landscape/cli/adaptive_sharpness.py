@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 
 from landscape.cli.common import (
-    DATASET_DATA_HELP,
     add_dataset_flags,
     add_model_flags,
     add_table_flags,
@@ -30,7 +29,6 @@ def add_adaptive_sharpness_parser(sub) -> None:
                    run_adaptive_sharpness_command)
     p.add_argument("checkpoints", nargs="*", help="checkpoints written by `landscape train`; or use --model/--weights")
     add_model_flags(p, many=True)
-    p.add_argument("--data", default=None, help=DATASET_DATA_HELP)
     add_dataset_flags(p)
     for name, text in (("samples", "class-balanced training images the sharpness is measured on"),
                        ("batch_size", "m of m-sharpness: images per batch (the measures are means over batches)"),

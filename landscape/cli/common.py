@@ -11,7 +11,7 @@ from landscape.errors import LandscapeError, require_number
 from landscape.evaluation.options import LOSSES, EvalOptions
 from landscape.metrics.options import DEFAULT_THRESHOLDS
 from landscape.precision import PRECISIONS
-from landscape.sources.specs import NAMED, DatasetSpec, ModelSpec
+from landscape.sources.specs import NAMED, SPLITS, DatasetSpec, ModelSpec
 
 DATA_HELP = ("CIFAR-10 folder (train/<class>/, test/<class>/) or a folder holding cifar-10-batches-py; "
              "default $LANDSCAPE_DATA, else download via torchvision")
@@ -185,7 +185,10 @@ def channel_values(text: str | None, flag: str) -> tuple[float, ...] | None:
         raise LandscapeError(f"{flag} must be comma-separated numbers, one per channel; got {text!r}") from None
 
 
-def add_dataset_flags(p: argparse.ArgumentParser) -> None:
+def add_dataset_flags(p: argparse.ArgumentParser, data_use: str = "") -> None:
+    """--data and the flags that say what it holds; `data_use` tells what the data is for, where
+    only some of the command's work reads it."""
+    p.add_argument("--data", default=None, help=DATASET_DATA_HELP + (f" ({data_use})" if data_use else ""))
     p.add_argument("--dataset", default=default_of(DatasetSpec, "name"),
                    help=f"the data: {', '.join(NAMED)} (torchvision; downloaded into the cache folder unless "
                         f"--data holds them), imagefolder:PATH (PATH/{{train,test}}/<class>/ or PATH/<class>/), "
@@ -195,6 +198,19 @@ def add_dataset_flags(p: argparse.ArgumentParser) -> None:
                    help="per-channel mean for standardising, comma-separated in [0, 1] pixel units (default: "
                         "the named set's published statistics, or computed from an image folder's images)")
     p.add_argument("--std", default=None, help="per-channel standard deviation, as --mean")
+
+
+def add_image_flags(p: argparse.ArgumentParser, options: type, split_help: str, samples_help: str) -> None:
+    """--split, --samples and --data-seed with `options`' defaults: several splits (and --samples
+    all) where `options` has a field `splits`, one split where it has `split`."""
+    if any(f.name == "splits" for f in dataclasses.fields(options)):
+        p.add_argument("--split", nargs="+", choices=SPLITS, default=list(default_of(options, "splits")),
+                       help=split_help)
+        p.add_argument("--samples", type=sample_count, default=default_of(options, "samples"), help=samples_help)
+    else:
+        p.add_argument("--split", choices=SPLITS, default=default_of(options, "split"), help=split_help)
+        p.add_argument("--samples", type=int, default=default_of(options, "samples"), help=samples_help)
+    p.add_argument("--data-seed", type=int, default=default_of(options, "data_seed"), help="seed choosing the images")
 
 
 def dataset_of(args: argparse.Namespace) -> DatasetSpec:

@@ -4,19 +4,17 @@ from __future__ import annotations
 import argparse
 
 from landscape.cli.common import (
-    DATASET_DATA_HELP,
     add_dataset_flags,
+    add_image_flags,
     add_model_flags,
     add_table_flags,
     dataset_of,
     default_of,
     model_of,
-    sample_count,
     show,
     subcommand,
 )
 from landscape.files import require_output_folder, require_safe_outputs
-from landscape.sources.specs import SPLITS
 from landscape.surfaces.config import BN_MODES, PATH_CURVES, ConnectConfig
 
 
@@ -31,7 +29,6 @@ def add_connect_parser(sub) -> None:
     p.add_argument("checkpoints", nargs="*",
                    help="two or more checkpoints of one architecture; or use --model/--weights")
     add_model_flags(p, many=True)
-    p.add_argument("--data", default=None, help=DATASET_DATA_HELP)
     add_dataset_flags(p)
     p.add_argument("--points", type=int, default=default_of(ConnectConfig, "points"),
                    help="points along each path, both ends included")
@@ -46,12 +43,8 @@ def add_connect_parser(sub) -> None:
     p.add_argument("--bn-clean", action="store_true",
                    help="estimate those statistics on the images as they are, not augmented as in training "
                         "(random crop after 4-pixel padding, horizontal flip)")
-    p.add_argument("--split", nargs="+", choices=SPLITS, default=list(default_of(ConnectConfig, "splits")),
-                   help="data split(s) to evaluate (the barrier is measured on the first)")
-    p.add_argument("--samples", type=sample_count, default=default_of(ConnectConfig, "samples"),
-                   help="class-balanced images per split, the same at every point, or all")
-    p.add_argument("--data-seed", type=int, default=default_of(ConnectConfig, "data_seed"),
-                   help="seed choosing the images")
+    add_image_flags(p, ConnectConfig, "data split(s) to evaluate (the barrier is measured on the first)",
+                    "class-balanced images per split, the same at every point, or all")
     p.add_argument("--curve-epochs", type=int, default=default_of(ConnectConfig, "curve_epochs"),
                    help="with --curve bezier: epochs of training of the bend")
     p.add_argument("--curve-lr", type=float, default=default_of(ConnectConfig, "curve_lr"),

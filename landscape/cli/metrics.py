@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 
 from landscape.cli.common import (
-    DATASET_DATA_HELP,
     add_dataset_flags,
+    add_image_flags,
     add_table_flags,
     add_thresholds_flag,
     dataset_of,
@@ -16,7 +16,6 @@ from landscape.cli.common import (
 )
 from landscape.files import require_safe_outputs
 from landscape.metrics.options import HessianOptions, MetricsConfig
-from landscape.sources.specs import SPLITS
 from landscape.storage.tables import markdown_table, write_rows
 
 
@@ -36,14 +35,8 @@ def add_metrics_parser(sub) -> None:
     p.add_argument("--partial", action="store_true",
                    help="measure unfinished surfaces too: their rows say 'partial: N of M points' and nothing is "
                         "stored in them")
-    p.add_argument("--data", default=None, help=DATASET_DATA_HELP + " (checkpoint metrics)")
-    add_dataset_flags(p)
-    p.add_argument("--split", choices=SPLITS, default=default_of(MetricsConfig, "split"),
-                   help="split for checkpoint metrics")
-    p.add_argument("--samples", type=int, default=default_of(MetricsConfig, "samples"),
-                   help="class-balanced images for checkpoint metrics")
-    p.add_argument("--data-seed", type=int, default=default_of(MetricsConfig, "data_seed"),
-                   help="seed choosing the images")
+    add_dataset_flags(p, "checkpoint metrics")
+    add_image_flags(p, MetricsConfig, "split for checkpoint metrics", "class-balanced images for checkpoint metrics")
     p.add_argument("--hessian", action="store_true",
                    help="Hessian λmax (several starts), trace (every probe kept) and a Lanczos cross-check")
     p.add_argument("--top-k", type=int, default=default_of(HessianOptions, "top_k"),

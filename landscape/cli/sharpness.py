@@ -4,9 +4,9 @@ from __future__ import annotations
 import argparse
 
 from landscape.cli.common import (
-    DATASET_DATA_HELP,
     add_dataset_flags,
     add_eval_flags,
+    add_image_flags,
     add_model_flags,
     add_table_flags,
     add_thresholds_flag,
@@ -14,14 +14,12 @@ from landscape.cli.common import (
     default_of,
     eval_options_of,
     model_of,
-    sample_count,
     show,
     subcommand,
     thresholds_of,
 )
 from landscape.files import require_output_folder, require_safe_outputs
 from landscape.metrics.options import SharpnessConfig
-from landscape.sources.specs import SPLITS
 from landscape.storage.tables import write_rows
 
 
@@ -45,14 +43,9 @@ def add_sharpness_parser(sub) -> None:
                    help="α grid of every slice (and both axes of every plane), START:STOP:NUM")
     p.add_argument("--out-dir", default=default_of(SharpnessConfig, "out_dir"),
                    help="folder for CHECKPOINT_slices.h5 files")
-    p.add_argument("--data", default=None, help=DATASET_DATA_HELP)
     add_dataset_flags(p)
-    p.add_argument("--split", nargs="+", choices=SPLITS, default=list(default_of(SharpnessConfig, "splits")),
-                   help="data split(s) to evaluate (widths are measured on the first)")
-    p.add_argument("--samples", type=sample_count, default=default_of(SharpnessConfig, "samples"),
-                   help="class-balanced images per split, the same at every point, or all (the whole split)")
-    p.add_argument("--data-seed", type=int, default=default_of(SharpnessConfig, "data_seed"),
-                   help="seed choosing the images")
+    add_image_flags(p, SharpnessConfig, "data split(s) to evaluate (widths are measured on the first)",
+                    "class-balanced images per split, the same at every point, or all (the whole split)")
     p.add_argument("--seed", type=int, default=default_of(SharpnessConfig, "seed"),
                    help="seed of the random directions (the same for every checkpoint)")
     add_thresholds_flag(p)

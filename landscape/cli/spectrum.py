@@ -8,6 +8,7 @@ from pathlib import Path
 from landscape.cli.common import (
     add_dataset_flags,
     add_figure_flags,
+    add_image_flags,
     add_model_flags,
     add_table_flags,
     comma_list,
@@ -19,7 +20,6 @@ from landscape.cli.common import (
 )
 from landscape.files import require_output_folder, require_safe_outputs
 from landscape.metrics.options import SpectrumConfig
-from landscape.sources.specs import SPLITS
 from landscape.viz.options import PlotOptions
 
 
@@ -33,13 +33,8 @@ def add_spectrum_parser(sub) -> None:
                    run_spectrum_command)
     p.add_argument("checkpoints", nargs="*", help="checkpoints written by `landscape train`; or use --model/--weights")
     add_model_flags(p, many=True)
-    p.add_argument("--data", default=None, help="the data folder (as for `landscape surface`)")
     add_dataset_flags(p)
-    p.add_argument("--split", choices=SPLITS, default=default_of(SpectrumConfig, "split"), help="data split")
-    p.add_argument("--samples", type=int, default=default_of(SpectrumConfig, "samples"),
-                   help="class-balanced images of the loss whose Hessian is measured")
-    p.add_argument("--data-seed", type=int, default=default_of(SpectrumConfig, "data_seed"),
-                   help="seed choosing the images")
+    add_image_flags(p, SpectrumConfig, "data split", "class-balanced images of the loss whose Hessian is measured")
     p.add_argument("--runs", type=int, default=default_of(SpectrumConfig, "runs"),
                    help="Lanczos runs from independent random starts (their spread is drawn)")
     p.add_argument("--steps", type=int, default=default_of(SpectrumConfig, "steps"),

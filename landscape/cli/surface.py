@@ -7,22 +7,20 @@ import sys
 from typing import TYPE_CHECKING
 
 from landscape.cli.common import (
-    DATASET_DATA_HELP,
     add_dataset_flags,
     add_eval_flags,
+    add_image_flags,
     add_model_flags,
     dataset_of,
     default_of,
     eval_options_of,
     model_of,
-    sample_count,
     show,
     subcommand,
 )
 from landscape.errors import LandscapeError
 from landscape.files import same_file
 from landscape.geometry.options import DIRECTION_TYPES, NORMALIZATIONS, DirectionOptions
-from landscape.sources.specs import SPLITS
 from landscape.surfaces.config import SurfaceConfig
 
 if TYPE_CHECKING:
@@ -39,17 +37,12 @@ def add_surface_parser(sub) -> None:
                    help="checkpoint written by `landscape train` (or save_checkpoint); or use --model/--weights")
     add_model_flags(p, many=False)
     p.add_argument("--out", required=True, help="surface file to write (HDF5, .h5)")
-    p.add_argument("--data", default=None, help=DATASET_DATA_HELP)
     add_dataset_flags(p)
     p.add_argument("--x", default=default_of(SurfaceConfig, "x"),
                    help="α grid START:STOP:NUM along direction x (with --trajectory also auto:NUM: fitted to the path)")
     p.add_argument("--y", default=None, help="β grid START:STOP:NUM along direction y (omit for a 1-D surface)")
-    p.add_argument("--split", nargs="+", choices=SPLITS, default=list(default_of(SurfaceConfig, "splits")),
-                   help="data split(s) to evaluate")
-    p.add_argument("--samples", type=sample_count, default=default_of(SurfaceConfig, "samples"),
-                   help="class-balanced images per split, the same at every point, or all (the whole split)")
-    p.add_argument("--data-seed", type=int, default=default_of(SurfaceConfig, "data_seed"),
-                   help="seed choosing the images")
+    add_image_flags(p, SurfaceConfig, "data split(s) to evaluate",
+                    "class-balanced images per split, the same at every point, or all (the whole split)")
     p.add_argument("--seed", type=int, default=default_of(DirectionOptions, "seed"),
                    help="seed of the random directions")
     p.add_argument("--norm", choices=NORMALIZATIONS, default=default_of(DirectionOptions, "norm"),
