@@ -237,31 +237,32 @@ def tost_p_value(difference: Estimate, margin: float) -> float:
     return float(max(below, above))
 
 
-def equivalent(difference: Estimate, margin: float, alpha: float = 1 - LEVEL) -> bool:
-    """Two one-sided tests (TOST, Schuirmann 1987): True when the difference is shown to lie within
-    (−margin, +margin) at level α, i.e. its (1 − 2α) t-interval lies inside the margin."""
-    if not (difference.se > 0 and difference.df >= 1) or margin <= 0:
-        return False
-    half = scipy_stats.t.ppf(1 - alpha, difference.df) * difference.se
-    return bool(-margin < difference.mean - half and difference.mean + half < margin)
+@dataclass(frozen=True)
+class FamilyVerdict:
+    """One comparison of a declared family: its p-values and the verdict they give."""
+
+    p: float  # two-sided, uncorrected: "no difference"
+    p_holm: float  # the same, Holm-corrected over the family
+    p_alike_holm: float  # TOST, "at least the margin away from zero", Holm-corrected over the family
+    verdict: str  # 'supported', 'contradicted', 'equivalent' or 'inconclusive'
 
 
 def family_verdicts(differences: list[Estimate], claimed_signs: list[int], margins: list[float],
-                    alpha: float = 1 - LEVEL) -> list[str]:
+                    alpha: float = 1 - LEVEL) -> list[FamilyVerdict]:
     """The verdict of each comparison in one declared family: 'supported' or 'contradicted' where
     Holm's correction over the family rejects 'no difference' (by the sign of the difference
     against the claim), 'equivalent' where TOST, Holm-corrected over the family too, shows it inside
     its margin, else 'inconclusive'. Only 'equivalent' may be written as 'alike'."""
-    different = holm_adjusted([p_value(d) for d in differences])
+    raw = [p_value(d) for d in differences]
+    different = holm_adjusted(raw)
     alike = holm_adjusted([tost_p_value(d, m) for d, m in zip(differences, margins)])
     out = []
-    for d, sign, p, p_alike in zip(differences, claimed_signs, different, alike):
-        if p < alpha:
-            out.append("supported" if np.sign(d.mean) == sign else "contradicted")
-        elif p_alike < alpha:
-            out.append("equivalent")
+    for d, sign, p, p_holm, p_alike in zip(differences, claimed_signs, raw, different, alike):
+        if p_holm < alpha:
+            word = "supported" if np.sign(d.mean) == sign else "contradicted"
         else:
-            out.append("inconclusive")
+            word = "equivalent" if p_alike < alpha else "inconclusive"
+        out.append(FamilyVerdict(float(p), float(p_holm), float(p_alike), word))
     return out
 
 

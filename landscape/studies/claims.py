@@ -13,7 +13,7 @@ from itertools import combinations
 
 import numpy as np
 
-from landscape.metrics.stats import LEVEL, Estimate, holm_adjusted, p_value, paired_difference, tost_p_value
+from landscape.metrics.stats import LEVEL, Estimate, family_verdicts, paired_difference
 from landscape.sources.specs import display_name
 from landscape.storage.tables import format_estimate
 
@@ -72,18 +72,14 @@ def family_tests(values: dict[str, dict[str, np.ndarray]], claims: tuple[Claim, 
             d = paired_difference(per[first], per[second])
             scale = abs(np.nanmean(per[first]) + np.nanmean(per[second])) / 2 if claim.relative else 1.0
             tested.append((claim, first, second, d, claim.margin * scale))
-    p = [p_value(d) for _, _, _, d, _ in tested]
-    p_holm = holm_adjusted(p)
-    p_alike = holm_adjusted([tost_p_value(d, margin) for _, _, _, d, margin in tested])
-    alpha = 1 - level
+    verdicts = family_verdicts([d for _, _, _, d, _ in tested], [claim.sign for claim, *_ in tested],
+                               [margin for *_, margin in tested], 1 - level)
     out = []
-    for (claim, first, second, d, margin), raw, holm, alike in zip(tested, p, p_holm, p_alike):
-        if holm < alpha:
-            word = claim.better if np.sign(d.mean) == claim.sign else claim.worse
-        else:
-            word = "alike" if alike < alpha else "inconclusive"
-        out.append(PairTest(claim.statement, claim.measure, first, second, d, margin, raw, float(holm),
-                            float(alike), word))
+    for (claim, first, second, d, margin), v in zip(tested, verdicts):
+        word = {"supported": claim.better, "contradicted": claim.worse, "equivalent": "alike",
+                "inconclusive": "inconclusive"}[v.verdict]
+        out.append(PairTest(claim.statement, claim.measure, first, second, d, margin, v.p, v.p_holm,
+                            v.p_alike_holm, word))
     return out
 
 

@@ -121,13 +121,13 @@ def test_holm_matches_statsmodels():
 def test_tost_matches_statsmodels_on_paired_data():
     from statsmodels.stats.weightstats import ttost_paired
 
-    from landscape.metrics.stats import equivalent
+    from landscape.metrics.stats import tost_p_value
     rng = np.random.default_rng(2)
     for shift, margin in ((0.0, 0.5), (0.0, 0.05), (0.4, 0.5), (1.0, 0.5), (-0.2, 0.6)):
         a = rng.normal(shift, 0.3, 12)
         b = rng.normal(0.0, 0.3, 12)
         p, _, _ = ttost_paired(a, b, -margin, margin)
-        assert equivalent(paired_difference(a[:, None], b[:, None]), margin) == (p < 0.05), (shift, margin)
+        np.testing.assert_allclose(tost_p_value(paired_difference(a[:, None], b[:, None]), margin), p, rtol=1e-9)
 
 
 def test_holm_keeps_the_family_wise_error_at_five_percent():
@@ -142,7 +142,7 @@ def test_holm_keeps_the_family_wise_error_at_five_percent():
         differences = [paired_difference(rng.normal(0, 1, (5, 1)) + rng.normal(0, 4, (5, 40)), np.zeros((5, 40)))
                        for _ in range(6)]
         verdicts = family_verdicts(differences, [1] * 6, [1e-9] * 6)
-        any_holm += any(v != "inconclusive" for v in verdicts)
+        any_holm += any(v.verdict != "inconclusive" for v in verdicts)
         any_raw += any(verdict(d, 1) != "inconclusive" for d in differences)
     assert any_holm / families <= 0.05 + 2.5 * np.sqrt(0.05 * 0.95 / families)
     assert any_raw / families > 0.2
@@ -156,7 +156,7 @@ def test_family_verdicts_on_known_effects():
     worse = paired_difference(np.full((5, 1), -1.0) + noise, np.zeros((5, 1)))  # clearly negative
     same = paired_difference(noise, np.zeros((5, 1)))  # near zero with a tight interval
     wide = paired_difference(rng.normal(0, 3, (5, 1)), np.zeros((5, 1)))  # near zero, wide interval
-    assert family_verdicts([large, worse, same, wide], [1, 1, 1, 1], [0.1, 0.1, 0.1, 0.1]) == [
+    assert [v.verdict for v in family_verdicts([large, worse, same, wide], [1, 1, 1, 1], [0.1] * 4)] == [
         "supported", "contradicted", "equivalent", "inconclusive"]
 
 
