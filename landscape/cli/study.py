@@ -48,8 +48,9 @@ def add_study_parser(sub) -> None:
                    help="depth study: no random crop and flip of the training images (for digits)")
     p.add_argument("--notebook-recipe", action="store_true",
                    help="depth study: the Mish paper's own recipe (convolutional front, plain SGD 0.01, 10 epochs, "
-                        "no augmentation) at depths 15, 20, 25, one seed, into checkpoints/depth_notebook and "
-                        "figures/depth_notebook")
+                        "no augmentation) at 12, 15, 17 and 22 dense layers (the notebook's 15, 18, 20 and 25 "
+                        "layers: it counts its two convolutions and the output), one seed, into "
+                        "checkpoints/depth_notebook and figures/depth_notebook")
 
 
 def integers(text: str, flag: str) -> tuple[int, ...]:

@@ -72,11 +72,16 @@ def on_dataset(profile: DepthProfile, dataset: str, augment: bool) -> DepthProfi
                    output_dir=f"{profile.output_dir}_{dataset}")
 
 
+NOTEBOOK_COUNTED_LAYERS = 3  # what the notebook's "number of layers" adds to the dense hidden layers: two
+# convolutions and the output layer (its loop builds 12 to 22 dense layers and labels them 15 to 25)
+
+
 def notebook_recipe(profile: DepthProfile) -> DepthProfile:
     """The Mish paper's own depth recipe (its Layers_Acc notebook), in folders of its own: two 5×5
     convolutions (Mish) and a max-pool before the dense layers, plain SGD (learning rate 0.01, no
-    momentum, no schedule, no weight decay), 10 epochs, no augmentation; at depths 15, 20 and 25,
-    one seed. Does ReLU collapse with depth under it, where it does not under ours? The question is
+    momentum, no schedule, no weight decay), 10 epochs, no augmentation; one seed, at 12, 17 and 22
+    dense layers (the notebook's 15, 20 and 25 layers, as it counts them) and at 15 (its 18).
+    Does ReLU collapse with depth under it, where it does not under ours? The question is
     whether training collapses, so the ends' landscapes are coarser than the main sweep's (a 17 × 17
     plane, a quarter of the points, and 10 slices, half as many).
     Each run's adaptive sharpness goes into its record (`sharpness`), so the Mish study's Kendall τ
@@ -85,8 +90,8 @@ def notebook_recipe(profile: DepthProfile) -> DepthProfile:
         return replace(profile, architecture="conv_mlp", optimizer="sgd", lr=0.01, schedule="constant",
                        augment=False, checkpoint_dir=f"{profile.checkpoint_dir}_notebook",
                        output_dir=f"{profile.output_dir}_notebook")
-    return replace(profile, depths=(15, 20, 25), seeds=(0,), repeat_depths=(), epochs=10, architecture="conv_mlp",
-                   grid="-4:4:17", directions=10,
+    return replace(profile, depths=tuple(n - NOTEBOOK_COUNTED_LAYERS for n in (15, 18, 20, 25)), seeds=(0,),
+                   repeat_depths=(), epochs=10, architecture="conv_mlp", grid="-4:4:17", directions=10,
                    optimizer="sgd", lr=0.01, momentum=0.0, schedule="constant", augment=False,
                    checkpoint_dir=f"{profile.checkpoint_dir}_notebook", output_dir=f"{profile.output_dir}_notebook")
 

@@ -17,11 +17,12 @@ def test_the_sweep_trains_the_decisive_runs_first():
 
 def test_the_notebook_recipe_is_the_papers_and_lives_in_folders_of_its_own():
     recipe = notebook_recipe(DEPTH_PROFILES["paper"])
-    assert (recipe.depths, recipe.seeds, recipe.repeat_depths, recipe.epochs) == ((15, 20, 25), (0,), (), 10)
+    # the notebook's 15, 20 and 25 layers (range(12, 23) dense layers, labelled 15 to 25), and its 18
+    assert (recipe.depths, recipe.seeds, recipe.repeat_depths, recipe.epochs) == ((12, 15, 17, 22), (0,), (), 10)
     assert recipe.checkpoint_dir == "checkpoints/depth_notebook" and recipe.output_dir == "figures/depth_notebook"
     assert (recipe.grid, recipe.directions, recipe.sharpness) == ("-4:4:17", 10, PAPER_SHARPNESS)  # coarse ends
     runs = training_runs(recipe, "data", "cpu", True)
-    assert len(runs) == 12 and {(r.architecture, r.optimizer, r.lr, r.momentum, r.schedule, r.augment, r.weight_decay,
+    assert len(runs) == 16 and {(r.architecture, r.optimizer, r.lr, r.momentum, r.schedule, r.augment, r.weight_decay,
                                  r.batch_size, r.width, r.dropout) for r in runs} == {
         ("conv_mlp", "sgd", 0.01, 0.0, "constant", False, 0.0, 128, 500, 0.25)}
     ours = training_runs(DEPTH_PROFILES["paper"], "data", "cpu", True)[0]  # the study's own recipe is unchanged
