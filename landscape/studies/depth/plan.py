@@ -86,14 +86,13 @@ def notebook_recipe(profile: DepthProfile) -> DepthProfile:
     plane, a quarter of the points, and 10 slices, half as many).
     Each run's adaptive sharpness goes into its record (`sharpness`), so the Mish study's Kendall τ
     includes these networks."""
+    recipe = replace(profile, architecture="conv_mlp", optimizer="sgd", lr=0.01, momentum=0.0, schedule="constant",
+                     augment=False, checkpoint_dir=f"{profile.checkpoint_dir}_notebook",
+                     output_dir=f"{profile.output_dir}_notebook")
     if profile.name == "quick":
-        return replace(profile, architecture="conv_mlp", optimizer="sgd", lr=0.01, schedule="constant",
-                       augment=False, checkpoint_dir=f"{profile.checkpoint_dir}_notebook",
-                       output_dir=f"{profile.output_dir}_notebook")
-    return replace(profile, depths=tuple(n - NOTEBOOK_COUNTED_LAYERS for n in (15, 18, 20, 25)), seeds=(0,),
-                   repeat_depths=(), epochs=10, architecture="conv_mlp", grid="-4:4:17", directions=10,
-                   optimizer="sgd", lr=0.01, momentum=0.0, schedule="constant", augment=False,
-                   checkpoint_dir=f"{profile.checkpoint_dir}_notebook", output_dir=f"{profile.output_dir}_notebook")
+        return recipe
+    return replace(recipe, depths=tuple(n - NOTEBOOK_COUNTED_LAYERS for n in (15, 18, 20, 25)), seeds=(0,),
+                   repeat_depths=(), epochs=10, grid="-4:4:17", directions=10)
 
 
 def depth_checkpoint(profile: DepthProfile, depth: int, name: str, seed: int) -> Path:
