@@ -3,6 +3,8 @@ per-layer diagnostics of the depth sweep. Plain `Figure` objects, no pyplot.
 """
 from __future__ import annotations
 
+from collections import Counter
+
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
@@ -60,9 +62,10 @@ def depth_accuracy_figure(rows: list[dict], activations: dict[str, dict], option
             ax.annotate(f"chance: {100 * chance:g} % (below the axis)", (0.99, 0.02), xycoords="axes fraction",
                         ha="right", fontsize=6, color="gray")
         handles, labels = ax.get_legend_handles_labels()
-        handles.append(Patch(color="gray", alpha=0.2))
-        labels.append("range over seeds")
-        ax.set_xlabel("hidden layers")
+        if max(Counter((r["activation"], r["depth"]) for r in rows).values()) > 1:  # a band only where seeds repeat
+            handles.append(Patch(color="gray", alpha=0.2))
+            labels.append("range over seeds")
+        ax.set_xlabel("dense hidden layers")
         ax.set_xticks(sorted({r["depth"] for r in rows}))  # the trained depths, not fractions
         ax.set_ylabel("test accuracy (%)")
         ax.legend(handles, labels, frameon=False)
