@@ -215,8 +215,8 @@ def anchors_markdown(spectra: dict[str, dict], barriers: dict[str, dict] | None,
                                                              r["sharpness_worst_high"]),
                                "test acc %": f"{100 * r['test_acc']:.2f}",
                                "gap (points)": f"{100 * r['generalization_gap']:.2f}"} for r in rows]), "",
-              f"Kendall's τ over the networks of each family and over all ({families}; p descriptive: seeds "
-              "of one recipe are not independent):", "", markdown_table(taus), ""]
+              f"Kendall's τ over the networks of each family and over all ({families}; p descriptive: the "
+              "networks of one recipe, its seeds and depths, are not independent draws):", "", markdown_table(taus), ""]
     means, differences = sharpness_by_activation(rows)
 
     def cells(per_measure: dict[str, dict[str, Estimate]], key: str) -> dict[str, str]:
