@@ -3,8 +3,6 @@ per-layer diagnostics of the depth sweep. Plain `Figure` objects, no pyplot.
 """
 from __future__ import annotations
 
-from collections import Counter
-
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
@@ -46,9 +44,11 @@ def depth_accuracy_figure(rows: list[dict], activations: dict[str, dict], option
     with matplotlib.rc_context(STYLE):
         fig = Figure(figsize=(options.width, options.width * 0.6))
         ax = fig.subplots()
+        seeds_repeat = False
         for name, params in activations.items():
             depths = sorted({r["depth"] for r in rows if r["activation"] == name})
             per = [[100 * r["test_acc"] for r in rows if r["activation"] == name and r["depth"] == d] for d in depths]
+            seeds_repeat |= any(len(v) > 1 for v in per)
             line, = ax.plot(depths, [np.nanmean(v) for v in per], "o-", label=display_name(name, params))
             ax.fill_between(depths, [np.nanmin(v) for v in per], [np.nanmax(v) for v in per], alpha=0.2,
                             color=line.get_color())
@@ -62,7 +62,7 @@ def depth_accuracy_figure(rows: list[dict], activations: dict[str, dict], option
             ax.annotate(f"chance: {100 * chance:g} % (below the axis)", (0.99, 0.02), xycoords="axes fraction",
                         ha="right", fontsize=6, color="gray")
         handles, labels = ax.get_legend_handles_labels()
-        if max(Counter((r["activation"], r["depth"]) for r in rows).values()) > 1:  # a band only where seeds repeat
+        if seeds_repeat:  # name the band only where it has a width
             handles.append(Patch(color="gray", alpha=0.2))
             labels.append("range over seeds")
         ax.set_xlabel("dense hidden layers")
