@@ -51,6 +51,10 @@ def add_study_parser(sub) -> None:
                         "no augmentation) at 12, 15, 17 and 22 dense layers (the notebook's 15, 18, 20 and 25 "
                         "layers: it counts its two convolutions and the output), one seed, into "
                         "checkpoints/depth_notebook and figures/depth_notebook")
+    p.add_argument("--train-only", action="store_true",
+                   help="activation study, paper profile: train (or resume) the checkpoints of --seeds and "
+                        "stop, measuring nothing (training spread over sessions: stopped, a run resumes from its "
+                        "last finished epoch)")
 
 
 def integers(text: str, flag: str) -> tuple[int, ...]:
@@ -62,7 +66,7 @@ def integers(text: str, flag: str) -> tuple[int, ...]:
 
 def run_study_command(args: argparse.Namespace) -> None:
     from landscape.studies.depth.run import run_depth_study
-    from landscape.studies.mish import run_study
+    from landscape.studies.mish import run_study, train_all
 
     if args.jobs < 1:
         raise LandscapeError(f"--jobs must be at least 1; got {args.jobs}")
@@ -81,6 +85,14 @@ def run_study_command(args: argparse.Namespace) -> None:
         if args.study != "depth":
             raise LandscapeError("--dataset and --no-augment belong to the depth study: add --study depth")
         profile = on_dataset(profile, args.dataset or "cifar10", augment=not args.no_augment)
+    if args.train_only:
+        if args.study == "depth" or not profile.train:
+            raise LandscapeError("--train-only trains the activation study's paper profile: use --profile paper "
+                                 "without --study depth")
+        checkpoints = train_all(profile, args.data, args.device, args.quiet, args.jobs)
+        show(*(f"{path} ({'finished' if path.exists() else 'not finished'})"
+               for paths in checkpoints.values() for path in paths))
+        return
     if args.study == "depth":
         show(*run_depth_study(profile, args.data, args.device, args.quiet, args.jobs, train=not args.no_train))
         return

@@ -113,3 +113,27 @@ def test_the_summary_says_how_much_the_added_seeds_narrowed_the_family(seeds):
     if said:
         ratio = np.median([r["width_after"] / r["width_before"] for r in findings.narrowing])
         assert f"to {ratio:.2f} of their width" in said[0]
+
+
+def test_train_only_trains_the_chosen_seeds_and_measures_nothing(monkeypatch, capsys, tmp_path):
+    """`landscape study --train-only` hands the paper profile with the chosen seeds to training and
+    stops; a profile that trains nothing, or the depth study, is refused in one line."""
+    from landscape.cli import main
+    from landscape.studies import mish as study
+
+    trained = []
+    finished = tmp_path / "resnet20_relu_seed3.pt"
+    finished.write_bytes(b"")
+    monkeypatch.setattr(study, "train_side_by_side", lambda runs, jobs, quiet: trained.append((runs, jobs)))
+    monkeypatch.setattr(study, "checkpoint_path",
+                        lambda profile, name, seed: tmp_path / f"resnet20_{name}_seed{seed}.pt")
+    monkeypatch.setattr(study, "training_runs", lambda profile, data, device, quiet: profile.seeds)
+    monkeypatch.setattr(study, "run_study", lambda *args: pytest.fail("--train-only measured something"))
+    assert main(["study", "--profile", "paper", "--seeds", "3,4", "--jobs", "2", "--train-only", "--quiet"]) == 0
+    assert trained == [((3, 4), 2)]
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == 8 and f"{finished} (finished)" in printed
+    assert f"{tmp_path / 'resnet20_mish_seed4.pt'} (not finished)" in printed
+    assert main(["study", "--train-only"]) == 2  # the quick profile trains nothing
+    assert "use --profile paper" in capsys.readouterr().err
+    assert main(["study", "--study", "depth", "--profile", "paper", "--train-only"]) == 2
