@@ -79,3 +79,33 @@ def test_every_file_the_docs_name_exists(page):
     named = re.findall(r"`((?:tests|landscape|benchmarks)/[\w/.-]+\.(?:py|txt|json|sh|js))`", page.read_text())
     missing = [path for path in named if not (ROOT / path).exists()]
     assert not missing, missing
+
+
+def sync_tables():
+    """docs/sync_tables.py, loaded as a module (it is a script, not part of the package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("sync_tables", ROOT / "docs" / "sync_tables.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_copied_table_matches_the_page_it_was_copied_from(page):
+    _, stale = sync_tables().synced(page.read_text(), ROOT, page.name)
+    assert not stale, "run `python docs/sync_tables.py`: " + "; ".join(stale)
+
+
+def test_a_stale_table_is_replaced_and_a_missing_heading_refused(tmp_path):
+    module = sync_tables()
+    (tmp_path / "made.md").write_text("# Made\n\n## Widths (3 seeds)\n\nsome text\n\n| a | b |\n|---|---|\n| 1 | 2 |\n")
+    doc = "Intro.\n\n<!-- table: made.md | ## Widths -->\n| a | b |\n|---|---|\n| 0 | 9 |\n\nAfter.\n"
+    text, stale = module.synced(doc, tmp_path, "doc.md")
+    assert stale == ["doc.md:3: the table from made.md under '## Widths'"]
+    assert text == "Intro.\n\n<!-- table: made.md | ## Widths -->\n| a | b |\n|---|---|\n| 1 | 2 |\n\nAfter.\n"
+    assert module.synced(text, tmp_path) == (text, [])
+    with pytest.raises(ValueError, match="doc.md:1: .*made.md has no line starting with '## Depths'"):
+        module.synced("<!-- table: made.md | ## Depths -->\n| a |\n", tmp_path, "doc.md")
+    with pytest.raises(ValueError, match="just above its table"):
+        module.synced("<!-- table: made.md | ## Widths -->\n\n| a |\n", tmp_path, "doc.md")

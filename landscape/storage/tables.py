@@ -15,12 +15,13 @@ from landscape.files import atomic_write, require_safe_outputs
 
 
 def format_cell(value, digits: int | None = 4) -> str:
-    """A cell as text: floats to `digits` significant digits (as they are with None), None as empty."""
+    """A cell as text: floats to `digits` significant digits (as they are with None), None as empty,
+    a '|' escaped so that it does not end the cell."""
     if value is None:
         return ""
     if isinstance(value, float) and digits is not None:
         return f"{value:.{digits}g}"
-    return str(value)
+    return str(value).replace("|", "\\|")
 
 
 def format_number(value: float, significant: int = 3) -> str:
@@ -62,7 +63,7 @@ def markdown_table(rows: list[dict], digits: int | None = 4) -> str:
     """The scalar columns of `rows` (union of their keys, in first-seen order) as Markdown."""
     columns = [k for k in dict.fromkeys(k for r in rows for k in r)
                if not any(isinstance(r.get(k), (list, tuple, dict)) for r in rows)]
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines = ["| " + " | ".join(map(format_cell, columns)) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(format_cell(r.get(c), digits) for c in columns) + " |" for r in rows]
     return "\n".join(lines)
 

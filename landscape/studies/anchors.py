@@ -180,6 +180,19 @@ def eigen_planes(first: list[Path], profile: StudyProfile, data: str | None, dev
     return rows
 
 
+def tau_table(taus: list[dict]) -> str:
+    """Kendall's τ as one row per family and sharpness measure, a column per generalisation measure."""
+    against = {"test_acc": "τ with test accuracy", "generalization_gap": "τ with the generalisation gap"}
+    table = {}
+    for t in taus:
+        p = "p < 0.0001" if t["p_value"] < 1e-4 else f"p = {t['p_value']:.2g}"
+        row = table.setdefault((t["networks"], t["measure"]), {
+            "networks": f"{t['models']} {t['networks']}",
+            "measure": SHARPNESS_MEASURES[t["measure"]]})
+        row[against[t["against"]]] = f"{t['tau']:+.2f} ({p})"
+    return markdown_table(list(table.values()))
+
+
 def anchors_markdown(spectra: dict[str, dict], barriers: dict[str, dict] | None, sharpness: tuple[list, list],
                      maps: list[dict], planes: list[dict]) -> str:
     """The anchors' measurements as a Markdown page: every number with its interval or spread."""
@@ -199,33 +212,34 @@ def anchors_markdown(spectra: dict[str, dict], barriers: dict[str, dict] | None,
     if barriers:
         means, differences = barrier_estimates(barriers)
         lines += ["## Loss barrier on the line between two seeds (BatchNorm statistics recomputed)", "",
-                  markdown_table([{"activation": names[n], "barrier (nats)": format_estimate(e.mean, e.low, e.high),
-                                   "over": e.levels} for n, e in means.items()]), "",
-                  markdown_table([{"difference": f"{names[SUBJECT]} − {names[o]}",
-                                   "barrier (nats)": format_estimate(d.mean, d.low, d.high),
-                                   "interval excludes 0": "yes" if d.low > 0 or d.high < 0 else "no"}
-                                  for o, d in differences.items()]), ""]
+                  markdown_table([{"activation": names[n],
+                                   "mean barrier (nats)": format_estimate(e.mean, e.low, e.high),
+                                   f"{names[SUBJECT]} − this activation": "" if n == SUBJECT else
+                                   format_estimate(differences[n].mean, differences[n].low, differences[n].high),
+                                   "over": e.levels} for n, e in means.items()]), ""]
     rows, taus = sharpness
     families = ", ".join(f"{sum(r['family'] == f for r in rows)} {f}" for f in dict.fromkeys(r["family"] for r in rows))
-    lines += ["## Adaptive sharpness and generalisation", "",
+    means, differences = sharpness_by_activation(rows)
+
+    def cells(per_measure: dict[str, dict[str, Estimate]], key: str) -> dict[str, str]:
+        return {word: format_estimate(per_measure[m][key].mean, per_measure[m][key].low, per_measure[m][key].high)
+                for m, word in SHARPNESS_MEASURES.items()}
+    lines += ["## Adaptive sharpness and generalisation", "", "### Per activation", "",
+              "Each activation's ResNets, mean over seeds [95 % t-interval], and Mish's paired differences:", "",
+              markdown_table([{"activation": names.get(n, n), **cells(means, n)} for n in means["sharpness_average"]]
+                             + [{"activation": f"{names[SUBJECT]} − {names.get(o, o)}", **cells(differences, o)}
+                                for o in differences["sharpness_average"]]), "",
+              "### Kendall's τ with generalisation", "",
+              f"Over the networks of each family and over all ({families}; p descriptive: the networks of one "
+              "recipe, its seeds and depths, are not independent draws):", "", tau_table(taus), "",
+              "### Per network", "",
               markdown_table([{"network": Path(r["source"]).stem, "family": r["family"],
                                "average case": format_estimate(r["sharpness_average"], r["sharpness_average_low"],
                                                                r["sharpness_average_high"]),
                                "worst case": format_estimate(r["sharpness_worst"], r["sharpness_worst_low"],
                                                              r["sharpness_worst_high"]),
                                "test acc %": f"{100 * r['test_acc']:.2f}",
-                               "gap (points)": f"{100 * r['generalization_gap']:.2f}"} for r in rows]), "",
-              f"Kendall's τ over the networks of each family and over all ({families}; p descriptive: the "
-              "networks of one recipe, its seeds and depths, are not independent draws):", "", markdown_table(taus), ""]
-    means, differences = sharpness_by_activation(rows)
-
-    def cells(per_measure: dict[str, dict[str, Estimate]], key: str) -> dict[str, str]:
-        return {word: format_estimate(per_measure[m][key].mean, per_measure[m][key].low, per_measure[m][key].high)
-                for m, word in SHARPNESS_MEASURES.items()}
-    lines += ["Each activation's ResNets, mean over seeds [95 % t-interval], and Mish's paired differences:", "",
-              markdown_table([{"activation": names.get(n, n), **cells(means, n)} for n in means["sharpness_average"]]
-                             + [{"activation": f"{names[SUBJECT]} − {names.get(o, o)}", **cells(differences, o)}
-                                for o in differences["sharpness_average"]]), ""]
+                               "gap (points)": f"{100 * r['generalization_gap']:.2f}"} for r in rows]), ""]
     lines += ["## Curvature maps of the seed-0 surfaces", "", markdown_table(
         [{k: v for k, v in m.items() if k != "surface"} for m in maps]), "",
         "## Planes along the top two Hessian eigenvectors (seed 0)", "",

@@ -15,7 +15,7 @@ import numpy as np
 
 from landscape.metrics.stats import LEVEL, Estimate, family_verdicts, paired_difference
 from landscape.sources.specs import display_name
-from landscape.storage.tables import format_estimate
+from landscape.storage.tables import format_estimate, format_number
 
 
 @dataclass(frozen=True)
@@ -146,6 +146,36 @@ def smooth_against_baseline(tests: list[PairTest], claim: Claim) -> str:
     return "alike" if all(v == "alike" for v in verdicts) else "inconclusive"
 
 
+def subject_summary(tests: list[PairTest], names: dict[str, str], order: list[str],
+                    claims: tuple[Claim, ...] = CLAIM_FAMILY) -> list[str]:
+    """Mish against each other activation, claim by claim, in the paper's terms: the verdict and,
+    where there is one, the difference Mish − other; and the smooth-activations statement."""
+    if SUBJECT not in order:
+        return []
+    others = [a for a in order if a != SUBJECT]
+    lines = [f"{names[SUBJECT]}'s verdicts in the paper's terms (supported: in the direction the paper claims; "
+             f"in brackets {names[SUBJECT]} − the other activation):", "",
+             f"| {names[SUBJECT]} against … | " + " | ".join(names[o] for o in others)
+             + f" | {' and '.join(names.get(a, a) for a in SMOOTH)} both better than {names.get(BASELINE, BASELINE)} |",
+             "|---|" + "---|" * (len(others) + 1)]
+    for claim in claims:
+        if not any(t.measure == claim.measure for t in tests):
+            continue
+        cells = []
+        for other in others:
+            word = paper_word(claim, verdict_of(tests, claim, SUBJECT, other))
+            if word in ("inconclusive", "not measured"):
+                cells.append(word)
+                continue
+            test = next(t for t in tests if t.measure == claim.measure and {t.first, t.second} == {SUBJECT, other})
+            difference = test.difference.mean if test.first == SUBJECT else -test.difference.mean
+            cells.append(f"**{word}** ({format_number(difference)})")
+        both = smooth_against_baseline(tests, claim)
+        cells.append(both if both == "inconclusive" else f"**{both}**")
+        lines.append(f"| {claim.statement.removeprefix('a ')} (`{claim.measure}`) | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def claims_markdown(tests: list[PairTest], activations: dict[str, dict],
                     claims: tuple[Claim, ...] = CLAIM_FAMILY, heading: str = "##") -> list[str]:
     """The family as Markdown: per claim a matrix of row − column differences with their verdicts,
@@ -159,6 +189,7 @@ def claims_markdown(tests: list[PairTest], activations: dict[str, dict],
              "activations is compared on it. A verdict needs Holm's correction over all the tests below "
              "(different: better or worse; or, by two one-sided tests, alike within the margin). The intervals "
              "are each at 95 %, uncorrected, so one that just excludes zero can still be inconclusive.", ""]
+    lines += subject_summary(tests, names, order, claims)
     for claim in claims:
         mine = [t for t in tests if t.measure == claim.measure]
         if not mine:

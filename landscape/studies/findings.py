@@ -23,7 +23,7 @@ from landscape.metrics.stats import Comparison, Estimate, NoiseBudget, compare, 
 from landscape.sources.checkpoint import read_checkpoint
 from landscape.sources.specs import display_name
 from landscape.storage.surface_file import read_surface
-from landscape.storage.tables import format_estimate
+from landscape.storage.tables import format_cell, format_estimate, format_number
 from landscape.studies.claims import PairTest, claims_markdown, family_tests, narrowing, narrowing_markdown, tests_json
 from landscape.viz.estimates import draw_estimates, legend_for_estimates
 from landscape.viz.options import PlotOptions
@@ -58,6 +58,11 @@ CHECKPOINT_MEASURES = {"hessian_eig_1": ("hessian_max", 1.0), "hessian_trace": (
 
 def label(measure: str) -> str:
     return CLAIMS[measure][0] if measure in CLAIMS else LABELS.get(measure, measure)
+
+
+def column(measure: str) -> str:
+    """The measure's label as a Markdown table cell."""
+    return format_cell(label(measure))
 
 
 @dataclass(frozen=True)
@@ -175,28 +180,61 @@ def uncertainty_figure(findings: Findings, measures: tuple[str, ...], options: P
     return fig
 
 
-def findings_markdown(findings: Findings, activations: dict[str, dict]) -> str:
+def findings_markdown(findings: Findings, activations: dict[str, dict], seeds: tuple[int, ...] | None = None) -> str:
     """The claims' family of tests, the table of estimates (each measure as mean [95 % interval]),
+    the checkpoint measures seed by seed (`seeds`: the training seeds, in the order of the values),
     the exploratory comparisons (no verdicts) and where the noise comes from."""
     measures = list(findings.estimates)
     names = {a: display_name(a, activations.get(a)) for a in next(iter(findings.estimates.values()))}
     lines = claims_markdown(findings.family, {a: activations.get(a, {}) for a in names})
     lines += narrowing_markdown(findings.narrowing, {a: activations.get(a, {}) for a in names})
     lines += ["## Every measure (mean [95 % interval])", "",
-              "| activation | " + " | ".join(label(m) for m in measures) + " |", "|---|" + "---|" * len(measures)]
+              "| activation | " + " | ".join(map(column, measures)) + " |", "|---|" + "---|" * len(measures)]
     for row in findings.rows():
         cells = [format_estimate(row[m], row[f"{m}_low"], row[f"{m}_high"]) for m in measures]
         lines.append(f"| {names[row['activation']]} | " + " | ".join(cells) + " |")
     over = {m: next(iter(per.values())).levels for m, per in findings.estimates.items()}
-    lines += ["", "Intervals over: " + "; ".join(f"{label(m)}: {v}" for m, v in over.items()) + ".", "",
-              "## Exploratory: Mish − each other activation on every measure", "",
-              "Each at 95 %, not corrected for the many comparisons, and without verdicts: a pattern here is a "
-              "question for the next study, not a finding.", ""]
-    for c in findings.comparisons:
-        d = c.difference
-        lines.append(f"- {label(c.measure)}: Mish − {names.get(c.other, c.other)} = "
-                     f"{format_estimate(d.mean, d.low, d.high)} ({c.pairing}, over {d.levels})")
-    return "\n".join(lines + noise_markdown(findings)) + "\n"
+    lines += ["", "Intervals over: " + "; ".join(f"{label(m)}: {v}" for m, v in over.items()) + ".", ""]
+    return "\n".join(lines + per_seed_markdown(findings, names, seeds) + comparisons_markdown(findings, names)
+                     + noise_markdown(findings)) + "\n"
+
+
+PER_SEED = ("test_acc", "train_loss_full", "hessian_max", "hessian_trace")  # one value per training seed each
+
+
+def per_seed_markdown(findings: Findings, names: dict[str, str], seeds: tuple[int, ...] | None) -> list[str]:
+    """The checkpoint measures seed by seed: the values behind their intervals."""
+    measures = [m for m in PER_SEED if m in findings.values]
+    if not measures:
+        return []
+    count = len(findings.values[measures[0]][next(iter(names))])
+    order = " / ".join(map(str, seeds if seeds is not None else range(count)))
+    lines = ["## Seed by seed", "", f"Each cell: seeds {order}.", "",
+             "| activation | " + " | ".join(map(column, measures)) + " |", "|---|" + "---|" * len(measures)]
+    for activation, name in names.items():
+        cells = [" / ".join(format_number(float(v), 4) for v in findings.values[m][activation][:, 0])
+                 for m in measures]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def comparisons_markdown(findings: Findings, names: dict[str, str]) -> list[str]:
+    """Mish − each other activation on every measure, a row per measure: exploratory, uncorrected."""
+    others = list(dict.fromkeys(c.other for c in findings.comparisons))
+    if not others:
+        return []
+    counted = [c for c in findings.comparisons if c.difference.high > c.difference.low]
+    lines = ["## Exploratory: Mish − each other activation on every measure", "",
+             f"Each at 95 %, not corrected for the {len(counted)} comparisons with an interval (about "
+             f"{0.05 * len(counted):.1f} would exclude zero by chance alone where nothing differs), and without "
+             "verdicts: a pattern here is a question for the next study, not a finding.", "",
+             "| measure | " + " | ".join(f"Mish − {names.get(o, o)}" for o in others) + " | paired over |",
+             "|---|" + "---|" * (len(others) + 1)]
+    for measure in dict.fromkeys(c.measure for c in findings.comparisons):
+        mine = {c.other: c.difference for c in findings.comparisons if c.measure == measure}
+        cells = [format_estimate(mine[o].mean, mine[o].low, mine[o].high) if o in mine else "–" for o in others]
+        lines.append(f"| {column(measure)} | " + " | ".join(cells) + f" | {next(iter(mine.values())).levels} |")
+    return lines + [""]
 
 
 def noise_markdown(findings: Findings) -> list[str]:
@@ -206,8 +244,8 @@ def noise_markdown(findings: Findings) -> list[str]:
     noise = findings.noise()
     if not noise:
         return []
-    lines = ["", "Where the noise comes from (standard deviations pooled over activations; "
-             "seeds' share of the variance of a mean):", "",
+    lines = ["## Where the noise comes from", "", "Standard deviations pooled over the activations (and over "
+             "Mish's paired differences), and the seeds' share of the variance of a mean:", "",
              "| measure | seed sd | direction sd | seeds' share | paired difference: seed sd | direction sd "
              "| seeds' share | to narrow the intervals |", "|---|---|---|---|---|---|---|---|"]
     for measure, (models, differences) in noise.items():
@@ -215,5 +253,5 @@ def noise_markdown(findings: Findings) -> list[str]:
         cells += (["–"] * 3 if differences is None else
                   [f"{differences.seed_sd:.3g}", f"{differences.direction_sd:.3g}",
                    f"{100 * differences.seed_share:.0f} %"])
-        lines.append(f"| {label(measure)} | " + " | ".join(cells) + f" | {(differences or models).advice} |")
+        lines.append(f"| {column(measure)} | " + " | ".join(cells) + f" | {(differences or models).advice} |")
     return lines

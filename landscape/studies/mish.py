@@ -221,7 +221,7 @@ def run_study(profile: str | StudyProfile, data: str | None = None, device: str 
     with atomic_write(out / "findings.json") as tmp:
         tmp.write_text(json.dumps(findings.to_json(), indent=1))
     with atomic_write(out / "findings.md") as tmp:
-        tmp.write_text(findings_markdown(findings, STUDY_ACTIVATIONS))
+        tmp.write_text(findings_markdown(findings, STUDY_ACTIVATIONS, profile.seeds))
     names = {name: display_name(name, params).replace(" (", "\n(") for name, params in STUDY_ACTIVATIONS.items()}
     save(uncertainty_figure(findings, ("width_1", "width_0.1", "minimum", "curvature", "hessian_max", "test_acc"),
                             options, names),

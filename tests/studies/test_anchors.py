@@ -18,6 +18,7 @@ from landscape.studies.anchors import (
     run_anchors,
     seed_spectra,
     sharpness_by_activation,
+    tau_table,
 )
 from landscape.studies.mish import model_metrics_all, surface_all
 from landscape.studies.mish_plan import AnchorProfile, SharpnessBudget, StudyProfile
@@ -119,6 +120,10 @@ def test_kendall_tau_per_family_and_over_all():
     assert pooled["models"] == 5 and pooled["tau"] == pytest.approx(scipy_stats.kendalltau(
         [1, 2, 3, 10, 20], [0.9, 0.8, 0.7, 0.5, 0.6]).statistic)
     assert not any(t["networks"] == "all" for t in correlations(resnets, []))  # all = the ResNets: not repeated
+    table = tau_table(correlations(resnets, mlps)).splitlines()
+    assert table[0] == "| networks | measure | τ with test accuracy | τ with the generalisation gap |"
+    assert table[2] == "| 3 ResNet-20 | average case | -1.00 (p = 0.33) | +1.00 (p = 0.33) |"
+    assert table[5].startswith("| 5 all | worst case | ") and len(table) == 6
 
 
 def test_sharpness_per_activation_is_a_t_interval_over_seeds_paired_by_seed():

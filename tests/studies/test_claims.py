@@ -97,3 +97,19 @@ def test_narrowing_compares_the_first_seeds_with_all_of_them():
     table = narrowing_markdown(rows, ACTIVATIONS)
     assert table[0] == "## What the added seeds changed (3 → 5 seeds)" and len(table) == 6 + 18 + 1
     assert narrowing(known_effects(seeds=3), 3) == []  # nothing added: no section
+
+
+def test_the_summary_gives_mish_verdicts_in_the_papers_terms():
+    lines = claims_markdown(family_tests(known_effects()), ACTIVATIONS)
+    start = lines.index(next(line for line in lines if line.startswith("| Mish against … |")))
+    assert lines[start] == ("| Mish against … | ReLU | Leaky ReLU (slope 0.3) | Swish | "
+                            "Swish and Mish both better than ReLU |")
+    wider, flatter, accuracy = (line.strip(" |").split(" | ") for line in lines[start + 2:start + 5])
+    tests = family_tests(known_effects())
+    mish_relu = next(t for t in tests if t.measure == "width_0.5" and {t.first, t.second} == {"mish", "relu"})
+    sign = 1 if mish_relu.first == "mish" else -1
+    assert wider[:2] == ["wider minimum (`width_0.5`)", f"**supported** ({sign * mish_relu.difference.mean:.3g})"]
+    assert wider[2] == "inconclusive" and wider[3].startswith("**alike (within the margin)** (")
+    assert wider[4] == "**supported**"
+    assert flatter[4] == "**alike**" and accuracy[1:] == ["inconclusive"] * 4
+    assert lines[start + 5] == ""  # the claims not measured (loss, outputs) get no row

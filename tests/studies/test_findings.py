@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from landscape.storage.tables import format_estimate
 from landscape.studies.findings import decide, findings_markdown, uncertainty_figure
 from landscape.viz.options import PlotOptions
 
@@ -24,6 +25,11 @@ def estimates_table(findings) -> list[str]:
     return text[text.index("## Every measure (mean [95 % interval])") + 2:]
 
 
+def noise_section(findings) -> list[str]:
+    text = findings_markdown(findings, ACTIVATIONS).splitlines()
+    return text[text.index("## Where the noise comes from"):]
+
+
 def test_claims_get_verdicts_from_their_intervals():
     findings = decide(synthetic())
     verdicts = {(c.measure, c.other): c.verdict for c in findings.comparisons}
@@ -43,8 +49,13 @@ def test_markdown_and_figure():
                         "test accuracy (higher) |")
     assert table[2].startswith("| ReLU | 0.4")
     text = findings_markdown(findings, ACTIVATIONS).splitlines()
-    assert any(t.startswith("- basin width at Δ = 1 (wider): Mish − ReLU = ") for t in text)  # labels, not keys
-    assert not any(t.startswith("- ") and ("supported" in t or "inconclusive" in t) for t in text)  # exploratory
+    exploratory = text[text.index("## Exploratory: Mish − each other activation on every measure"):]
+    assert exploratory[4] == "| measure | Mish − ReLU | Mish − Swish | paired over |"
+    row = next(t for t in exploratory if t.startswith("| basin width at Δ = 1 (wider) | "))  # labels, not keys
+    relu = next(c.difference for c in findings.comparisons if (c.measure, c.other) == ("width_1", "relu"))
+    assert row.split(" | ")[1] == format_estimate(relu.mean, relu.low, relu.high)
+    assert row.endswith("| 3 seeds × 10 directions |")
+    assert not any("supported" in t or "inconclusive" in t for t in exploratory)  # exploratory: no verdicts
     fig = uncertainty_figure(findings, ("width_1", "minimum", "test_acc"), PlotOptions(width=6.9, note="quick"))
     assert [ax.get_title() for ax in fig.axes if ax.get_visible()][:3] == [
         "basin width at Δ = 1 (wider)", "minimum training loss (lower)", "test accuracy (higher)"]
@@ -77,15 +88,14 @@ def test_the_noise_table_says_which_source_dominates_and_that_pairing_removes_sh
     assert models.direction_sd == pytest.approx(0.05, rel=0.3)
     assert differences.direction_sd == pytest.approx(np.sqrt(2) * 0.005, rel=0.3)
     assert "test_acc" not in findings.noise()  # one value per seed: nothing to split
-    rows = [line for line in findings_markdown(findings, ACTIVATIONS).splitlines() if line.startswith("| basin width")]
+    rows = [line for line in noise_section(findings) if line.startswith("| basin width")]
     assert len(rows) == 1 and rows[0].endswith("| more directions |")
     values = synthetic(seeds=3, directions=40)
     rng = np.random.default_rng(5)
     values["width_1"] = {a: v + rng.normal(0, 0.1, (3, 1)) for a, v in values["width_1"].items()}  # seed effects
     seeded = decide(values)
     assert seeded.noise()["width_1"][1].seed_share > 0.9
-    assert [line for line in findings_markdown(seeded, ACTIVATIONS).splitlines()
-            if line.startswith("| basin width")][-1].endswith("| more seeds |")
+    assert [line for line in noise_section(seeded) if line.startswith("| basin width")][-1].endswith("| more seeds |")
     assert seeded.to_json()["noise"]["width_1"]["differences"]["seed_share"] == seeded.noise()["width_1"][1].seed_share
 
 
@@ -108,3 +118,22 @@ def test_checkpoint_metadata_become_measures_per_seed(tmp_path):
     differences = {c.measure: c.difference.mean for c in decide(values).comparisons}
     assert np.isclose(differences["train_loss_full"], -0.02) and np.isclose(differences["test_loss_full"], -0.02)
     assert "training loss, whole training split (lower)" in estimates_table(decide(values))[0]
+
+
+def test_the_seed_by_seed_table_lists_each_checkpoint_value_in_seed_order():
+    values = synthetic()
+    values["hessian_trace"] = {a: np.array([[1700.0], [1650.5], [1802.25]]) + i for i, a in enumerate(ACTIVATIONS)}
+    text = findings_markdown(decide(values), ACTIVATIONS, seeds=(0, 3, 4)).splitlines()
+    table = text[text.index("## Seed by seed"):]
+    assert table[2] == "Each cell: seeds 0 / 3 / 4."
+    assert table[4] == "| activation | test accuracy (higher) | Hessian trace (flatter) |"
+    assert table[7] == ("| Swish | " + " / ".join(f"{v:.2f}" for v in values["test_acc"]["swish"][:, 0])
+                        + " | 1701 / 1652 / 1803 |")
+
+
+def test_a_label_with_a_bar_stays_in_its_cell():
+    rng = np.random.default_rng(0)
+    values = {"output_curvature": {a: 0.05 + rng.normal(0, 0.01, (20, 1)) for a in ACTIVATIONS}}
+    table = estimates_table(decide(values))
+    assert table[0] == "| activation | output landscape of random networks, mean \\|∇²f\\| (smoother) |"
+    assert all(len(line.replace("\\|", "").split("|")) == 4 for line in table[:5])

@@ -56,14 +56,17 @@ def test_study_end_to_end_on_tiny_data(tmp_path, image_folder):
     every = table[table.index("## Every measure (mean [95 % interval])") + 2]
     assert every.startswith("| activation |") and "| basin width at Δ = 1 (wider) |" in every
     assert len(table) > 6
-    assert any(line.startswith("| basin width at Δ = 1 (wider) | ") for line in table)  # the noise table
+    noise = table[table.index("## Where the noise comes from"):]
+    assert any(line.startswith("| basin width at Δ = 1 (wider) | ") for line in noise)
     assert findings["noise"]["width_1"]["differences"]["seeds"] == 2
-    assert any(line.startswith("- basin width at Δ = 1 (wider): Mish − ReLU = ") for line in table)
+    exploratory = table[table.index("## Exploratory: Mish − each other activation on every measure"):]
+    assert exploratory[4].startswith("| measure | Mish − ReLU | Mish − Leaky ReLU (slope 0.3) | Mish − Swish |")
+    assert any(line.startswith("| Hessian λmax (flatter) | ") for line in exploratory)
+    assert table[table.index("## Seed by seed") + 2] == "Each cell: seeds 0 / 1."
     by_activation = {r["activation"]: r for r in findings["rows"]}
     assert by_activation["mish"]["hessian_max_over"] == "2 seeds" and by_activation["relu"]["dead_units"] >= 0
     metrics = json.loads((out / "checkpoint_metrics.json").read_text())
     assert len(metrics) == 8 and all(r["hessian_images"] == 20 and "hessian_trace_ci95" in r for r in metrics)
-    assert any(line.startswith("- Hessian λmax (flatter): Mish − ReLU = ") for line in table)
     rows = json.loads((out / "surface_metrics.json").read_text())
     assert [r["activation"] for r in rows] == list(STUDY_ACTIVATIONS)
     for name in ("comparison_train_loss.png", "comparison_test_loss.pdf", "comparison_path_train_loss.png",
