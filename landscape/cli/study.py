@@ -7,7 +7,7 @@ from dataclasses import replace
 from landscape.cli.common import DATASET_DATA_HELP, show, subcommand
 from landscape.errors import LandscapeError
 from landscape.studies.depth.plan import DEPTH_PROFILES, TEN_CLASS_SETS, notebook_recipe, on_dataset
-from landscape.studies.mish_plan import PROFILES
+from landscape.studies.mish_plan import PROFILES, STUDY_ACTIVATIONS
 
 
 def add_study_parser(sub) -> None:
@@ -19,7 +19,9 @@ def add_study_parser(sub) -> None:
                    run_study_command)
     p.add_argument("--profile", choices=tuple(PROFILES), default="quick",
                    help="quick: the shipped seed-0 checkpoints, 11×11 grids and 4 slices on 200 images, into "
-                        "runs/quick (minutes); paper: trains what is missing of 3 seeds × 4 activations (50 epochs), "
+                        "runs/quick (minutes); paper: trains what is missing of "
+                        f"{len(PROFILES['paper'].seeds)} seeds × {len(STUDY_ACTIVATIONS)} activations "
+                        f"({PROFILES['paper'].epochs} epochs), "
                         "51×51 grids, 40 slices per checkpoint on 1,000 images, into checkpoints/ and figures/ "
                         "(many CPU hours; finished work is skipped)")
     p.add_argument("--study", choices=("activation", "depth"), default="activation",

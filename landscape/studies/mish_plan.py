@@ -56,8 +56,8 @@ class AnchorProfile:
 
 @dataclass(frozen=True)
 class StudyProfile:
-    """How much compute the study spends. `paper`: the training recipe of `TrainConfig`, three training seeds, the full
-    measurements; `quick`: the shipped seed-0 checkpoints measured small, in minutes."""
+    """How much compute the study spends. `paper`: the training recipe of `TrainConfig`, several training seeds, the
+    full measurements; `quick`: the shipped seed-0 checkpoints measured small, in minutes."""
 
     name: str
     train: bool  # train (or resume) missing checkpoints; False: use the shipped ones as they are
