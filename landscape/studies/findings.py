@@ -237,6 +237,26 @@ def comparisons_markdown(findings: Findings, names: dict[str, str]) -> list[str]
     return lines + [""]
 
 
+def hessian_quality_markdown(rows: dict[str, list[dict]], activations: dict[str, dict]) -> list[str]:
+    """How far each activation's Hessian numbers can be trusted, from its checkpoints' metric rows
+    (`landscape metrics --hessian`): the power-iteration starts that converged and how far apart they
+    ended, the Lanczos cross-check's gap from λmax, and each trace's own probe noise."""
+    rows = {a: per for a, per in rows.items() if per and all("hessian_max_starts" in r for r in per)}
+    if not rows:
+        return []
+    lines = ["## How good the Hessian estimates are", "",
+             "| activation | power-iteration starts converged | largest spread of a model's starts, % of λmax "
+             "| largest gap of Lanczos from λmax, % | each trace's ± over its probes (95 %) |", "|---|---|---|---|---|"]
+    for activation, per in rows.items():
+        gaps = [100 * abs(r["hessian_lanczos_max"] - r["hessian_eig_1"]) / abs(r["hessian_eig_1"]) for r in per]
+        noise = [r["hessian_trace_ci95"] for r in per]
+        lines.append(f"| {display_name(activation, activations.get(activation))} "
+                     f"| {sum(r['hessian_max_converged'] for r in per)} of {sum(r['hessian_max_starts'] for r in per)} "
+                     f"| {100 * max(r['hessian_max_spread'] for r in per):.2g} | {max(gaps):.2g} "
+                     f"| {format_number(min(noise))} to {format_number(max(noise))} |")
+    return lines + [""]
+
+
 def noise_markdown(findings: Findings) -> list[str]:
     """Seed-to-seed against direction-to-direction spread per measure (pooled over activations, and
     over the subject's paired differences, where shared directions cancel), and which of the two

@@ -31,6 +31,7 @@ from landscape.studies.findings import (
     checkpoint_values,
     decide,
     findings_markdown,
+    hessian_quality_markdown,
     label,
     metadata_values,
     slice_values,
@@ -221,7 +222,8 @@ def run_study(profile: str | StudyProfile, data: str | None = None, device: str 
     with atomic_write(out / "findings.json") as tmp:
         tmp.write_text(json.dumps(findings.to_json(), indent=1))
     with atomic_write(out / "findings.md") as tmp:
-        tmp.write_text(findings_markdown(findings, STUDY_ACTIVATIONS, profile.seeds))
+        tmp.write_text(findings_markdown(findings, STUDY_ACTIVATIONS, profile.seeds)
+                       + "\n".join([""] + hessian_quality_markdown(measured, STUDY_ACTIVATIONS)))
     names = {name: display_name(name, params).replace(" (", "\n(") for name, params in STUDY_ACTIVATIONS.items()}
     save(uncertainty_figure(findings, ("width_1", "width_0.1", "minimum", "curvature", "hessian_max", "test_acc"),
                             options, names),

@@ -137,3 +137,17 @@ def test_a_label_with_a_bar_stays_in_its_cell():
     table = estimates_table(decide(values))
     assert table[0] == "| activation | output landscape of random networks, mean \\|∇²f\\| (smoother) |"
     assert all(len(line.replace("\\|", "").split("|")) == 4 for line in table[:5])
+
+
+def test_the_hessian_quality_table_summarises_each_activations_checkpoints():
+    from landscape.studies.findings import hessian_quality_markdown
+
+    def row(top, lanczos, spread, converged, ci):
+        return {"hessian_eig_1": top, "hessian_lanczos_max": lanczos, "hessian_max_spread": spread,
+                "hessian_max_converged": converged, "hessian_max_starts": 3, "hessian_trace_ci95": ci}
+    rows = {"relu": [row(100.0, 100.5, 0.001, 3, 80.0), row(200.0, 199.0, 0.02, 2, 95.5)],
+            "mish": [{"hessian_eig_1": 1.0}]}  # measured without the starts: left out
+    lines = hessian_quality_markdown(rows, ACTIVATIONS)
+    assert lines[0] == "## How good the Hessian estimates are" and len(lines) == 6
+    assert lines[4] == "| ReLU | 5 of 6 | 2 | 0.5 | 80.0 to 95.5 |"
+    assert hessian_quality_markdown({"mish": [{"hessian_eig_1": 1.0}]}, ACTIVATIONS) == []

@@ -63,6 +63,8 @@ def test_study_end_to_end_on_tiny_data(tmp_path, image_folder):
     assert exploratory[4].startswith("| measure | Mish − ReLU | Mish − Leaky ReLU (slope 0.3) | Mish − Swish |")
     assert any(line.startswith("| Hessian λmax (flatter) | ") for line in exploratory)
     assert table[table.index("## Seed by seed") + 2] == "Each cell: seeds 0 / 1."
+    quality = table[table.index("## How good the Hessian estimates are") + 4]
+    assert quality.startswith("| ReLU | ") and " of 4 | " in quality  # two starts for each of two seeds
     by_activation = {r["activation"]: r for r in findings["rows"]}
     assert by_activation["mish"]["hessian_max_over"] == "2 seeds" and by_activation["relu"]["dead_units"] >= 0
     metrics = json.loads((out / "checkpoint_metrics.json").read_text())
