@@ -119,14 +119,22 @@ def narrowing_markdown(rows: list[dict], activations: dict[str, dict], heading: 
         f"| {r['verdict_before']} | {r['verdict_after']} |" for r in rows] + [""]
 
 
+def pair_test(tests: list[PairTest], measure: str, first: str, second: str) -> tuple[PairTest | None, int]:
+    """The test of `first` against `second` on `measure`, whichever order the pair was tested in, and
+    the sign that turns its difference into first − second (None, 0 where the pair was not tested)."""
+    for t in tests:
+        if t.measure == measure and (t.first, t.second) in ((first, second), (second, first)):
+            return t, 1 if t.first == first else -1
+    return None, 0
+
+
 def verdict_of(tests: list[PairTest], claim: Claim, first: str, second: str) -> str:
     """The verdict of `first` against `second` on `claim`, whichever order the pair was tested in."""
-    for t in tests:
-        if t.measure == claim.measure and (t.first, t.second) == (first, second):
-            return t.verdict
-        if t.measure == claim.measure and (t.first, t.second) == (second, first):
-            return {claim.better: claim.worse, claim.worse: claim.better}.get(t.verdict, t.verdict)
-    return "not measured"
+    test, sign = pair_test(tests, claim.measure, first, second)
+    if test is None:
+        return "not measured"
+    return test.verdict if sign > 0 else {claim.better: claim.worse, claim.worse: claim.better}.get(
+        test.verdict, test.verdict)
 
 
 def paper_word(claim: Claim, verdict: str) -> str:
@@ -167,9 +175,8 @@ def subject_summary(tests: list[PairTest], names: dict[str, str], order: list[st
             if word in ("inconclusive", "not measured"):
                 cells.append(word)
                 continue
-            test = next(t for t in tests if t.measure == claim.measure and {t.first, t.second} == {SUBJECT, other})
-            difference = test.difference.mean if test.first == SUBJECT else -test.difference.mean
-            cells.append(f"**{word}** ({format_number(difference)})")
+            test, sign = pair_test(tests, claim.measure, SUBJECT, other)
+            cells.append(f"**{word}** ({format_number(sign * test.difference.mean)})")
         both = smooth_against_baseline(tests, claim)
         cells.append(both if both == "inconclusive" else f"**{both}**")
         lines.append(f"| {claim.statement.removeprefix('a ')} (`{claim.measure}`) | " + " | ".join(cells) + " |")
@@ -200,11 +207,10 @@ def claims_markdown(tests: list[PairTest], activations: dict[str, dict],
         for row in order:
             cells = []
             for column in order:
-                test = next((t for t in mine if (t.first, t.second) in ((row, column), (column, row))), None)
+                test, sign = pair_test(mine, claim.measure, row, column)
                 if test is None:
                     cells.append("–")
                     continue
-                sign = 1 if test.first == row else -1
                 d = test.difference
                 low, high = sorted((sign * d.low, sign * d.high))
                 cells.append(f"{format_estimate(sign * d.mean, low, high)} {verdict_of(tests, claim, row, column)}")
