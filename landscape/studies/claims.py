@@ -221,5 +221,37 @@ def claims_markdown(tests: list[PairTest], activations: dict[str, dict],
     return lines
 
 
+def decided_markdown(tests: list[PairTest], activations: dict[str, dict], heading: str = "###") -> list[str]:
+    """Every pair of the family with a verdict (better, worse or alike), the better activation named
+    first, with its Holm-corrected p; and the undecided test that comes nearest to a verdict."""
+    if not tests:
+        return []
+    names = {a: display_name(a, p) for a, p in activations.items()}
+    claims = {c.measure: c for c in CLAIM_FAMILY}
+    lines = [f"{heading} Every pair with a verdict", "",
+             "| claim | pair | difference [95 % interval] | verdict | Holm-corrected p |", "|---|---|---|---|---|"]
+    for t in tests:
+        claim = claims.get(t.measure)
+        if t.verdict == "inconclusive" or claim is None:
+            continue
+        sign = -1 if t.verdict == claim.worse else 1  # name the better one first
+        first, second = (t.first, t.second) if sign > 0 else (t.second, t.first)
+        low, high = sorted((sign * t.difference.low, sign * t.difference.high))
+        verdict, p = ("alike", t.p_alike_holm) if t.verdict == "alike" else (claim.better, t.p_holm)
+        lines.append(f"| {claim.statement.removeprefix('a ')} (`{t.measure}`) | {names[first]} − {names[second]} "
+                     f"| {format_estimate(sign * t.difference.mean, low, high)} | {verdict} | {p:.2g} |")
+    if len(lines) == 4:
+        lines.append("| none | | | | |")
+    rest = [t for t in tests if t.verdict == "inconclusive"]
+    if rest:
+        near = min(rest, key=lambda t: min(t.p_holm, t.p_alike_holm))
+        kind, p = ("alike", near.p_alike_holm) if near.p_alike_holm < near.p_holm else ("different", near.p_holm)
+        lines += ["", f"Nearest to a verdict of the {len(rest)} inconclusive tests: {names[near.first]} − "
+                  f"{names[near.second]} on `{near.measure}`, "
+                  f"{format_estimate(near.difference.mean, near.difference.low, near.difference.high)}, "
+                  f"{kind} at Holm-corrected p = {p:.2g}."]
+    return lines + [""]
+
+
 def tests_json(tests: list[PairTest]) -> list[dict]:
     return [asdict(t) for t in tests]

@@ -24,7 +24,15 @@ from landscape.sources.checkpoint import read_checkpoint
 from landscape.sources.specs import display_name
 from landscape.storage.surface_file import read_surface
 from landscape.storage.tables import format_cell, format_estimate, format_number
-from landscape.studies.claims import PairTest, claims_markdown, family_tests, narrowing, narrowing_markdown, tests_json
+from landscape.studies.claims import (
+    PairTest,
+    claims_markdown,
+    decided_markdown,
+    family_tests,
+    narrowing,
+    narrowing_markdown,
+    tests_json,
+)
 from landscape.viz.estimates import draw_estimates, legend_for_estimates
 from landscape.viz.options import PlotOptions
 from landscape.viz.plots import STYLE
@@ -186,8 +194,9 @@ def findings_markdown(findings: Findings, activations: dict[str, dict], seeds: t
     the exploratory comparisons (no verdicts) and where the noise comes from."""
     measures = list(findings.estimates)
     names = {a: display_name(a, activations.get(a)) for a in next(iter(findings.estimates.values()))}
-    lines = claims_markdown(findings.family, {a: activations.get(a, {}) for a in names})
-    lines += narrowing_markdown(findings.narrowing, {a: activations.get(a, {}) for a in names})
+    tested = {a: activations.get(a, {}) for a in names}
+    lines = claims_markdown(findings.family, tested) + decided_markdown(findings.family, tested)
+    lines += narrowing_markdown(findings.narrowing, tested)
     lines += ["## Every measure (mean [95 % interval])", "",
               "| activation | " + " | ".join(map(column, measures)) + " |", "|---|" + "---|" * len(measures)]
     for row in findings.rows():

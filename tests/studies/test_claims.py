@@ -7,6 +7,7 @@ from scipy import stats as scipy_stats
 from landscape.studies.claims import (
     CLAIM_FAMILY,
     claims_markdown,
+    decided_markdown,
     family_tests,
     narrowing,
     narrowing_markdown,
@@ -113,3 +114,15 @@ def test_the_summary_gives_mish_verdicts_in_the_papers_terms():
     assert wider[4] == "**supported**"
     assert flatter[4] == "**alike**" and accuracy[1:] == ["inconclusive"] * 4
     assert lines[start + 5] == ""  # the claims not measured (loss, outputs) get no row
+
+
+def test_every_decided_pair_is_listed_with_the_better_one_first():
+    tests = family_tests(known_effects())
+    lines = decided_markdown(tests, ACTIVATIONS)
+    rows = [line.strip(" |").split(" | ") for line in lines[4:] if line.startswith("| ")]
+    decided = [t for t in tests if t.verdict != "inconclusive"]
+    assert len(rows) == len(decided) > 0
+    wider = next(r for r in rows if r[0] == "wider minimum (`width_0.5`)" and "ReLU" in r[1] and "Mish" in r[1])
+    assert wider[1] == "Mish − ReLU" and wider[3] == "wider" and float(wider[2].split(" [")[0]) > 0
+    assert all(float(r[4]) <= 0.05 for r in rows)  # a verdict needs the corrected test
+    assert lines[-2].startswith(f"Nearest to a verdict of the {len(tests) - len(decided)} inconclusive tests:")
