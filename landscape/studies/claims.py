@@ -221,17 +221,18 @@ def claims_markdown(tests: list[PairTest], activations: dict[str, dict],
     return lines
 
 
-def decided_markdown(tests: list[PairTest], activations: dict[str, dict], heading: str = "###") -> list[str]:
+def decided_markdown(tests: list[PairTest], activations: dict[str, dict],
+                     claims: tuple[Claim, ...] = CLAIM_FAMILY, heading: str = "###") -> list[str]:
     """Every pair of the family with a verdict (better, worse or alike), the better activation named
     first, with its Holm-corrected p; and the undecided test that comes nearest to a verdict."""
     if not tests:
         return []
     names = {a: display_name(a, p) for a, p in activations.items()}
-    claims = {c.measure: c for c in CLAIM_FAMILY}
+    by_measure = {c.measure: c for c in claims}
     lines = [f"{heading} Every pair with a verdict", "",
              "| claim | pair | difference [95 % interval] | verdict | Holm-corrected p |", "|---|---|---|---|---|"]
     for t in tests:
-        claim = claims.get(t.measure)
+        claim = by_measure.get(t.measure)
         if t.verdict == "inconclusive" or claim is None:
             continue
         sign = -1 if t.verdict == claim.worse else 1  # name the better one first
