@@ -6,23 +6,29 @@ rank only by the slice measures this script shows to be stable. It reads the stu
 points over the same [−1, 1], so the curvature's 5-point fit spans twice the distance and each
 width's crossing is interpolated over cells twice as wide), and prints, per measure and grid,
 Mish's paired difference with every other activation and its verdict by the study's statistics,
-then how many slices have a second local minimum:
+then how many slices have a second local minimum. With `--family` (the study's findings.json) it
+also redoes the declared family's Holm-corrected tests with the slice measure measured on each
+grid and every other test as the study stored it, so a verdict that sits near the corrected
+threshold is checked against the grid too:
 
-    python benchmarks/slice_stability.py figures/sharpness/*_slices.h5 --json out.json
+    python benchmarks/slice_stability.py figures/sharpness/*_slices.h5 --family figures/findings.json
 """
 from __future__ import annotations
 
 import argparse
+import json
 from collections import defaultdict
 
 import numpy as np
 
 from landscape.metrics.options import DEFAULT_THRESHOLDS
 from landscape.metrics.slices import has_second_minimum, slice_metrics
+from landscape.metrics.stats import Estimate, family_verdicts, paired_difference
 from landscape.metrics.surface import finite_values
 from landscape.storage.schema import Surface
 from landscape.storage.surface_file import read_surface
 from landscape.storage.tables import markdown_table, write_rows
+from landscape.studies.claims import CLAIM_FAMILY
 from landscape.studies.findings import decide
 
 MEASURES = ["curvature"] + [f"width_{d:g}" for d in DEFAULT_THRESHOLDS]
@@ -67,25 +73,63 @@ def verdicts(surfaces: list[Surface], strides: tuple[int, ...]) -> list[dict]:
     return rows
 
 
+def family_on_grids(surfaces: list[Surface], strides: tuple[int, ...], stored: list[dict]) -> list[dict]:
+    """The declared family redone per grid: each test on a slice measure from that grid's paired
+    difference, every other test as the study stored it (`findings.json`, "family"), Holm over all."""
+    claims = {c.measure: c for c in CLAIM_FAMILY}
+    rows = []
+    for stride in strides:
+        values = measured(surfaces, stride)
+        points = len(surfaces[0].x[::stride])
+        differences = [paired_difference(values[t["measure"]][t["first"]], values[t["measure"]][t["second"]])
+                       if t["measure"] in values else Estimate(**t["difference"]) for t in stored]
+        verdicts = family_verdicts(differences, [claims[t["measure"]].sign for t in stored],
+                                   [t["margin"] for t in stored])
+        for t, d, v in zip(stored, differences, verdicts):
+            if t["measure"] in values:
+                claim = claims[t["measure"]]
+                word = {"supported": claim.better, "contradicted": claim.worse, "equivalent": "alike"}
+                rows.append({"measure": t["measure"], "grid points": points,
+                             "pair": f"{t['first']} − {t['second']}",
+                             "difference": f"{d.mean:+.3g} [{d.low:+.3g}, {d.high:+.3g}]",
+                             "Holm-corrected p": f"{v.p_holm:.2g}", "verdict": word.get(v.verdict, v.verdict)})
+    return rows
+
+
+def grid_changes(rows: list[dict], key: str) -> list[str]:
+    """One line per (measure, `key`) whose verdict differs between the grids, then a closing line."""
+    lines = []
+    for measure, which in dict.fromkeys((r["measure"], r[key]) for r in rows):
+        found = {r["verdict"] for r in rows if r["measure"] == measure and r[key] == which}
+        if len(found) > 1:
+            lines.append(f"{measure}, {which}: the verdict CHANGES with the grid ({' / '.join(sorted(found))})")
+    return lines + ["every other verdict is the same on every grid"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("slices", nargs="+", help="CHECKPOINT_slices.h5 files from `landscape sharpness`")
     parser.add_argument("--strides", default="1,2", help="use every n-th grid point, for each n given")
     parser.add_argument("--json", default=None, help="also write the rows here")
+    parser.add_argument("--family", default=None,
+                        help="the study's findings.json: also redo its declared family's tests per grid")
     args = parser.parse_args()
     surfaces = [read_surface(p) for p in args.slices]
-    rows = verdicts(surfaces, tuple(int(s) for s in args.strides.split(",")))
+    strides = tuple(int(s) for s in args.strides.split(","))
+    rows = verdicts(surfaces, strides)
     rows.sort(key=lambda r: (MEASURES.index(r["measure"]), r["comparison"], -r["grid points"]))
     print(markdown_table(rows))
-    for m in MEASURES:
-        for other in sorted({r["comparison"] for r in rows}):
-            found = {r["verdict"] for r in rows if r["measure"] == m and r["comparison"] == other}
-            if len(found) > 1:
-                print(f"{m}, {other}: the verdict CHANGES with the grid ({' / '.join(sorted(found))})")
-    print("every other verdict is the same on every grid")
+    print("\n".join(grid_changes(rows, "comparison")))
     slices, with_second, off_origin = second_minima(surfaces)
     print(f"{slices} slices: {with_second} with a second local minimum below minimum + 1, "
           f"{off_origin} whose lowest point is not α = 0")
+    if args.family:
+        stored = json.loads(open(args.family).read())["family"]
+        family = family_on_grids(surfaces, strides, stored)
+        family.sort(key=lambda r: (r["pair"], -r["grid points"]))
+        print(f"\nThe declared family ({len(stored)} tests, Holm-corrected) with its slice measure on each grid:")
+        print(markdown_table(family))
+        print("\n".join(grid_changes(family, "pair")))
     write_rows(rows, args.json)
 
 

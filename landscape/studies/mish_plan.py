@@ -79,9 +79,9 @@ class StudyProfile:
 
 
 PROFILES = {
-    "paper": StudyProfile(name="paper", train=True, seeds=(0, 1, 2, 3, 4), epochs=50, train_samples=None, grid="-1:1:51",
-                          samples=1000, checkpoint_dir="checkpoints", output_dir="figures", save_every=5,
-                          path_points=31, directions=40, slice_grid="-1:1:21", output_seeds=20,
+    "paper": StudyProfile(name="paper", train=True, seeds=(0, 1, 2, 3, 4), epochs=50, train_samples=None,
+                          grid="-1:1:51", samples=1000, checkpoint_dir="checkpoints", output_dir="figures",
+                          save_every=5, path_points=31, directions=40, slice_grid="-1:1:21", output_seeds=20,
                           output_resolution=400,
                           hessian=HessianOptions(top_k=1, starts=3, iterations=30, trace_samples=100, lanczos_steps=30,
                                                  samples=500),
