@@ -166,9 +166,10 @@ def decide(values: dict[str, dict[str, np.ndarray]], subject: str = "mish") -> F
 
 
 def uncertainty_figure(findings: Findings, measures: tuple[str, ...], options: PlotOptions,
-                       names: dict[str, str] | None = None) -> Figure:
+                       names: dict[str, str] | None = None, primary: tuple[str, ...] = ()) -> Figure:
     """A panel per measure: each activation's per-seed means (dots) and overall mean with its 95 %
-    interval; activations labelled by `names` where given (e.g. 'Leaky ReLU (slope 0.3)')."""
+    interval; activations labelled by `names` where given (e.g. 'Leaky ReLU (slope 0.3)'); the
+    panels of a claim's `primary` measure say so in their title."""
     with matplotlib.rc_context(STYLE):
         fig = Figure(figsize=(options.width, options.width * 0.32 * ((len(measures) + 1) // 2) + 0.3))
         axes = fig.subplots((len(measures) + 1) // 2, 2, squeeze=False).ravel()
@@ -178,7 +179,7 @@ def uncertainty_figure(findings: Findings, measures: tuple[str, ...], options: P
             dots = {a: np.nanmean(v, axis=1) if len(v) > 1 else v[0] for a, v in findings.values[measure].items()}
             draw_estimates(ax, dots, findings.estimates[measure], names,
                            "one training seed (mean over directions)" if per_seed else "one direction")
-            ax.set_title(label(measure))
+            ax.set_title(("primary: " if measure in primary else "") + label(measure))
             ax.set_ylabel(UNITS.get(measure, measure))
         legend_for_estimates(fig, axes[0])
         if options.note:

@@ -225,8 +225,8 @@ def run_study(profile: str | StudyProfile, data: str | None = None, device: str 
         tmp.write_text(findings_markdown(findings, STUDY_ACTIVATIONS, profile.seeds)
                        + "\n".join([""] + hessian_quality_markdown(measured, STUDY_ACTIVATIONS)))
     names = {name: display_name(name, params).replace(" (", "\n(") for name, params in STUDY_ACTIVATIONS.items()}
-    save(uncertainty_figure(findings, ("width_1", "width_0.1", "minimum", "curvature", "hessian_max", "test_acc"),
-                            options, names),
+    primary = tuple(c.measure for c in CLAIM_FAMILY if c.over_training_seeds and c.measure in findings.values)
+    save(uncertainty_figure(findings, primary + ("width_1", "curvature"), options, names, primary),
          out / "uncertainty", options)
     write_report(path_surfaces, out / "report_training_path.html", title=f"{TITLE}: planes of the training paths")
     write_report(surfaces, out / "report.html", title=TITLE, figures=figures, estimates=estimate_table(findings))

@@ -56,9 +56,10 @@ def test_markdown_and_figure():
     assert row.split(" | ")[1] == format_estimate(relu.mean, relu.low, relu.high)
     assert row.endswith("| 3 seeds × 10 directions |")
     assert not any("supported" in t or "inconclusive" in t for t in exploratory)  # exploratory: no verdicts
-    fig = uncertainty_figure(findings, ("width_1", "minimum", "test_acc"), PlotOptions(width=6.9, note="quick"))
+    fig = uncertainty_figure(findings, ("width_1", "minimum", "test_acc"), PlotOptions(width=6.9, note="quick"),
+                             primary=("test_acc",))
     assert [ax.get_title() for ax in fig.axes if ax.get_visible()][:3] == [
-        "basin width at Δ = 1 (wider)", "minimum training loss (lower)", "test accuracy (higher)"]
+        "basin width at Δ = 1 (wider)", "minimum training loss (lower)", "primary: test accuracy (higher)"]
     assert fig._suptitle.get_text() == "quick"
 
 
