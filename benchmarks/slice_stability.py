@@ -58,13 +58,16 @@ def second_minima(surfaces: list[Surface], above: float = 1.0) -> tuple[int, int
     return slices, with_second, off_origin
 
 
-def verdicts(surfaces: list[Surface], strides: tuple[int, ...]) -> list[dict]:
+def on_grids(surfaces: list[Surface], strides: tuple[int, ...]) -> dict[int, dict[str, dict[str, np.ndarray]]]:
+    """Grid points → the slices' measures on that grid (`measured`), one grid per stride."""
+    return {len(surfaces[0].x[::stride]): measured(surfaces, stride) for stride in strides}
+
+
+def verdicts(grids: dict[int, dict[str, dict[str, np.ndarray]]]) -> list[dict]:
     """Per measure, grid and comparison of Mish with another activation: the paired difference,
     its interval and its verdict (`findings.decide`, the study's own statistics)."""
     rows = []
-    for stride in strides:
-        values = measured(surfaces, stride)
-        points = len(surfaces[0].x[::stride])
+    for points, values in grids.items():
         for c in decide(values).comparisons:
             d = c.difference
             rows.append({"measure": c.measure, "grid points": points, "comparison": f"mish − {c.other}",
@@ -73,26 +76,22 @@ def verdicts(surfaces: list[Surface], strides: tuple[int, ...]) -> list[dict]:
     return rows
 
 
-def family_on_grids(surfaces: list[Surface], strides: tuple[int, ...], stored: list[dict]) -> list[dict]:
+def family_on_grids(grids: dict[int, dict[str, dict[str, np.ndarray]]], stored: list[dict]) -> list[dict]:
     """The declared family redone per grid: each test on a slice measure from that grid's paired
     difference, every other test as the study stored it (`findings.json`, "family"), Holm over all."""
     claims = {c.measure: c for c in CLAIM_FAMILY}
     rows = []
-    for stride in strides:
-        values = measured(surfaces, stride)
-        points = len(surfaces[0].x[::stride])
+    for points, values in grids.items():
         differences = [paired_difference(values[t["measure"]][t["first"]], values[t["measure"]][t["second"]])
                        if t["measure"] in values else Estimate(**t["difference"]) for t in stored]
         verdicts = family_verdicts(differences, [claims[t["measure"]].sign for t in stored],
                                    [t["margin"] for t in stored])
         for t, d, v in zip(stored, differences, verdicts):
             if t["measure"] in values:
-                claim = claims[t["measure"]]
-                word = {"supported": claim.better, "contradicted": claim.worse, "equivalent": "alike"}
                 rows.append({"measure": t["measure"], "grid points": points,
                              "pair": f"{t['first']} − {t['second']}",
                              "difference": f"{d.mean:+.3g} [{d.low:+.3g}, {d.high:+.3g}]",
-                             "Holm-corrected p": f"{v.p_holm:.2g}", "verdict": word.get(v.verdict, v.verdict)})
+                             "Holm-corrected p": f"{v.p_holm:.2g}", "verdict": claims[t["measure"]].word(v.verdict)})
     return rows
 
 
@@ -115,8 +114,8 @@ def main() -> None:
                         help="the study's findings.json: also redo its declared family's tests per grid")
     args = parser.parse_args()
     surfaces = [read_surface(p) for p in args.slices]
-    strides = tuple(int(s) for s in args.strides.split(","))
-    rows = verdicts(surfaces, strides)
+    grids = on_grids(surfaces, tuple(int(s) for s in args.strides.split(",")))
+    rows = verdicts(grids)
     rows.sort(key=lambda r: (MEASURES.index(r["measure"]), r["comparison"], -r["grid points"]))
     print(markdown_table(rows))
     print("\n".join(grid_changes(rows, "comparison")))
@@ -125,7 +124,7 @@ def main() -> None:
           f"{off_origin} whose lowest point is not α = 0")
     if args.family:
         stored = json.loads(open(args.family).read())["family"]
-        family = family_on_grids(surfaces, strides, stored)
+        family = family_on_grids(grids, stored)
         family.sort(key=lambda r: (r["pair"], -r["grid points"]))
         print(f"\nThe declared family ({len(stored)} tests, Holm-corrected) with its slice measure on each grid:")
         print(markdown_table(family))

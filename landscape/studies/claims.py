@@ -31,6 +31,10 @@ class Claim:
     relative: bool = False  # margin as a fraction of the pair's mean rather than in the measure's unit
     over_training_seeds: bool = True  # its replicates are training seeds (False: random initialisations)
 
+    def word(self, verdict: str) -> str:
+        """A verdict of `stats.family_verdicts` in this claim's words ('wider', 'alike', 'inconclusive')."""
+        return {"supported": self.better, "contradicted": self.worse, "equivalent": "alike"}.get(verdict, verdict)
+
 
 CLAIM_FAMILY = (
     Claim("a wider minimum", "width_0.5", +1, 0.02, "wider", "narrower"),
@@ -76,10 +80,8 @@ def family_tests(values: dict[str, dict[str, np.ndarray]], claims: tuple[Claim, 
                                [margin for *_, margin in tested], 1 - level)
     out = []
     for (claim, first, second, d, margin), v in zip(tested, verdicts):
-        word = {"supported": claim.better, "contradicted": claim.worse, "equivalent": "alike",
-                "inconclusive": "inconclusive"}[v.verdict]
         out.append(PairTest(claim.statement, claim.measure, first, second, d, margin, v.p, v.p_holm,
-                            v.p_alike_holm, word))
+                            v.p_alike_holm, claim.word(v.verdict)))
     return out
 
 

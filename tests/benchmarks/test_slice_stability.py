@@ -25,7 +25,7 @@ def load_benchmark():
 def test_full_grid_reproduces_the_study_family():
     bench = load_benchmark()
     stored = json.loads(FINDINGS.read_text())["family"]
-    rows = bench.family_on_grids([read_surface(p) for p in SLICES], (1,), stored)
+    rows = bench.family_on_grids(bench.on_grids([read_surface(p) for p in SLICES], (1,)), stored)
     by_pair = {r["pair"]: r for r in rows}
     on_slices = [t for t in stored if t["measure"] == "width_0.5"]
     assert len(rows) == len(on_slices) == 6
