@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 
@@ -58,6 +59,10 @@ def second_minima(surfaces: list[Surface], above: float = 1.0) -> tuple[int, int
     return slices, with_second, off_origin
 
 
+def signed_interval(d: Estimate) -> str:
+    return f"{d.mean:+.3g} [{d.low:+.3g}, {d.high:+.3g}]"
+
+
 def on_grids(surfaces: list[Surface], strides: tuple[int, ...]) -> dict[int, dict[str, dict[str, np.ndarray]]]:
     """Grid points → the slices' measures on that grid (`measured`), one grid per stride."""
     return {len(surfaces[0].x[::stride]): measured(surfaces, stride) for stride in strides}
@@ -69,10 +74,9 @@ def verdicts(grids: dict[int, dict[str, dict[str, np.ndarray]]]) -> list[dict]:
     rows = []
     for points, values in grids.items():
         for c in decide(values).comparisons:
-            d = c.difference
             rows.append({"measure": c.measure, "grid points": points, "comparison": f"mish − {c.other}",
-                         "difference": f"{d.mean:+.3g} [{d.low:+.3g}, {d.high:+.3g}]", "verdict": c.verdict,
-                         "over": d.levels})
+                         "difference": signed_interval(c.difference), "verdict": c.verdict,
+                         "over": c.difference.levels})
     return rows
 
 
@@ -90,7 +94,7 @@ def family_on_grids(grids: dict[int, dict[str, dict[str, np.ndarray]]], stored: 
             if t["measure"] in values:
                 rows.append({"measure": t["measure"], "grid points": points,
                              "pair": f"{t['first']} − {t['second']}",
-                             "difference": f"{d.mean:+.3g} [{d.low:+.3g}, {d.high:+.3g}]",
+                             "difference": signed_interval(d),
                              "Holm-corrected p": f"{v.p_holm:.2g}", "verdict": claims[t["measure"]].word(v.verdict)})
     return rows
 
@@ -123,7 +127,7 @@ def main() -> None:
     print(f"{slices} slices: {with_second} with a second local minimum below minimum + 1, "
           f"{off_origin} whose lowest point is not α = 0")
     if args.family:
-        stored = json.loads(open(args.family).read())["family"]
+        stored = json.loads(Path(args.family).read_text())["family"]
         family = family_on_grids(grids, stored)
         family.sort(key=lambda r: (r["pair"], -r["grid points"]))
         print(f"\nThe declared family ({len(stored)} tests, Holm-corrected) with its slice measure on each grid:")

@@ -185,6 +185,12 @@ def subject_summary(tests: list[PairTest], names: dict[str, str], order: list[st
     return lines + [""]
 
 
+def oriented_estimate(d: Estimate, sign: int) -> str:
+    """`d` as 'mean [low, high]', negated where `sign` is −1 (the pair read the other way round)."""
+    low, high = sorted((sign * d.low, sign * d.high))
+    return format_estimate(sign * d.mean, low, high)
+
+
 def claims_markdown(tests: list[PairTest], activations: dict[str, dict],
                     claims: tuple[Claim, ...] = CLAIM_FAMILY, heading: str = "##") -> list[str]:
     """The family as Markdown: per claim a matrix of row − column differences with their verdicts,
@@ -213,9 +219,7 @@ def claims_markdown(tests: list[PairTest], activations: dict[str, dict],
                 if test is None:
                     cells.append("–")
                     continue
-                d = test.difference
-                low, high = sorted((sign * d.low, sign * d.high))
-                cells.append(f"{format_estimate(sign * d.mean, low, high)} {verdict_of(tests, claim, row, column)}")
+                cells.append(f"{oriented_estimate(test.difference, sign)} {verdict_of(tests, claim, row, column)}")
             lines.append(f"| {names[row]} | " + " | ".join(cells) + " |")
         mish = [f"{names[o]}: {paper_word(claim, verdict_of(tests, claim, SUBJECT, o))}" for o in order if o != SUBJECT]
         lines += ["", f"Mish has {claim.statement} than " + "; ".join(mish) + ". "
@@ -239,10 +243,9 @@ def decided_markdown(tests: list[PairTest], activations: dict[str, dict],
             continue
         sign = -1 if t.verdict == claim.worse else 1  # name the better one first
         first, second = (t.first, t.second) if sign > 0 else (t.second, t.first)
-        low, high = sorted((sign * t.difference.low, sign * t.difference.high))
         verdict, p = ("alike", t.p_alike_holm) if t.verdict == "alike" else (claim.better, t.p_holm)
         lines.append(f"| {claim.statement.removeprefix('a ')} (`{t.measure}`) | {names[first]} − {names[second]} "
-                     f"| {format_estimate(sign * t.difference.mean, low, high)} | {verdict} | {p:.2g} |")
+                     f"| {oriented_estimate(t.difference, sign)} | {verdict} | {p:.2g} |")
     if len(lines) == 4:
         lines.append("| none | | | | |")
     rest = [t for t in tests if t.verdict == "inconclusive"]
@@ -251,7 +254,7 @@ def decided_markdown(tests: list[PairTest], activations: dict[str, dict],
         kind, p = ("alike", near.p_alike_holm) if near.p_alike_holm < near.p_holm else ("different", near.p_holm)
         lines += ["", f"Nearest to a verdict of the {len(rest)} inconclusive tests: {names[near.first]} − "
                   f"{names[near.second]} on `{near.measure}`, "
-                  f"{format_estimate(near.difference.mean, near.difference.low, near.difference.high)}, "
+                  f"{oriented_estimate(near.difference, 1)}, "
                   f"{kind} at Holm-corrected p = {p:.2g}."]
     return lines + [""]
 
